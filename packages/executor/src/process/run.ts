@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+
+/**
+ * The only place the executor starts processes. Every runtime (shell, bwrap, runc, runsc, docker,
+ * qemu) is "a command line", so killing, streaming and cancellation are solved once, here.
+ */
+export interface RunOptions {
+  argv: readonly string[];
+  cwd?: string;
+  /** The complete environment; nothing is inherited from the executor's own. */
+  env?: Record<string, string>;
+  /** Written to the child's stdin, which is then closed. Without it stdin is /dev/null. */
+  stdin?: string | Buffer;
+  /** Aborting kills the whole process group: SIGTERM, then SIGKILL after `killGraceMs`. */
+  signal?: AbortSignal;
+  killGraceMs?: number;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+}
+
+export interface RunResult {
+  /** The exit code, or 128 + signal number when the process was killed by a signal. */
+  exitCode: number;
+  /** The signal that ended the process, if any. */
+  signal: NodeJS.Signals | null;
+  /** True when `signal` was aborted before the process ended. */
+  aborted: boolean;
+}
+
+export class SpawnError extends Error {
+  constructor(readonly argv: readonly string[], cause: unknown) {
+    super(`could not start ${argv[0]}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'SpawnError';
+  }
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+export function runProcess(options: RunOptions): Promise<RunResult> {
+  const [command, ...args] = options.argv;
+  if (!command) return Promise.reject(new SpawnError(options.argv, 'empty command line'));
+  return new Promise((resolve, reject) => {
+    let aborted = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    // detached puts the child in its own process group, so `kill(-pid)` reaches its children too.
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? {},
+      detached: true,
+      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const killGroup = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // The group is already gone.
+      }
+    };
+    const onAbort = () => {
+      aborted = true;
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), options.killGraceMs ?? 5_000);
+      killTimer.unref();
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    if (options.stdin !== undefined) {
+      child.stdin?.on('error', () => {}); // a child that exits without reading stdin is not our error
+      child.stdin?.end(options.stdin);
+    }
+    child.stdout?.on('data', (chunk: Buffer) => options.onStdout?.(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => options.onStderr?.(chunk));
+    // 'error' fires instead of 'close' when the binary cannot be started.
+    child.once('error', (err) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      reject(new SpawnError(options.argv, err));
+    });
+    child.once('close', (code, sig) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (killTimer) clearTimeout(killTimer);
+      // Leftover grandchildren that escaped the exit are killed with the group.
+      if (aborted) killGroup('SIGKILL');
+      const exitCode = code ?? 128 + (sig ? SIGNAL_NUMBERS[sig] ?? 0 : 0);
+      resolve({ exitCode, signal: sig, aborted });
+    });
+  });
+}
+
+/** Runs a short command and collects its output; for probes such as `git version`. */
+export async function capture(
+  argv: readonly string[],
+  options: Omit<RunOptions, 'argv' | 'onStdout' | 'onStderr'> = {},
+): Promise<RunResult & { stdout: string; stderr: string }> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const result = await runProcess({
+    env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    ...options,
+    argv,
+    onStdout: (c) => out.push(c),
+    onStderr: (c) => err.push(c),
+  });
+  return { ...result, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}
