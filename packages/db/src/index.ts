@@ -1,0 +1,13 @@
+export * from './connect.js';
+export * from './schema.js';
+export * from './errors.js';
+export * from './migrate.js';
+export { migrations } from './migrations/index.js';
+export * from './notify.js';
+export { DataDirInUseError, PGLITE_LOCK_FILE } from './pglite-lock.js';
+export * from './queue.js';
+export * from './job-tokens.js';
+export * from './executors.js';
+export * from './logs.js';
+export * from './admin-tokens.js';
+export * from './repositories.js';

@@ -1,0 +1,25 @@
+import type { Kysely } from 'kysely';
+import type { Schema } from './schema.js';
+import { sha256Bytea } from './token-hash.js';
+
+/** What a job token grants: routes for this job, attempt, queue and repository only. */
+export interface JobTokenScope {
+  jobId: number;
+  attempt: number;
+  queue: string;
+  repositoryName: string;
+}
+
+/**
+ * Looks a presented job token up by its sha256 (an index lookup on a hash, so timing reveals
+ * nothing about the plaintext). Undefined for unknown tokens and for tokens revoked by a final mark,
+ * a stall reset or the next attempt's dequeue.
+ */
+export async function findJobToken(db: Kysely<Schema>, plaintext: string): Promise<JobTokenScope | undefined> {
+  const row = await db
+    .selectFrom('job_tokens')
+    .select(['job_id', 'attempt', 'queue', 'repository_name'])
+    .where('value_sha256', '=', sha256Bytea(plaintext))
+    .executeTakeFirst();
+  return row ? { jobId: row.job_id, attempt: row.attempt, queue: row.queue, repositoryName: row.repository_name } : undefined;
+}

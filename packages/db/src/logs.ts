@@ -1,0 +1,311 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { ExecutionLogEntry } from '@sandfleet/protocol';
+import type { Schema } from './schema.js';
+
+/**
+ * Execution logs, stored so that output is appended, never rewritten: an entry row holds the step's
+ * metadata, its output is a list of chunk rows. Writes are accepted only from the executor and
+ * attempt holding the job (processing, worker_hostname, attempt): the same fence as the final marks.
+ *
+ * Every write first locks the job row (FOR NO KEY UPDATE). That serialises the writes of one job, so
+ * its chunk ids and entry change ids, drawn from one sequence, commit in increasing order and a
+ * follower reading "everything after cursor N" never skips a row that commits late.
+ *
+ * Chunk `seq` 0 holds the `out` given to addLogEntry; appendLogChunk's `seq` s is stored as s + 1
+ * (the wire numbers appended chunks from 0); updateLogEntry appends at max(seq) + 1.
+ */
+
+type Db = Kysely<Schema>;
+
+/** The writer of a log: must hold the job in this attempt. */
+export interface LogWriterRef {
+  jobId: number;
+  attempt: number;
+  executorName: string;
+}
+
+/** Locks the job row if this writer holds it; false means the write must be refused. */
+async function holdJob(trx: Transaction<Schema>, ref: LogWriterRef, entryIdx?: number): Promise<boolean> {
+  const { rows } = await sql<{ id: number }>`
+    SELECT j.id FROM jobs j
+    WHERE j.id = ${ref.jobId}
+      AND j.state = 'processing'
+      AND j.worker_hostname = ${ref.executorName}
+      AND j.attempt = ${ref.attempt}::integer
+      AND (${entryIdx ?? null}::integer IS NULL OR EXISTS (
+        SELECT 1 FROM execution_log_entries e
+        WHERE e.job_id = j.id AND e.attempt = j.attempt AND e.idx = ${entryIdx ?? null}::integer))
+    FOR NO KEY UPDATE OF j
+  `.execute(trx);
+  return rows.length === 1;
+}
+
+function commandJson(entry: ExecutionLogEntry): string {
+  return JSON.stringify(entry.command ?? []);
+}
+
+export interface AddLogEntryInput extends LogWriterRef {
+  entry: ExecutionLogEntry;
+}
+
+/**
+ * Adds an entry to the attempt's log; its `out` (if any) becomes the entry's first chunk.
+ * Returns the entry's 1-based index, or undefined when the writer no longer holds the job.
+ */
+export async function addLogEntry(db: Db, input: AddLogEntryInput): Promise<number | undefined> {
+  const { entry } = input;
+  return db.transaction().execute(async (trx) => {
+    if (!(await holdJob(trx, input))) return undefined;
+    const { rows } = await sql<{ idx: number }>`
+      WITH added AS (
+        INSERT INTO execution_log_entries (job_id, attempt, idx, key, command, start_time, exit_code, duration_ms)
+        SELECT ${input.jobId}, ${input.attempt}::integer, coalesce(max(idx), 0) + 1, ${entry.key},
+          ${commandJson(entry)}::jsonb, ${entry.startTime}, ${entry.exitCode ?? null}::integer, ${entry.durationMs ?? null}::integer
+        FROM execution_log_entries
+        WHERE job_id = ${input.jobId} AND attempt = ${input.attempt}::integer
+        RETURNING idx
+      ),
+      first_chunk AS (
+        INSERT INTO execution_log_chunks (job_id, attempt, entry_idx, seq, out)
+        SELECT ${input.jobId}, ${input.attempt}::integer, idx, 0, ${entry.out ?? ''}
+        FROM added WHERE ${entry.out ?? ''} <> ''
+      )
+      SELECT idx FROM added
+    `.execute(trx);
+    return rows[0]!.idx;
+  });
+}
+
+export interface UpdateLogEntryInput extends LogWriterRef {
+  /** The 1-based index addLogEntry returned. */
+  entryId: number;
+  entry: ExecutionLogEntry;
+}
+
+/**
+ * Sourcegraph's updateExecutionLogEntry: the client resends the whole entry (every second while a
+ * step runs). Metadata is replaced (and only rewritten if it changed). Output: when the new `out`
+ * starts with what is stored, only the new suffix is appended as a chunk; otherwise the entry's
+ * chunks are replaced by one chunk marked `replaces`. An absent `out` leaves the output alone.
+ * False when the writer no longer holds the job or the entry does not exist.
+ */
+export async function updateLogEntry(db: Db, input: UpdateLogEntryInput): Promise<boolean> {
+  const { entry, jobId, entryId } = input;
+  const attempt = input.attempt;
+  return db.transaction().execute(async (trx) => {
+    if (!(await holdJob(trx, input, entryId))) return false;
+    await sql`
+      UPDATE execution_log_entries SET
+        key = ${entry.key},
+        command = ${commandJson(entry)}::jsonb,
+        start_time = ${entry.startTime},
+        exit_code = ${entry.exitCode ?? null}::integer,
+        duration_ms = ${entry.durationMs ?? null}::integer,
+        change_id = nextval('execution_log_cursor_seq')
+      WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND idx = ${entryId}::integer
+        AND (key, command, start_time, exit_code, duration_ms) IS DISTINCT FROM
+            (${entry.key}, ${commandJson(entry)}::jsonb, ${entry.startTime}, ${entry.exitCode ?? null}::integer, ${entry.durationMs ?? null}::integer)
+    `.execute(trx);
+    if (entry.out === undefined) return true;
+    // The comparison runs in SQL: lengths there count characters, as substr does (JS counts UTF-16 units).
+    await sql`
+      WITH input AS (SELECT ${entry.out}::text AS out),
+      stored AS (
+        SELECT coalesce(string_agg(out, '' ORDER BY seq), '') AS out, coalesce(max(seq), 0) AS max_seq
+        FROM execution_log_chunks
+        WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND entry_idx = ${entryId}::integer
+      ),
+      plan AS (
+        SELECT stored.max_seq, length(stored.out) AS stored_len, starts_with(input.out, stored.out) AS extends, input.out
+        FROM stored, input
+      ),
+      removed AS (
+        DELETE FROM execution_log_chunks
+        WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND entry_idx = ${entryId}::integer
+          AND NOT (SELECT extends FROM plan)
+      )
+      INSERT INTO execution_log_chunks (job_id, attempt, entry_idx, seq, out, replaces)
+      SELECT ${jobId}, ${attempt}::integer, ${entryId}::integer, max_seq + 1,
+        CASE WHEN extends THEN substr(out, stored_len + 1) ELSE out END, NOT extends
+      FROM plan
+      WHERE NOT extends OR length(out) > stored_len
+    `.execute(trx);
+    return true;
+  });
+}
+
+export interface AppendLogChunkInput extends LogWriterRef {
+  entryId: number;
+  /** The chunk's number within the entry, from 0. A seq already stored is ignored (a retry). */
+  seq: number;
+  out: string;
+  /** Set on the entry when given (the step's last chunk). */
+  exitCode?: number | null;
+  durationMs?: number | null;
+}
+
+/**
+ * Appends one chunk of output to an entry: one small row, whatever the entry's size. Idempotent
+ * per seq. False when the writer no longer holds the job or the entry does not exist.
+ */
+export async function appendLogChunk(db: Db, input: AppendLogChunkInput): Promise<boolean> {
+  const { jobId, entryId } = input;
+  const attempt = input.attempt;
+  const exitCode = input.exitCode ?? null;
+  const durationMs = input.durationMs ?? null;
+  // One statement: the chunk insert reads from `held`, so the job row is locked before the
+  // insert draws its id from the cursor sequence.
+  const { rows } = await sql<{ held: boolean }>`
+    WITH held AS (
+      SELECT j.id FROM jobs j
+      JOIN execution_log_entries e ON e.job_id = j.id AND e.attempt = j.attempt AND e.idx = ${entryId}::integer
+      WHERE j.id = ${jobId}
+        AND j.state = 'processing'
+        AND j.worker_hostname = ${input.executorName}
+        AND j.attempt = ${attempt}::integer
+      FOR NO KEY UPDATE OF j
+    ),
+    chunk AS (
+      INSERT INTO execution_log_chunks (job_id, attempt, entry_idx, seq, out)
+      SELECT id, ${attempt}::integer, ${entryId}::integer, ${input.seq + 1}::integer, ${input.out} FROM held
+      ON CONFLICT (job_id, attempt, entry_idx, seq) DO NOTHING
+    ),
+    meta AS (
+      UPDATE execution_log_entries SET
+        exit_code = coalesce(${exitCode}::integer, exit_code),
+        duration_ms = coalesce(${durationMs}::integer, duration_ms),
+        change_id = nextval('execution_log_cursor_seq')
+      WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND idx = ${entryId}::integer
+        AND (${exitCode}::integer IS NOT NULL OR ${durationMs}::integer IS NOT NULL)
+        AND EXISTS (SELECT 1 FROM held)
+    )
+    SELECT EXISTS (SELECT 1 FROM held) AS held
+  `.execute(db);
+  return rows[0]?.held === true;
+}
+
+interface EntryRow {
+  attempt: number;
+  idx: number;
+  key: string;
+  command: string[];
+  start_time: string;
+  exit_code: number | null;
+  duration_ms: number | null;
+}
+
+function toEntry(row: EntryRow, out?: string): ExecutionLogEntry {
+  const entry: ExecutionLogEntry = { key: row.key, command: row.command, startTime: row.start_time };
+  if (row.exit_code !== null) entry.exitCode = row.exit_code;
+  if (out !== undefined) entry.out = out;
+  if (row.duration_ms !== null) entry.durationMs = row.duration_ms;
+  return entry;
+}
+
+/**
+ * The log of one attempt (default: the job's current attempt) in entry order, each `out`
+ * assembled from its chunks. Empty for an unknown job.
+ */
+export async function getLogEntries(db: Db, jobId: number, options: { attempt?: number } = {}): Promise<ExecutionLogEntry[]> {
+  const { rows } = await sql<EntryRow & { out: string }>`
+    SELECT e.attempt, e.idx, e.key, e.command, e.start_time, e.exit_code, e.duration_ms,
+      (SELECT coalesce(string_agg(c.out, '' ORDER BY c.seq), '') FROM execution_log_chunks c
+        WHERE c.job_id = e.job_id AND c.attempt = e.attempt AND c.entry_idx = e.idx) AS out
+    FROM execution_log_entries e
+    WHERE e.job_id = ${jobId}
+      AND e.attempt = coalesce(${options.attempt ?? null}::integer, (SELECT attempt FROM jobs WHERE id = ${jobId}))
+    ORDER BY e.idx
+  `.execute(db);
+  return rows.map((row) => toEntry(row, row.out));
+}
+
+/** A piece of output, in cursor order. `replaces`: discard what the entry showed so far, then show `out`. */
+export interface LogChunk {
+  id: number;
+  attempt: number;
+  entryIdx: number;
+  out: string;
+  replaces: boolean;
+}
+
+/** An entry created or changed (exit code, duration, …) after the cursor; `entry.out` is absent. */
+export interface LogEntryChange {
+  changeId: number;
+  attempt: number;
+  idx: number;
+  entry: ExecutionLogEntry;
+}
+
+export interface LogFollowBatch {
+  chunks: LogChunk[];
+  entries: LogEntryChange[];
+  /** Pass this as afterChunkId next time (for SSE: the event id). Unchanged when nothing is new. */
+  cursor: number;
+}
+
+/**
+ * Everything written to a job's logs after `afterChunkId` (0 = from the beginning), for a
+ * Server-Sent-Events follower: chunks and entry changes of every attempt, each list in cursor order.
+ * An entry is reported (with its current metadata) no later than the batch holding its first chunk,
+ * and again whenever it changes; apply entries by (attempt, idx), then chunks. A follower shows the
+ * highest attempt it has seen and starts over when a higher one appears. At most `limit` chunks
+ * (default 1000) per call; read again with the returned cursor for more. One statement, so chunks
+ * and entries come from one snapshot.
+ */
+export async function readLogChunksSince(
+  db: Db,
+  jobId: number,
+  afterChunkId: number,
+  options: { limit?: number } = {},
+): Promise<LogFollowBatch> {
+  const limit = options.limit ?? 1000;
+  const { rows } = await sql<{
+    kind: 'chunk' | 'entry';
+    cursor: number;
+    attempt: number;
+    idx: number;
+    out: string | null;
+    replaces: boolean | null;
+    key: string | null;
+    command: string[] | null;
+    start_time: string | null;
+    exit_code: number | null;
+    duration_ms: number | null;
+  }>`
+    WITH chunks AS (
+      SELECT id, attempt, entry_idx, out, replaces FROM execution_log_chunks
+      WHERE job_id = ${jobId} AND id > ${afterChunkId}
+      ORDER BY id
+      LIMIT ${limit}::integer
+    ),
+    -- When the chunk list is cut short, the cursor stops at its last chunk: later entry changes
+    -- wait for the next call, except for entries whose chunks are in this batch.
+    bound AS (
+      SELECT CASE WHEN count(*) >= ${limit}::integer THEN max(id) END AS upper FROM chunks
+    )
+    SELECT 'chunk' AS kind, id AS cursor, attempt, entry_idx AS idx, out, replaces,
+      NULL::text AS key, NULL::jsonb AS command, NULL::text AS start_time, NULL::integer AS exit_code, NULL::integer AS duration_ms
+    FROM chunks
+    UNION ALL
+    SELECT 'entry', e.change_id, e.attempt, e.idx, NULL, NULL, e.key, e.command, e.start_time, e.exit_code, e.duration_ms
+    FROM execution_log_entries e, bound
+    WHERE e.job_id = ${jobId}
+      AND e.change_id > ${afterChunkId}
+      AND (bound.upper IS NULL OR e.change_id <= bound.upper
+           OR EXISTS (SELECT 1 FROM chunks c WHERE c.attempt = e.attempt AND c.entry_idx = e.idx))
+    ORDER BY cursor
+  `.execute(db);
+  const batch: LogFollowBatch = { chunks: [], entries: [], cursor: afterChunkId };
+  for (const row of rows) {
+    if (row.kind === 'chunk') {
+      batch.chunks.push({ id: row.cursor, attempt: row.attempt, entryIdx: row.idx, out: row.out ?? '', replaces: row.replaces === true });
+    } else {
+      const entry = toEntry({ ...row, key: row.key ?? '', command: row.command ?? [], start_time: row.start_time ?? '' });
+      batch.entries.push({ changeId: row.cursor, attempt: row.attempt, idx: row.idx, entry });
+    }
+  }
+  const truncated = batch.chunks.length >= limit;
+  const ids = [afterChunkId, ...batch.chunks.map((c) => c.id), ...(truncated ? [] : batch.entries.map((e) => e.changeId))];
+  batch.cursor = Math.max(...ids);
+  return batch;
+}

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import { migration0001 } from './0001_init.js';
+
+/**
+ * Every migration, in order. Static imports (not FileMigrationProvider) so they work from `dist/`
+ * and from a bundle. Forward-only: never edit a released entry, add the next number.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_init': migration0001,
+};

@@ -1,0 +1,401 @@
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import { JOB_STATES, type JobState } from '@sandfleet/protocol';
+import type { JobSpec, JobsTable, Schema } from './schema.js';
+import { JOBS_CHANNEL } from './notify.js';
+import { newSecret, sha256Hex } from './token-hash.js';
+import { bigintArray, msInterval } from './sql-values.js';
+
+/**
+ * Queue operations on the `jobs` table (reference §5). Each is one SQL statement, so each is atomic
+ * without a transaction, and races end as "no row" rather than as errors: a caller that loses a
+ * race gets `undefined` / `false` / an id missing from a list.
+ */
+
+type Db = Kysely<Schema>;
+type JobRow = Selectable<JobsTable>;
+
+/** A job as this package returns it. Times are Dates; `attempt` counts dequeues (0 = never dequeued). */
+export interface Job {
+  id: number;
+  queue: string;
+  state: JobState;
+  spec: JobSpec;
+  repositoryName: string;
+  priority: number;
+  failureMessage: string | null;
+  queuedAt: Date;
+  startedAt: Date | null;
+  lastHeartbeatAt: Date | null;
+  finishedAt: Date | null;
+  processAfter: Date | null;
+  numResets: number;
+  numFailures: number;
+  attempt: number;
+  workerHostname: string | null;
+  cancel: boolean;
+}
+
+/** The failure message Sourcegraph's resetter writes; kept verbatim for UIs that match on it. */
+export const RESET_FAILURE_MESSAGE = 'job processor died while handling this message too many times';
+
+export function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    queue: row.queue,
+    state: row.state,
+    spec: row.payload,
+    repositoryName: row.repository_name,
+    priority: row.priority,
+    failureMessage: row.failure_message,
+    queuedAt: row.queued_at,
+    startedAt: row.started_at,
+    lastHeartbeatAt: row.last_heartbeat_at,
+    finishedAt: row.finished_at,
+    processAfter: row.process_after,
+    numResets: row.num_resets,
+    numFailures: row.num_failures,
+    attempt: row.attempt,
+    workerHostname: row.worker_hostname,
+    cancel: row.cancel,
+  };
+}
+
+export interface EnqueueJobInput {
+  queue: string;
+  spec: JobSpec;
+  /** Higher runs first. Default 0. */
+  priority?: number;
+  /** Not dequeued before this time. Default: immediately. */
+  processAfter?: Date;
+}
+
+/**
+ * Inserts a queued job and, in the same statement (so only once it commits), notifies
+ * `sandfleet_jobs` with the queue name so long-polling dequeues wake up.
+ */
+export async function enqueueJob(db: Db, input: EnqueueJobInput): Promise<Job> {
+  const { rows } = await sql<JobRow>`
+    WITH inserted AS (
+      INSERT INTO jobs (queue, payload, repository_name, priority, process_after)
+      VALUES (
+        ${input.queue}, ${JSON.stringify(input.spec)}::jsonb, ${input.spec.repositoryName ?? ''},
+        ${input.priority ?? 0}::integer, ${input.processAfter?.toISOString() ?? null}::timestamptz
+      )
+      RETURNING *
+    )
+    SELECT inserted.*, pg_notify(${JOBS_CHANNEL}, inserted.queue)::text AS notified FROM inserted
+  `.execute(db);
+  return toJob(rows[0]!);
+}
+
+export interface DequeueJobInput {
+  queue: string;
+  /** The executor's unique name; it becomes `worker_hostname` and fences every later write. */
+  executorName: string;
+  /**
+   * Errored jobs are dequeued again this long after they finished. 0 (default, as Sourcegraph's
+   * queues) never re-dequeues them; with maxRetries 0 `markErrored` ends in failed anyway.
+   */
+  retryAfterMs?: number;
+}
+
+export interface DequeuedJob {
+  job: Job;
+  /** Plaintext job token (40 hex chars) scoped to this job, attempt, queue and repository; only its sha256 is stored. */
+  token: string;
+}
+
+/**
+ * Claims the next job of a queue: queued (and past process_after), or errored past retry-after;
+ * highest priority first, then oldest. `FOR UPDATE SKIP LOCKED` makes concurrent claimers take
+ * different jobs, and the re-check of the row after locking (READ COMMITTED) skips a job another
+ * claimer committed first. Starts a new attempt (attempt + 1) and mints its token, replacing the
+ * previous attempt's, in the same statement. Logs of earlier attempts are kept.
+ * Returns undefined when nothing is claimable.
+ */
+export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<DequeuedJob | undefined> {
+  const token = newSecret();
+  const retryAfterMs = input.retryAfterMs ?? 0;
+  const { rows } = await sql<JobRow>`
+    WITH candidate AS (
+      SELECT id FROM jobs
+      WHERE queue = ${input.queue}
+        AND state IN ('queued', 'errored')
+        AND (
+          (state = 'queued' AND (process_after IS NULL OR process_after <= now()))
+          OR (${retryAfterMs > 0} AND state = 'errored' AND finished_at <= now() - ${msInterval(retryAfterMs)})
+        )
+      ORDER BY priority DESC, id
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED
+    ),
+    claimed AS (
+      UPDATE jobs SET
+        state = 'processing',
+        started_at = now(),
+        last_heartbeat_at = now(),
+        finished_at = NULL,
+        failure_message = NULL,
+        worker_hostname = ${input.executorName},
+        attempt = jobs.attempt + 1
+      FROM candidate
+      WHERE jobs.id = candidate.id
+      RETURNING jobs.*
+    ),
+    minted AS (
+      INSERT INTO job_tokens (value_sha256, job_id, attempt, queue, repository_name)
+      SELECT decode(${sha256Hex(token)}, 'hex'), id, attempt, queue, repository_name FROM claimed
+      ON CONFLICT (job_id) DO UPDATE SET
+        value_sha256 = excluded.value_sha256,
+        attempt = excluded.attempt,
+        queue = excluded.queue,
+        repository_name = excluded.repository_name,
+        created_at = now()
+      RETURNING job_id
+    )
+    SELECT claimed.* FROM claimed JOIN minted ON minted.job_id = claimed.id
+  `.execute(db);
+  const row = rows[0];
+  return row ? { job: toJob(row), token } : undefined;
+}
+
+export interface HeartbeatJobsInput {
+  executorName: string;
+  queue: string;
+  jobIds: readonly number[];
+}
+
+export interface HeartbeatResult {
+  /** Jobs this executor still holds (their last_heartbeat_at is now). Others are lost to it. */
+  knownIds: number[];
+  /** Of knownIds, the ones a user asked to cancel. */
+  cancelIds: number[];
+}
+
+/** Refreshes last_heartbeat_at of the listed jobs that are processing and held by this executor. */
+export async function heartbeatJobs(db: Db, input: HeartbeatJobsInput): Promise<HeartbeatResult> {
+  if (input.jobIds.length === 0) return { knownIds: [], cancelIds: [] };
+  const { rows } = await sql<{ id: number; cancel: boolean }>`
+    UPDATE jobs SET last_heartbeat_at = now()
+    WHERE id = ANY(${bigintArray(input.jobIds)})
+      AND queue = ${input.queue}
+      AND state = 'processing'
+      AND worker_hostname = ${input.executorName}
+    RETURNING id, cancel
+  `.execute(db);
+  const sorted = rows.sort((a, b) => a.id - b.id);
+  return { knownIds: sorted.map((r) => r.id), cancelIds: sorted.filter((r) => r.cancel).map((r) => r.id) };
+}
+
+/** Identifies the holder of a job: every final mark and log write must match all four. */
+export interface JobAttemptRef {
+  jobId: number;
+  queue: string;
+  executorName: string;
+  /** The attempt the executor was given at dequeue (from its job token). */
+  attempt: number;
+}
+
+/**
+ * Runs a final transition on the job if it is processing and held by this executor and attempt,
+ * and deletes the job's token with it. True when the row changed.
+ */
+async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): Promise<boolean> {
+  const { rows } = await sql<{ id: number }>`
+    WITH finished AS (
+      UPDATE jobs SET ${set}, finished_at = now()
+      WHERE id = ${ref.jobId}
+        AND queue = ${ref.queue}
+        AND state = 'processing'
+        AND worker_hostname = ${ref.executorName}
+        AND attempt = ${ref.attempt}::integer
+      RETURNING id
+    ),
+    revoked AS (
+      DELETE FROM job_tokens WHERE job_id IN (SELECT id FROM finished)
+    )
+    SELECT id FROM finished
+  `.execute(db);
+  return rows.length === 1;
+}
+
+/** processing → completed. False when this executor/attempt no longer holds the job. */
+export async function markComplete(db: Db, ref: JobAttemptRef): Promise<boolean> {
+  return finishJob(db, ref, sql`state = 'completed'`);
+}
+
+export interface MarkErroredInput extends JobAttemptRef {
+  errorMessage: string;
+  /** Failures allowed before the job fails for good. Default 0, as Sourcegraph's queues: errored → failed. */
+  maxRetries?: number;
+}
+
+/**
+ * processing → canceled if cancel was requested, failed once num_failures + 1 >= maxRetries, else
+ * errored (retried after the queue's retry-after). num_failures + 1 unless canceled.
+ */
+export async function markErrored(db: Db, input: MarkErroredInput): Promise<boolean> {
+  const maxRetries = input.maxRetries ?? 0;
+  return finishJob(
+    db,
+    input,
+    sql`state = CASE
+          WHEN cancel THEN 'canceled'
+          WHEN num_failures + 1 >= ${maxRetries}::integer THEN 'failed'
+          ELSE 'errored'
+        END,
+        num_failures = CASE WHEN cancel THEN num_failures ELSE num_failures + 1 END,
+        failure_message = ${input.errorMessage}`,
+  );
+}
+
+export interface MarkFailedInput extends JobAttemptRef {
+  errorMessage: string;
+}
+
+/** processing → canceled if cancel was requested, else failed (never retried). */
+export async function markFailed(db: Db, input: MarkFailedInput): Promise<boolean> {
+  return finishJob(
+    db,
+    input,
+    sql`state = CASE WHEN cancel THEN 'canceled' ELSE 'failed' END, failure_message = ${input.errorMessage}`,
+  );
+}
+
+/**
+ * Cancels a job. queued/errored → canceled now. processing → cancel = true and the state stays
+ * processing: the executor learns it from its next heartbeat and reports markFailed, which ends in
+ * canceled. Returns the state after the call, or undefined when the job does not exist or had
+ * already finished (completed, failed, canceled: unchanged).
+ */
+export async function cancelJob(db: Db, id: number): Promise<JobState | undefined> {
+  const { rows } = await sql<{ state: JobState }>`
+    UPDATE jobs SET
+      state = CASE WHEN state IN ('queued', 'errored') THEN 'canceled' ELSE state END,
+      finished_at = CASE WHEN state IN ('queued', 'errored') THEN now() ELSE finished_at END,
+      cancel = true
+    WHERE id = ${id} AND state IN ('queued', 'errored', 'processing')
+    RETURNING state
+  `.execute(db);
+  return rows[0]?.state;
+}
+
+export interface ResetStalledInput {
+  queue: string;
+  /** A processing job whose last heartbeat is older than this is stalled (Sourcegraph: 25 s). */
+  stalledMaxAgeMs: number;
+  /** Resets allowed before a stalled job fails (Sourcegraph: 3). */
+  maxResets: number;
+}
+
+export interface ResetStalledResult {
+  /** Back to queued, num_resets + 1. */
+  reset: number[];
+  /** num_resets had reached maxResets: failed with RESET_FAILURE_MESSAGE. */
+  failed: number[];
+  /** Cancel had been requested: canceled rather than run again. */
+  canceled: number[];
+}
+
+/**
+ * Returns stalled jobs to the queue (or fails them after maxResets). Their tokens are deleted in the
+ * same statement, so the old executor is locked out at once; its late marks and log writes are
+ * refused by the attempt fence anyway. Jobs locked right now (a heartbeat in flight) are skipped
+ * until the next run. Notifies the queue when something was re-queued.
+ */
+export async function resetStalled(db: Db, input: ResetStalledInput): Promise<ResetStalledResult> {
+  const { rows } = await sql<{ id: number; state: JobState }>`
+    WITH stalled AS (
+      SELECT id FROM jobs
+      WHERE queue = ${input.queue}
+        AND state = 'processing'
+        AND last_heartbeat_at < now() - ${msInterval(input.stalledMaxAgeMs)}
+      FOR UPDATE SKIP LOCKED
+    ),
+    updated AS (
+      UPDATE jobs SET
+        state = CASE
+          WHEN cancel THEN 'canceled'
+          WHEN num_resets >= ${input.maxResets}::integer THEN 'failed'
+          ELSE 'queued'
+        END,
+        num_resets = CASE WHEN NOT cancel AND num_resets < ${input.maxResets}::integer THEN num_resets + 1 ELSE num_resets END,
+        failure_message = CASE
+          WHEN cancel THEN failure_message
+          WHEN num_resets >= ${input.maxResets}::integer THEN ${RESET_FAILURE_MESSAGE}
+          ELSE failure_message
+        END,
+        queued_at = CASE WHEN NOT cancel AND num_resets < ${input.maxResets}::integer THEN now() ELSE queued_at END,
+        started_at = CASE WHEN NOT cancel AND num_resets < ${input.maxResets}::integer THEN NULL ELSE started_at END,
+        finished_at = CASE WHEN NOT cancel AND num_resets < ${input.maxResets}::integer THEN NULL ELSE now() END
+      FROM stalled
+      WHERE jobs.id = stalled.id
+      RETURNING jobs.id, jobs.state
+    ),
+    revoked AS (
+      DELETE FROM job_tokens WHERE job_id IN (SELECT id FROM updated)
+    )
+    SELECT id, state,
+      (SELECT pg_notify(${JOBS_CHANNEL}, ${input.queue}) WHERE state = 'queued')::text AS notified
+    FROM updated
+    ORDER BY id
+  `.execute(db);
+  const ids = (state: JobState) => rows.filter((r) => r.state === state).map((r) => r.id);
+  return { reset: ids('queued'), failed: ids('failed'), canceled: ids('canceled') };
+}
+
+/** One job by id. */
+export async function getJob(db: Db, id: number): Promise<Job | undefined> {
+  const row = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toJob(row) : undefined;
+}
+
+export interface ListJobsInput {
+  queue?: string;
+  state?: JobState;
+  /** Maximum rows returned. */
+  limit: number;
+  /** Keyset pagination: only jobs with a smaller id (pass the last id of the previous page). */
+  beforeId?: number;
+}
+
+/** Jobs newest first (id descending), optionally filtered by queue and state. */
+export async function listJobs(db: Db, input: ListJobsInput): Promise<Job[]> {
+  let query = db.selectFrom('jobs').selectAll().orderBy('id', 'desc').limit(input.limit);
+  if (input.queue !== undefined) query = query.where('queue', '=', input.queue);
+  if (input.state !== undefined) query = query.where('state', '=', input.state);
+  if (input.beforeId !== undefined) query = query.where('id', '<', input.beforeId);
+  return (await query.execute()).map(toJob);
+}
+
+export type QueueStateCounts = Record<JobState, number>;
+
+/** Number of jobs per queue and state; every state is present (0 when none). */
+export async function queueCounts(db: Db): Promise<Record<string, QueueStateCounts>> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['queue', 'state', (eb) => eb.fn.countAll<number>().as('count')])
+    .groupBy(['queue', 'state'])
+    .execute();
+  const result: Record<string, QueueStateCounts> = {};
+  for (const row of rows) {
+    const counts = (result[row.queue] ??= Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as QueueStateCounts);
+    counts[row.state] = Number(row.count);
+  }
+  return result;
+}
+
+/**
+ * The queue size Sourcegraph publishes for autoscaling: queued + errored jobs, plus processing
+ * ones when includeProcessing.
+ */
+export async function queuedCount(db: Db, queue: string, includeProcessing: boolean): Promise<number> {
+  const states: JobState[] = includeProcessing ? ['queued', 'errored', 'processing'] : ['queued', 'errored'];
+  const row = await db
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('queue', '=', queue)
+    .where('state', 'in', states)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
