@@ -1,0 +1,91 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { ACTOR_UID_HEADER, executorRoutes } from '@sandfleet/protocol';
+
+/**
+ * A per-job reverse proxy on 127.0.0.1 that git clones through (reference §9). It adds the job-token
+ * headers to every request, so the token never appears in a git command line, `.git/config` or a
+ * log; and it serves only the job's own repository (anything else is 403).
+ */
+export interface GitProxyOptions {
+  /** Instance base URL, e.g. `https://sourcegraph.example.com`. */
+  frontendUrl: string;
+  /** The only repository this proxy serves. */
+  repositoryName: string;
+  /** Headers that authenticate the job: Authorization, X-Sourcegraph-Job-ID, X-Sourcegraph-Executor-Name. */
+  jobHeaders: Readonly<Record<string, string>>;
+}
+
+export interface GitProxy {
+  /** `http://127.0.0.1:<port>`; the clone URL is `<url>/<repositoryName>`. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+// The two smart-HTTP endpoints a fetch uses (protocol v0 and v2 alike).
+const GIT_ENDPOINTS = new Set(['info/refs', 'git-upload-pack']);
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded; Host is set for the upstream.
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host',
+]);
+
+export async function startGitProxy(options: GitProxyOptions): Promise<GitProxy> {
+  const upstreamBase = new URL(`${options.frontendUrl}${executorRoutes.git(options.repositoryName)}`);
+  const transport = upstreamBase.protocol === 'https:' ? https : http;
+  const repoPrefix = `/${options.repositoryName}/`;
+
+  const server = http.createServer((req, res) => {
+    const incoming = new URL(req.url ?? '/', 'http://127.0.0.1');
+    // Compare the decoded path and rebuild the upstream path from known parts, so neither
+    // percent-encoding nor `..` can steer the request to another repository.
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(incoming.pathname);
+    } catch {
+      pathname = '';
+    }
+    const endpoint = pathname.startsWith(repoPrefix) ? pathname.slice(repoPrefix.length) : undefined;
+    if (endpoint === undefined || !GIT_ENDPOINTS.has(endpoint)) {
+      req.resume();
+      res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('forbidden: this proxy serves only the job repository\n');
+      return;
+    }
+    const target = new URL(`${upstreamBase.pathname}/${endpoint}${incoming.search}`, upstreamBase);
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
+    }
+    Object.assign(headers, options.jobHeaders, { [ACTOR_UID_HEADER]: 'internal' });
+    const upstream = transport.request(target, { method: req.method, headers }, (upstreamRes) => {
+      const responseHeaders: http.OutgoingHttpHeaders = {};
+      for (const [name, value] of Object.entries(upstreamRes.headers)) {
+        if (!HOP_BY_HOP.has(name) && value !== undefined) responseHeaders[name] = value;
+      }
+      res.writeHead(upstreamRes.statusCode ?? 502, responseHeaders);
+      upstreamRes.pipe(res);
+      upstreamRes.on('error', () => res.destroy());
+    });
+    upstream.on('error', (err) => {
+      if (res.headersSent) res.destroy();
+      else res.writeHead(502, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`git proxy: ${err.message}\n`);
+    });
+    req.pipe(upstream);
+    res.on('close', () => upstream.destroy());
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
