@@ -1,15 +1,33 @@
+import fs from 'node:fs';
+import { BwrapRuntime } from './bwrap.js';
+import { DockerRuntime } from './docker.js';
+import { GvisorRuntime } from './gvisor.js';
+import { OciRuntime } from './oci.js';
+import { makeRuntimeDeps, type RuntimeDeps } from './host.js';
 import { ShellRuntime } from './shell.js';
 import { RUNTIME_NAMES, RuntimeUnavailableError, type Availability, type Runtime, type RuntimeConfig, type RuntimeName } from './runtime.js';
 
 /** Strongest first; `auto` takes the first that is available. `shell` is never in this list. */
 export const AUTO_ORDER: readonly RuntimeName[] = ['firecracker', 'gvisor', 'oci', 'bwrap'];
 
-export function createRuntime(name: RuntimeName, _config: RuntimeConfig): Runtime {
+/**
+ * Builds a runtime. `overrides` exist for tests and embedders: a shared ImageStore, or an Uplink
+ * other than the host's default route (tests connect job networks to a test namespace).
+ */
+export function createRuntime(name: RuntimeName, config: RuntimeConfig, overrides: Partial<Omit<RuntimeDeps, 'config'>> = {}): Runtime {
   switch (name) {
     case 'shell':
       return new ShellRuntime();
-    default:
-      return new UnimplementedRuntime(name);
+    case 'bwrap':
+      return new BwrapRuntime(makeRuntimeDeps(config, overrides));
+    case 'oci':
+      return new OciRuntime(makeRuntimeDeps(config, overrides));
+    case 'gvisor':
+      return new GvisorRuntime(makeRuntimeDeps(config, overrides));
+    case 'docker':
+      return new DockerRuntime(makeRuntimeDeps(config, overrides));
+    case 'firecracker':
+      return new FirecrackerRuntime();
   }
 }
 
@@ -50,13 +68,15 @@ export async function selectRuntime(config: RuntimeConfig): Promise<Selection> {
   throw new RuntimeUnavailableError('shell', `auto found no isolating runtime (${skipped.join('; ')}); install one (executor install) or set EXECUTOR_RUNTIME=shell explicitly`);
 }
 
-class UnimplementedRuntime implements Runtime {
+/** Firecracker needs KVM; this build has no Firecracker driver yet, and says which is missing. */
+class FirecrackerRuntime implements Runtime {
+  readonly name = 'firecracker' as const;
   readonly isolating = true;
-  constructor(readonly name: RuntimeName) {}
   async probe(): Promise<Availability> {
-    return { available: false, reason: `the ${this.name} runtime is not implemented in this build` };
+    const kvm = fs.existsSync('/dev/kvm');
+    return { available: false, reason: kvm ? 'not implemented in this build (/dev/kvm is present)' : 'not implemented: no /dev/kvm here (this host is itself a VM without nested virtualisation)' };
   }
   async prepare(): Promise<never> {
-    throw new RuntimeUnavailableError(this.name, 'not implemented in this build');
+    throw new RuntimeUnavailableError(this.name, (await this.probe()).reason);
   }
 }

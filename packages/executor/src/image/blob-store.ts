@@ -1,0 +1,90 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+
+/**
+ * Content-addressed blobs under `<root>/sha256/<hex>`. A blob is written to a temporary file,
+ * hashed while it streams, and renamed into place only when the digest matches, so a reader never
+ * sees a partial or corrupt blob. Concurrent pulls of the same digest in this process share one
+ * download; across processes the rename makes the last writer win with identical bytes.
+ */
+export class BlobStore {
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  constructor(readonly root: string) {}
+
+  pathOf(digest: string): string {
+    return path.join(this.root, 'sha256', hexOf(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return fs.access(this.pathOf(digest)).then(() => true, () => false);
+  }
+
+  /**
+   * Returns the blob's path, downloading it with `open` when it is not cached yet.
+   * `onBytes` sees the number of bytes written so far (for progress lines).
+   */
+  async ensure(digest: string, open: () => Promise<Response>, onDone?: (bytes: number, cached: boolean) => void): Promise<string> {
+    const final = this.pathOf(digest);
+    if (await this.has(digest)) {
+      onDone?.(0, true);
+      return final;
+    }
+    let pending = this.inFlight.get(digest);
+    if (!pending) {
+      pending = this.download(digest, open, onDone).finally(() => this.inFlight.delete(digest));
+      this.inFlight.set(digest, pending);
+    } else {
+      pending = pending.then((p) => {
+        onDone?.(0, true);
+        return p;
+      });
+    }
+    return pending;
+  }
+
+  private async download(digest: string, open: () => Promise<Response>, onDone?: (bytes: number, cached: boolean) => void): Promise<string> {
+    const final = this.pathOf(digest);
+    await fs.mkdir(path.dirname(final), { recursive: true });
+    const tmpDir = path.join(this.root, 'tmp');
+    await fs.mkdir(tmpDir, { recursive: true });
+    const tmp = path.join(tmpDir, `${hexOf(digest)}.${randomBytes(6).toString('hex')}`);
+    const response = await open();
+    if (!response.body) throw new Error(`blob ${digest}: empty response body`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const hasher = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hasher, createWriteStream(tmp, { mode: 0o644 }));
+      const actual = `sha256:${hash.digest('hex')}`;
+      if (actual !== digest) throw new Error(`blob digest mismatch: expected ${digest}, got ${actual}`);
+      await fs.rename(tmp, final);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    onDone?.(bytes, false);
+    return final;
+  }
+}
+
+export function hexOf(digest: string): string {
+  const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
+  if (!m?.[1]) throw new Error(`unsupported digest ${digest}`);
+  return m[1];
+}
+
+export function sha256Digest(data: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { planInstall, runInstall } from '../../src/install.js';
+import { AUTO_ORDER, createRuntime, probeRuntimes, selectRuntime } from '../../src/runtime/select.js';
+import type { RuntimeConfig } from '../../src/runtime/runtime.js';
+
+const config: RuntimeConfig = {
+  runtime: 'auto',
+  stateDir: path.join(os.tmpdir(), 'sandfleet-select'),
+  registryMirrorUrls: [],
+  network: 'public',
+  limits: { cpus: 1, memoryBytes: 256 << 20, pids: 256, diskBytes: 1 << 30 },
+};
+
+describe('runtime selection', () => {
+  it('orders auto firecracker → gvisor → oci → bwrap and never picks shell or docker', async () => {
+    assert.deepEqual(AUTO_ORDER, ['firecracker', 'gvisor', 'oci', 'bwrap']);
+    const selection = await selectRuntime(config);
+    assert.notEqual(selection.runtime.name, 'shell');
+    assert.notEqual(selection.runtime.name, 'docker');
+    assert.match(selection.reason, /^auto picked \w+: /);
+    if (!(await createRuntime('firecracker', config).probe()).available) assert.match(selection.reason, /skipped firecracker: not implemented/);
+  });
+
+  it('says why each runtime is or is not available', async () => {
+    const reports = await probeRuntimes(config);
+    const byName = Object.fromEntries(reports.map((r) => [r.name, r.availability]));
+    for (const r of reports) assert.ok(r.availability.reason.length > 5, `${r.name}: ${r.availability.reason}`);
+    assert.equal(byName.firecracker?.available, false);
+    assert.match(byName.firecracker?.reason ?? '', /kvm/i);
+    for (const r of reports) console.log(`# ${r.name}: ${r.availability.available ? 'available' : 'unavailable'} — ${r.availability.reason}`);
+  });
+
+  it('reports a docker runtime without a daemon as unavailable', async () => {
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = `unix://${os.tmpdir()}/no-such-docker.sock`;
+    try {
+      const a = await createRuntime('docker', config).probe();
+      assert.equal(a.available, false);
+      assert.match(a.reason, /no Docker daemon answers/);
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+    }
+  });
+});
+
+describe('executor install', () => {
+  it('plans packages and host set-up per runtime, and is idempotent', async () => {
+    const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-install-'));
+    const lines: string[] = [];
+    const steps = planInstall(['oci'], { stateDir, dryRun: true, write: () => {} });
+    assert.match(steps[0]?.title ?? '', /runc crun/);
+    assert.ok(steps.some((s) => /hugetlb/.test(s.title)));
+    // Dry run against the real host: nothing is changed, every step says what it would do.
+    assert.equal(await runInstall(['bwrap', 'oci', 'gvisor'], { stateDir: path.join(stateDir, 'new'), dryRun: true, write: (l) => lines.push(l) }), true);
+    assert.ok(lines.some((l) => /would create|already done/.test(l)), lines.join('\n'));
+    await assert.rejects(fs.access(path.join(stateDir, 'new')));
+    await fs.rm(stateDir, { recursive: true, force: true });
+  });
+});
