@@ -1,0 +1,32 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AppDeps } from './deps.js';
+import { executorApiRoutes } from './executor-api/routes.js';
+import { userApiRoutes } from './user-api/routes.js';
+import { demoRegistryRoutes } from './demo-image.js';
+
+/** The whole HTTP surface. Tests call `createApp(deps).request(...)`; main.ts serves it. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.maxBodyBytes,
+      onError: (c) => c.json({ error: `request body larger than ${deps.config.maxBodyBytes} bytes` }, 413),
+    }),
+  );
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    deps.log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+  });
+  app.get('/healthz', (c) => c.text('ok'));
+  app.get('/metrics', async (c) => {
+    return c.text(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType });
+  });
+  app.route('/.executors', executorApiRoutes(deps));
+  app.route('/api', userApiRoutes(deps));
+  if (deps.demoImage) app.route('/v2', demoRegistryRoutes(deps.demoImage));
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  return app;
+}

@@ -1,0 +1,63 @@
+/** A small client of the user API for the `sandfleet` CLI. */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export class ApiClient {
+  constructor(private readonly baseUrl: string, private readonly token: string | undefined) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.fetch(method, path, body);
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { error?: string }).error ?? text;
+      } catch {
+        // not JSON: keep the text
+      }
+      throw new ApiError(res.status, `${method} ${path}: ${res.status} ${message}`.trim());
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** Follows a Server-Sent-Events stream, calling `onEvent` for each event until it ends. */
+  async stream(path: string, onEvent: (event: string, data: string) => void, signal?: AbortSignal): Promise<void> {
+    const res = await this.fetch('GET', path, undefined, signal);
+    if (!res.ok || !res.body) throw new ApiError(res.status, `GET ${path}: ${res.status} ${await res.text()}`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = 'message';
+        const data: string[] = [];
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event:')) event = line.slice(6).trim();
+          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        }
+        onEvent(event, data.join('\n'));
+      }
+    }
+  }
+
+  private async fetch(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    if (!this.token) throw new ApiError(0, 'no admin token: set SANDFLEET_ADMIN_TOKEN or pass --token');
+    try {
+      return await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: { Authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      throw new ApiError(0, `cannot reach the coordinator at ${this.baseUrl}: ${(err as Error).cause ?? (err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import fs from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { ExecutionLogEntry } from '@sandfleet/protocol';
+import type { JobView } from '../user-api/views.js';
+import type { ApiClient } from './api-client.js';
+
+type ClientFactory = () => ApiClient;
+
+/** `sandfleet jobs submit|list|show|logs|cancel`. */
+export function registerJobCommands(program: Command, client: ClientFactory): void {
+  const jobs = program.command('jobs').description('submit and inspect jobs');
+
+  jobs
+    .command('submit')
+    .description('submit a job from a JSON file (or - for stdin) shaped like the Job payload plus "queue"')
+    .argument('<file>', 'JSON job spec')
+    .option('-q, --queue <queue>', 'queue, overriding the file')
+    .option('-f, --follow', 'follow the job log until it ends; exit 1 unless it completed')
+    .action(async (file: string, opts: { queue?: string; follow?: boolean }) => {
+      const text = file === '-' ? await readStdin() : await fs.readFile(file, 'utf8');
+      const spec = JSON.parse(text) as Record<string, unknown>;
+      if (opts.queue) spec.queue = opts.queue;
+      const job = await client().request<JobView>('POST', '/api/jobs', spec);
+      console.log(`submitted job ${job.id} to queue ${job.queue}`);
+      if (opts.follow) process.exitCode = (await followLogs(client(), job.id)) === 'completed' ? 0 : 1;
+    });
+
+  jobs
+    .command('list')
+    .option('-q, --queue <queue>')
+    .option('-s, --state <state>')
+    .option('-n, --limit <n>', 'at most this many', '50')
+    .action(async (opts: { queue?: string; state?: string; limit: string }) => {
+      const params = new URLSearchParams({ limit: opts.limit, ...(opts.queue ? { queue: opts.queue } : {}), ...(opts.state ? { state: opts.state } : {}) });
+      const { jobs: rows } = await client().request<{ jobs: JobView[] }>('GET', `/api/jobs?${params}`);
+      for (const j of rows) console.log(`${String(j.id).padStart(6)}  ${j.queue.padEnd(10)} ${j.state.padEnd(11)} ${j.repositoryName || '-'}  ${j.failureMessage ?? ''}`);
+    });
+
+  jobs
+    .command('show')
+    .argument('<id>')
+    .action(async (id: string) => {
+      console.log(JSON.stringify(await client().request('GET', `/api/jobs/${encodeURIComponent(id)}`), null, 2));
+    });
+
+  jobs
+    .command('logs')
+    .argument('<id>')
+    .option('-f, --follow', 'follow until the job ends')
+    .action(async (id: string, opts: { follow?: boolean }) => {
+      if (opts.follow) {
+        await followLogs(client(), Number(id));
+        return;
+      }
+      const job = await client().request<JobView & { executionLogs: ExecutionLogEntry[] }>('GET', `/api/jobs/${encodeURIComponent(id)}`);
+      for (const entry of job.executionLogs) {
+        console.log(`── ${entry.key} ${entry.exitCode == null ? '' : `(exit ${entry.exitCode}, ${entry.durationMs} ms)`}`);
+        if (entry.out) process.stdout.write(entry.out.endsWith('\n') ? entry.out : `${entry.out}\n`);
+      }
+      console.log(`state: ${job.state}${job.failureMessage ? ` (${job.failureMessage})` : ''}`);
+    });
+
+  jobs
+    .command('cancel')
+    .argument('<id>')
+    .action(async (id: string) => {
+      const job = await client().request<JobView>('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`);
+      console.log(`job ${job.id}: ${job.state}${job.cancel && job.state === 'processing' ? ' (cancel requested)' : ''}`);
+    });
+}
+
+/** Prints a job's log as it streams; returns the final state. */
+export async function followLogs(client: ApiClient, id: number): Promise<string> {
+  let finalState = 'unknown';
+  const started = new Set<string>();
+  await client.stream(`/api/jobs/${id}/logs`, (event, data) => {
+    const payload = JSON.parse(data) as Record<string, unknown>;
+    if (event === 'entry') {
+      const mark = `${payload.attempt}:${payload.key}`;
+      if (!started.has(mark)) {
+        started.add(mark);
+        console.log(`── ${payload.key}`);
+      }
+      if (payload.exitCode != null) console.log(`── ${payload.key} exited ${payload.exitCode} after ${payload.durationMs} ms`);
+    } else if (event === 'output') {
+      process.stdout.write(String(payload.out ?? ''));
+    } else if (event === 'state') {
+      console.log(`state: ${payload.state}${payload.failureMessage ? ` (${payload.failureMessage})` : ''}`);
+      finalState = String(payload.state);
+    } else if (event === 'end') {
+      finalState = String(payload.state);
+    }
+  });
+  return finalState;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import pino from 'pino';
+import { migrateToLatest, openDatabase } from '@sandfleet/db';
+import { ConfigError, loadConfig, type ServeFlags } from '../config.js';
+import { startCoordinator } from '../server.js';
+import { ApiClient, ApiError } from './api-client.js';
+import { registerJobCommands } from './jobs.js';
+import { up } from './up.js';
+
+/** The `sandfleet` command line: the only place that reads argv and installs signal handlers. */
+export async function main(argv: string[]): Promise<void> {
+  const log = pino({ level: process.env.SANDFLEET_LOG_LEVEL ?? 'info', base: { service: 'coordinator' } });
+  const program = new Command('sandfleet').description('Sandfleet coordinator: job queues and the executor API');
+  program
+    .addOption(new Option('--url <url>', 'coordinator URL for client commands').env('SANDFLEET_URL').default('http://127.0.0.1:3080'))
+    .addOption(new Option('--token <token>', 'admin token for client commands').env('SANDFLEET_ADMIN_TOKEN'));
+  const client = () => {
+    const opts = program.opts<{ url: string; token?: string }>();
+    return new ApiClient(opts.url, opts.token ?? readLocalAdminToken());
+  };
+
+  const serveOptions = (cmd: Command) =>
+    cmd
+      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--port <port>', 'port to listen on', '3080')
+      .option('--data-dir <dir>', 'data directory (embedded database, mirrors)', './data')
+      .option('--site-config <file>', 'site config JSON (externalURL, executors.accessToken)');
+
+  serveOptions(program.command('serve').description('run the coordinator (PostgreSQL when DATABASE_URL is set, else embedded PGlite)')).action(
+    async (flags: ServeFlags) => {
+      const coordinator = await startCoordinator(loadConfig(flags), log);
+      if (coordinator.generatedAdminToken) {
+        process.stderr.write(`\nGenerated admin token (shown once, stored hashed): ${coordinator.generatedAdminToken}\n\n`);
+      }
+      const stop = async () => {
+        await coordinator.close();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    },
+  );
+
+  program
+    .command('up')
+    .description('start a coordinator on the embedded database plus one local executor')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', '3080')
+    .option('--data-dir <dir>', 'data directory', './data')
+    .option('--runtime <runtime>', 'runtime of the local executor (EXECUTOR_RUNTIME)', process.env.EXECUTOR_RUNTIME ?? 'auto')
+    .action((opts) => up(opts, log));
+
+  program
+    .command('migrate')
+    .description('apply database migrations and exit')
+    .option('--data-dir <dir>', 'data directory', './data')
+    .action(async (flags: ServeFlags) => {
+      const database = await openDatabase(loadConfig(flags).database);
+      try {
+        const applied = await migrateToLatest(database);
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      } finally {
+        await database.close();
+      }
+    });
+
+  const repos = program.command('repos').description('repositories served to executors through the git proxy');
+  repos
+    .command('add')
+    .argument('<name>', 'repository name, e.g. github.com/org/repo')
+    .argument('<source>', 'local path or clone URL (mirrored)')
+    .action(async (name: string, source: string) => {
+      const resolved = /^[\w+.-]+:\/\/|^[\w.-]+@[\w.-]+:/.test(source) ? source : path.resolve(source);
+      const repo = await client().request<{ name: string; source: string }>('POST', '/api/repositories', { name, source: resolved });
+      console.log(`registered ${repo.name} → ${repo.source}`);
+    });
+  repos.command('list').action(async () => {
+    const { repositories } = await client().request<{ repositories: { name: string; source: string }[] }>('GET', '/api/repositories');
+    for (const r of repositories) console.log(`${r.name}\t${r.source}`);
+  });
+
+  registerJobCommands(program, client);
+
+  program
+    .command('executors')
+    .description('list executors and whether they are active')
+    .action(async () => {
+      const { executors } = await client().request<{ executors: { hostname: string; active: boolean; queueName: string | null; queueNames: string[] | null; executorVersion: string; lastSeenAt: string }[] }>('GET', '/api/executors');
+      for (const e of executors) {
+        console.log(`${e.active ? '●' : '○'} ${e.hostname}  ${(e.queueNames ?? [e.queueName]).join(',')}  ${e.executorVersion}  last seen ${e.lastSeenAt}`);
+      }
+    });
+
+  program
+    .command('queues')
+    .description('job counts per queue and state')
+    .action(async () => {
+      const { queues } = await client().request<{ queues: { name: string; counts: Record<string, number> }[] }>('GET', '/api/queues');
+      for (const q of queues) console.log(`${q.name.padEnd(10)} ${Object.entries(q.counts).map(([s, n]) => `${s}=${n}`).join(' ')}`);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ApiError) {
+      process.stderr.write(`sandfleet: ${err.message}\n`);
+      process.exit(err instanceof ConfigError ? 2 : 1);
+    }
+    throw err;
+  }
+}
+
+/** `sandfleet up` keeps the admin token in ./data; client commands use it when none is given. */
+function readLocalAdminToken(): string | undefined {
+  try {
+    return fs.readFileSync(path.resolve('data', 'admin-token'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,164 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { QUEUE_NAMES } from '@sandfleet/protocol';
+import type { DbConfig } from '@sandfleet/db';
+
+/**
+ * The coordinator's configuration: command-line flags, environment and the site config file are
+ * read here, once, and validated into one frozen object that is passed down explicitly.
+ */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The Sourcegraph-style site configuration file (reference §12). */
+export const SiteConfig = z
+  .object({
+    externalURL: z.url().optional(),
+    'executors.accessToken': z.string().optional(),
+    'executors.frontendURL': z.url().optional(),
+  })
+  .loose();
+export type SiteConfig = z.infer<typeof SiteConfig>;
+
+export const MIN_ACCESS_TOKEN_LENGTH = 20;
+
+export interface QueueSettings {
+  /** A processing job whose last heartbeat is older than this is reset (Sourcegraph: 25 s). */
+  stalledMaxAgeMs: number;
+  /** Resets before a stalled job is failed (Sourcegraph: 3). */
+  maxResets: number;
+  /** markErrored turns into failed once num_failures + 1 reaches this (Sourcegraph: 0, no retries). */
+  maxRetries: number;
+  /** Weight and recent-dequeue limit for the multi-queue dequeue (reference §2.4). */
+  weight: number;
+  dequeueLimit: number;
+}
+
+export interface CoordinatorConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  database: DbConfig;
+  site: SiteConfig;
+  /** undefined when the site config has none: the executor API then answers 500. */
+  executorAccessToken: string | undefined;
+  /** The URL executors and users reach this coordinator at. */
+  externalUrl: string;
+  /** From SANDFLEET_ADMIN_TOKEN; when unset one is generated at first start. */
+  adminToken: string | undefined;
+  queues: Record<string, QueueSettings>;
+  resetterIntervalMs: number;
+  /** An executor is active when its last heartbeat is at most this old (3 × 5 s). */
+  executorActiveMs: number;
+  /** Largest accepted request body, in bytes. */
+  maxBodyBytes: number;
+  /** Serve the locally built demo image under /v2/ (SANDFLEET_SERVE_DEMO_IMAGE; `sandfleet up` sets it). */
+  serveDemoImage: boolean;
+}
+
+export interface ServeFlags {
+  host?: string;
+  port?: string | number;
+  dataDir?: string;
+  siteConfig?: string;
+}
+
+const DEFAULT_QUEUE_SETTINGS: Record<string, Omit<QueueSettings, 'stalledMaxAgeMs' | 'maxResets'>> = {
+  batches: { maxRetries: 0, weight: 4, dequeueLimit: 50 },
+  codeintel: { maxRetries: 0, weight: 1, dequeueLimit: 250 },
+};
+
+/** Parses `25s`, `1500ms`, `2m` or a bare number of milliseconds. */
+export function parseDurationMs(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms']!;
+  return Math.round(Number(m[1]) * unit);
+}
+
+export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): CoordinatorConfig {
+  const problems: string[] = [];
+  const host = flags.host ?? env.SANDFLEET_HOST ?? '127.0.0.1';
+  const port = Number(flags.port ?? env.SANDFLEET_PORT ?? 3080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`--port must be an integer between 0 and 65535, got "${flags.port}"`);
+  const dataDir = path.resolve(flags.dataDir ?? env.SANDFLEET_DATA_DIR ?? './data');
+
+  const site = readSiteConfig(flags.siteConfig ?? env.SANDFLEET_SITE_CONFIG, problems);
+  const accessToken = site['executors.accessToken'] || undefined;
+  if (accessToken !== undefined && accessToken.length < MIN_ACCESS_TOKEN_LENGTH) {
+    problems.push(`executors.accessToken must be at least ${MIN_ACCESS_TOKEN_LENGTH} characters long (it has ${accessToken.length})`);
+  }
+
+  const duration = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const ms = parseDurationMs(raw);
+    if (ms === undefined) problems.push(`${name} must be a duration such as 25s or 1500ms, got "${raw}"`);
+    return ms ?? fallback;
+  };
+  const integer = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) problems.push(`${name} must be a non-negative integer, got "${raw}"`);
+    return Number.isInteger(n) ? n : fallback;
+  };
+  const stalledMaxAgeMs = duration('SANDFLEET_STALLED_MAX_AGE', 25_000);
+  const maxResets = integer('SANDFLEET_MAX_RESETS', 3);
+  const resetterIntervalMs = duration('SANDFLEET_RESETTER_INTERVAL', Math.min(5_000, stalledMaxAgeMs));
+  const maxBodyBytes = integer('SANDFLEET_MAX_BODY_BYTES', 10 * 1024 * 1024);
+
+  const queues: Record<string, QueueSettings> = {};
+  for (const name of QUEUE_NAMES) queues[name] = { stalledMaxAgeMs, maxResets, ...DEFAULT_QUEUE_SETTINGS[name]! };
+
+  const database: DbConfig = env.DATABASE_URL
+    ? { kind: 'postgres', url: env.DATABASE_URL }
+    : { kind: 'pglite', dataDir: env.SANDFLEET_PGLITE_DIR ? path.resolve(env.SANDFLEET_PGLITE_DIR) : path.join(dataDir, 'pglite') };
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  const externalUrl = (site.externalURL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/$/, '');
+  return Object.freeze({
+    host,
+    port,
+    dataDir,
+    database,
+    site,
+    executorAccessToken: accessToken,
+    externalUrl,
+    adminToken: env.SANDFLEET_ADMIN_TOKEN || undefined,
+    queues,
+    resetterIntervalMs,
+    executorActiveMs: 15_000,
+    maxBodyBytes,
+    serveDemoImage: env.SANDFLEET_SERVE_DEMO_IMAGE === 'true',
+  });
+}
+
+function readSiteConfig(file: string | undefined, problems: string[]): SiteConfig {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`cannot read site config ${file}: ${(err as Error).message}`);
+    return {};
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    problems.push(`site config ${file} is not valid JSON: ${(err as Error).message}`);
+    return {};
+  }
+  const parsed = SiteConfig.safeParse(json);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`site config ${file}: ${issue.path.join('.')}: ${issue.message}`);
+    return {};
+  }
+  return parsed.data;
+}

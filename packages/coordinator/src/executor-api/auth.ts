@@ -1,0 +1,99 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import { EXECUTOR_NAME_HEADER, EXECUTOR_TOKEN_SCHEME, JOB_ID_HEADER } from '@sandfleet/protocol';
+import { executorExists, findJobToken, getJob, type Database } from '@sandfleet/db';
+import { secretsEqual } from '../secrets.js';
+import { textError } from '../http-errors.js';
+
+/** Who a job route is talking to, once authenticated. */
+export interface JobCaller {
+  jobId: number;
+  /** The attempt the token was minted for; writes from any other attempt are refused. */
+  attempt: number;
+  executorName: string;
+  /** True when the shared secret was presented instead of a job token (pre-token executors). */
+  viaAccessToken: boolean;
+}
+
+export type ExecutorApiEnv = { Variables: { caller: JobCaller } };
+
+const NOT_CONFIGURED = 'Executors are not configured on this instance';
+
+/** `Authorization: token-executor <executors.accessToken>` (reference §2.2). */
+export function executorTokenAuth(accessToken: string | undefined): MiddlewareHandler {
+  return createMiddleware(async (c, next) => {
+    if (!accessToken) return textError(c, 500, NOT_CONFIGURED);
+    const header = c.req.header('Authorization');
+    let token = '';
+    if (header !== undefined && header !== '') {
+      const parts = header.split(' ');
+      if (parts.length !== 2) {
+        return textError(c, 401, `HTTP Authorization request header value must be of the following form: 'token-executor "TOKEN"'`);
+      }
+      if (parts[0]!.toLowerCase() !== EXECUTOR_TOKEN_SCHEME) {
+        return textError(c, 401, `unrecognized HTTP Authorization request header scheme (supported values: "token-executor")`);
+      }
+      token = parts[1]!;
+    }
+    if (token === '') {
+      return textError(c, 401, 'no token value in the HTTP Authorization request header (recommended) or basic auth (deprecated)');
+    }
+    if (!secretsEqual(token, accessToken)) return textError(c, 401, '');
+    await next();
+  });
+}
+
+export type JobRouteKind = { kind: 'queue'; queue: (c: Context) => string } | { kind: 'git'; repositoryName: (c: Context) => string };
+
+/**
+ * `Authorization: Bearer <job token>` plus `X-Sourcegraph-Job-ID` and `X-Sourcegraph-Executor-Name`
+ * (reference §2.2, checks in the same order and with the same answers).
+ */
+export function jobTokenAuth(db: Database, accessToken: string | undefined, route: JobRouteKind): MiddlewareHandler<ExecutorApiEnv> {
+  return createMiddleware<ExecutorApiEnv>(async (c, next) => {
+    if (!accessToken) return textError(c, 500, NOT_CONFIGURED);
+    const header = c.req.header('Authorization');
+    let scheme = '';
+    let token = '';
+    if (header !== undefined && header !== '') {
+      const parts = header.split(' ');
+      if (parts.length !== 2) {
+        return textError(c, 401, `HTTP Authorization request header value must be of the following form: 'Bearer "TOKEN"' or 'token-executor TOKEN'`);
+      }
+      scheme = parts[0]!.toLowerCase();
+      if (scheme !== 'bearer' && scheme !== EXECUTOR_TOKEN_SCHEME) {
+        return textError(c, 401, `unrecognized HTTP Authorization request header scheme (supported values: "Bearer", "token-executor")`);
+      }
+      token = parts[1]!;
+    }
+    if (token === '') return textError(c, 401, 'no token value in the HTTP Authorization request header');
+
+    const jobIdText = c.req.header(JOB_ID_HEADER);
+    const executorName = c.req.header(EXECUTOR_NAME_HEADER) ?? '';
+
+    if (scheme === EXECUTOR_TOKEN_SCHEME) {
+      if (!secretsEqual(token, accessToken)) return textError(c, 403, '');
+      // The shared secret is trusted for any job; the store's owner checks still apply.
+      const jobId = Number(jobIdText);
+      const job = jobIdText && /^\d+$/.test(jobIdText) ? await getJob(db.db, jobId) : undefined;
+      c.set('caller', { jobId, attempt: job?.attempt ?? -1, executorName, viaAccessToken: true });
+      return next();
+    }
+
+    if (jobIdText === undefined || jobIdText === '') return textError(c, 400, `job ID not provided in header '${JOB_ID_HEADER}'`);
+    if (!/^-?\d+$/.test(jobIdText)) {
+      return textError(c, 400, `failed to parse Job ID: strconv.Atoi: parsing "${jobIdText}": invalid syntax`);
+    }
+    if (executorName === '') return textError(c, 400, 'worker hostname cannot be empty');
+
+    const found = await findJobToken(db.db, token);
+    if (!found) return textError(c, 401, 'invalid token');
+    if (found.jobId !== Number(jobIdText)) return textError(c, 403, 'invalid token');
+    if (route.kind === 'git' ? found.repositoryName !== route.repositoryName(c) : found.queue !== route.queue(c)) {
+      return textError(c, 403, 'invalid token');
+    }
+    if (!(await executorExists(db.db, executorName))) return textError(c, 401, 'invalid token');
+    c.set('caller', { jobId: found.jobId, attempt: found.attempt, executorName, viaAccessToken: false });
+    await next();
+  });
+}

@@ -1,0 +1,257 @@
+import { Hono, type Context } from 'hono';
+import {
+  AddExecutionLogEntryRequest,
+  AppendExecutionLogRequest,
+  DequeueRequest,
+  EXTENSION_LOG_APPEND,
+  EXTENSION_LONG_POLL,
+  EXTENSIONS_HEADER,
+  HeartbeatRequest,
+  InvalidVersionError,
+  MAX_DEQUEUE_WAIT_SECONDS,
+  MarkCompleteRequest,
+  MarkErroredRequest,
+  QUEUE_NAMES,
+  UpdateExecutionLogEntryRequest,
+  WAIT_HEADER,
+  isQueueName,
+  supportsJobPayloadV2,
+} from '@sandfleet/protocol';
+import {
+  addLogEntry,
+  appendLogChunk,
+  dequeueJob,
+  heartbeatJobs,
+  markComplete,
+  markErrored,
+  markFailed,
+  queuedCount,
+  updateLogEntry,
+  upsertExecutorHeartbeat,
+} from '@sandfleet/db';
+import type { AppDeps } from '../deps.js';
+import { HttpError, jsonError, textError } from '../http-errors.js';
+import { executorTokenAuth, jobTokenAuth, type ExecutorApiEnv, type JobCaller } from './auth.js';
+import { readJsonBody } from './body.js';
+import { QueuePicker } from './queue-picker.js';
+import { toWireJob } from './wire-job.js';
+import { gitProxyRoutes } from '../git-proxy.js';
+
+const SUPPORTED_QUEUES = QUEUE_NAMES.join(', ');
+const WORKER_HOSTNAME_EMPTY = 'worker hostname cannot be empty';
+
+/** The executor API under `/.executors/` (reference §2), plus the negotiated extensions. */
+export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
+  const { config, database } = deps;
+  const db = database.db;
+  const picker = new QueuePicker(config.queues);
+  const app = new Hono<ExecutorApiEnv>();
+  const executorAuth = executorTokenAuth(config.executorAccessToken);
+
+  app.use('*', async (c, next) => {
+    await next();
+    c.res.headers.set(EXTENSIONS_HEADER, `${EXTENSION_LONG_POLL}, ${EXTENSION_LOG_APPEND}`);
+  });
+  app.onError((err, c) => {
+    if (err instanceof HttpError) return err.shape === 'text' ? textError(c, err.status, err.message) : jsonError(c, err.status, err.message);
+    deps.log.error({ err, path: c.req.path }, 'executor API handler failed');
+    return jsonError(c, 500, err instanceof Error ? err.message : String(err));
+  });
+
+  app.get('/test/auth', executorAuth, (c) => c.text('ok'));
+
+  // Multi-queue routes come first: "dequeue" and "heartbeat" are not queue names.
+  app.post('/queue/dequeue', executorAuth, async (c) => {
+    const body = await readJsonBody(c, DequeueRequest);
+    const v2 = checkExecutor(body.executorName, body.version);
+    const queues = body.queues ?? [];
+    if (queues.length === 0) return c.body(null, 204);
+    const invalid = queues.filter((q) => !isQueueName(q));
+    if (invalid.length > 0) {
+      throw new HttpError(500, `Invalid queue name(s) '${invalid.join(', ')}' found. Supported queue names are '${SUPPORTED_QUEUES}'.`);
+    }
+    const claimed = await withLongPoll(c, queues, async () => {
+      const counts = await Promise.all(queues.map(async (q) => ({ q, n: await queuedCount(db, q, false) })));
+      const queue = picker.pick(counts.filter((x) => x.n > 0).map((x) => x.q));
+      if (!queue) return undefined;
+      const result = await dequeueJob(db, { queue, executorName: body.executorName });
+      if (!result) return undefined;
+      picker.recordDequeue(queue);
+      return { ...result, queue };
+    });
+    if (!claimed) return c.body(null, 204);
+    deps.metrics.dequeued(claimed.queue);
+    return c.json(toWireJob(claimed.job, claimed.token, { v2, queue: claimed.queue }));
+  });
+
+  app.post('/queue/heartbeat', executorAuth, async (c) => {
+    const body = await readJsonBody(c, HeartbeatRequest);
+    if (body.executorName === '') throw new HttpError(500, WORKER_HOSTNAME_EMPTY);
+    const queueNames = body.queueNames ?? [];
+    if (queueNames.length === 0) throw new HttpError(500, 'queueNames must be set for multi-queue heartbeats');
+    const entries = body.jobIdsByQueue ?? [];
+    const unsupported = entries.map((e) => e.queueName).filter((q) => !queueNames.includes(q));
+    if (unsupported.length > 0) {
+      throw new HttpError(500, `unsupported queue name(s) '${unsupported.join(', ')}' submitted in queueJobIds, executor is configured for queues '${queueNames.join(', ')}'`);
+    }
+    await recordHeartbeat(deps, body, { queueNames });
+    const knownIds: string[] = [];
+    const cancelIds: string[] = [];
+    for (const entry of entries) {
+      const result = await heartbeatJobs(db, { executorName: body.executorName, queue: entry.queueName, jobIds: numericIds(entry.jobIds) });
+      knownIds.push(...result.knownIds.map((id) => `${id}-${entry.queueName}`));
+      cancelIds.push(...result.cancelIds.map((id) => `${id}-${entry.queueName}`));
+    }
+    return c.json({ knownIds, cancelIds });
+  });
+
+  const queueRoute = (op: string) => `/queue/:queueName{${QUEUE_NAMES.join('|')}}/${op}`;
+  const queueOf = (c: Context) => c.req.param('queueName') ?? '';
+  const jobAuth = jobTokenAuth(database, config.executorAccessToken, { kind: 'queue', queue: queueOf });
+
+  app.post(queueRoute('dequeue'), executorAuth, async (c) => {
+    const queue = queueOf(c);
+    const body = await readJsonBody(c, DequeueRequest);
+    const v2 = checkExecutor(body.executorName, body.version);
+    const claimed = await withLongPoll(c, [queue], () => dequeueJob(db, { queue, executorName: body.executorName }));
+    if (!claimed) return c.body(null, 204);
+    deps.metrics.dequeued(queue);
+    return c.json(toWireJob(claimed.job, claimed.token, { v2 }));
+  });
+
+  app.post(queueRoute('heartbeat'), executorAuth, async (c) => {
+    const queue = queueOf(c);
+    const body = await readJsonBody(c, HeartbeatRequest);
+    if (body.executorName === '') throw new HttpError(500, WORKER_HOSTNAME_EMPTY);
+    await recordHeartbeat(deps, body, { queueName: queue });
+    const result = await heartbeatJobs(db, { executorName: body.executorName, queue, jobIds: numericIds(body.jobIds) });
+    return c.json({ knownIds: result.knownIds.map(String), cancelIds: result.cancelIds.map(String) });
+  });
+
+  app.post(queueRoute('addExecutionLogEntry'), jobAuth, async (c) => {
+    const body = await readJsonBody(c, AddExecutionLogEntryRequest);
+    const caller = callerFor(c, body);
+    const { executorName: _e, jobId: _j, ...entry } = body;
+    const index = await addLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entry });
+    if (index === undefined) throw new HttpError(500, 'unknown job');
+    return c.json(index);
+  });
+
+  app.post(queueRoute('updateExecutionLogEntry'), jobAuth, async (c) => {
+    const body = await readJsonBody(c, UpdateExecutionLogEntryRequest);
+    const caller = callerFor(c, body);
+    const { executorName: _e, jobId: _j, entryId, ...entry } = body;
+    const ok = await updateLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entryId, entry });
+    if (!ok) throw new HttpError(500, 'unknown job');
+    return c.body(null, 204);
+  });
+
+  app.post(queueRoute('appendExecutionLog'), jobAuth, async (c) => {
+    const body = await readJsonBody(c, AppendExecutionLogRequest);
+    const caller = callerFor(c, body);
+    const ok = await appendLogChunk(db, {
+      jobId: caller.jobId,
+      attempt: caller.attempt,
+      executorName: caller.executorName,
+      entryId: body.entryId,
+      seq: body.seq,
+      out: body.out,
+      exitCode: body.exitCode ?? undefined,
+      durationMs: body.durationMs ?? undefined,
+    });
+    if (!ok) throw new HttpError(500, 'unknown job');
+    return c.body(null, 204);
+  });
+
+  const finalRoute = (op: 'markComplete' | 'markErrored' | 'markFailed') =>
+    app.post(queueRoute(op), jobAuth, async (c) => {
+      const queue = queueOf(c);
+      const body = await readJsonBody(c, op === 'markComplete' ? MarkCompleteRequest : MarkErroredRequest);
+      const caller = callerFor(c, body);
+      const target = { jobId: caller.jobId, queue, executorName: caller.executorName, attempt: caller.attempt };
+      const message = 'errorMessage' in body ? String(body.errorMessage) : '';
+      const maxRetries = config.queues[queue]?.maxRetries ?? 0;
+      const ok =
+        op === 'markComplete'
+          ? await markComplete(db, target)
+          : op === 'markErrored'
+            ? await markErrored(db, { ...target, errorMessage: message, maxRetries })
+            : await markFailed(db, { ...target, errorMessage: message });
+      if (!ok) return c.json(null, 404);
+      deps.metrics.finished(queue, op);
+      return c.body(null, 204);
+    });
+  finalRoute('markComplete');
+  finalRoute('markErrored');
+  finalRoute('markFailed');
+
+  app.route('/git', gitProxyRoutes(deps));
+  return app;
+
+  /** Holds a dequeue open for up to the negotiated wait, retrying whenever a job may be there. */
+  async function withLongPoll<T>(c: Context, queues: readonly string[], attempt: () => Promise<T | undefined>): Promise<T | undefined> {
+    const waitSeconds = Math.min(Number(c.req.header(WAIT_HEADER) ?? 0) || 0, MAX_DEQUEUE_WAIT_SECONDS);
+    if (waitSeconds <= 0) return attempt();
+    const deadline = Date.now() + waitSeconds * 1000;
+    const watch = deps.waiter.watch(queues);
+    try {
+      for (;;) {
+        const result = await attempt();
+        if (result !== undefined) return result;
+        const left = deadline - Date.now();
+        if (left <= 0 || c.req.raw.signal.aborted) return undefined;
+        // Re-check at least every 5 s: jobs whose retry delay passes send no notification.
+        await watch.wait(Math.min(left, 5_000), c.req.raw.signal);
+      }
+    } finally {
+      watch.close();
+    }
+  }
+}
+
+function checkExecutor(executorName: string, version: string): boolean {
+  if (executorName === '') throw new HttpError(500, WORKER_HOSTNAME_EMPTY);
+  try {
+    return supportsJobPayloadV2(version);
+  } catch (err) {
+    if (err instanceof InvalidVersionError) throw new HttpError(500, err.message);
+    throw err;
+  }
+}
+
+/**
+ * The job a request may act on is the one its token names; a body naming another job or executor
+ * is refused rather than trusted.
+ */
+function callerFor(c: Context<ExecutorApiEnv>, body: { jobId: number; executorName: string }): JobCaller {
+  const caller = c.get('caller');
+  if (caller.viaAccessToken) return { ...caller, jobId: body.jobId, executorName: body.executorName || caller.executorName };
+  if (body.jobId !== caller.jobId || (body.executorName !== '' && body.executorName !== caller.executorName)) {
+    throw new HttpError(403, 'invalid token', 'text');
+  }
+  return caller;
+}
+
+function numericIds(ids: ReadonlyArray<number | string> | null | undefined): number[] {
+  return (ids ?? []).map((id) => Number(id)).filter((id) => Number.isSafeInteger(id));
+}
+
+async function recordHeartbeat(deps: AppDeps, body: HeartbeatRequest, queues: { queueName?: string; queueNames?: string[] }) {
+  try {
+    await upsertExecutorHeartbeat(deps.database.db, {
+      hostname: body.executorName,
+      ...queues,
+      os: body.os ?? '',
+      architecture: body.architecture ?? '',
+      dockerVersion: body.dockerVersion ?? '',
+      executorVersion: body.executorVersion ?? '',
+      gitVersion: body.gitVersion ?? '',
+      igniteVersion: body.igniteVersion ?? '',
+      srcCliVersion: body.srcCliVersion ?? '',
+      ...(body.prometheusMetrics ? { prometheusMetrics: body.prometheusMetrics } : {}),
+    });
+  } catch (err) {
+    // Sourcegraph only logs this: a heartbeat must still report known and canceled jobs.
+    deps.log.warn({ err, executor: body.executorName }, 'failed to record executor heartbeat');
+  }
+}

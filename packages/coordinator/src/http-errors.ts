@@ -1,0 +1,22 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/**
+ * Sourcegraph's executor API answers errors in two shapes (reference §2.2, §2.3): plain text with a
+ * trailing newline from middleware (`http.Error`), and `{"error": "..."}` from handlers.
+ */
+export function textError(c: Context, status: ContentfulStatusCode, message: string): Response {
+  return c.text(message === '' ? '' : `${message}\n`, status);
+}
+
+export function jsonError(c: Context, status: ContentfulStatusCode, message: string): Response {
+  return c.json({ error: message }, status);
+}
+
+/** Raised inside handlers; turned into `{"error": message}` with its status. */
+export class HttpError extends Error {
+  constructor(readonly status: ContentfulStatusCode, message: string, readonly shape: 'json' | 'text' = 'json') {
+    super(message);
+    this.name = 'HttpError';
+  }
+}

@@ -1,0 +1,66 @@
+import client from 'prom-client';
+import { queueCounts, type Database } from '@sandfleet/db';
+import { QUEUE_NAMES } from '@sandfleet/protocol';
+
+/**
+ * The coordinator's Prometheus metrics, in a registry of its own so several apps can live in one
+ * process (tests). Queue sizes are read from the database at most every 5 s.
+ */
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly dequeues: client.Counter<'queue'>;
+  private readonly outcomes: client.Counter<'queue' | 'outcome'>;
+  private readonly resets: client.Counter<'queue' | 'result'>;
+  private cachedCounts: { at: number; counts: Awaited<ReturnType<typeof queueCounts>> } | undefined;
+
+  constructor(database: Database) {
+    client.collectDefaultMetrics({ register: this.registry });
+    this.dequeues = new client.Counter({ name: 'sandfleet_dequeues_total', help: 'Jobs handed to executors.', labelNames: ['queue'], registers: [this.registry] });
+    this.outcomes = new client.Counter({
+      name: 'sandfleet_job_outcomes_total',
+      help: 'Final marks reported by executors.',
+      labelNames: ['queue', 'outcome'],
+      registers: [this.registry],
+    });
+    this.resets = new client.Counter({
+      name: 'sandfleet_record_resets_total',
+      help: 'Stalled jobs requeued (result=reset) or failed after too many resets (result=failed).',
+      labelNames: ['queue', 'result'],
+      registers: [this.registry],
+    });
+    const self = this;
+    new client.Gauge({
+      name: 'src_executor_total',
+      help: 'Queue size (queued + errored + processing), the number autoscaling follows.',
+      labelNames: ['queue'],
+      registers: [this.registry],
+      async collect() {
+        const counts = await self.counts(database);
+        for (const queue of QUEUE_NAMES) {
+          const c = counts[queue];
+          this.set({ queue }, (c?.queued ?? 0) + (c?.errored ?? 0) + (c?.processing ?? 0));
+        }
+      },
+    });
+  }
+
+  dequeued(queue: string): void {
+    this.dequeues.inc({ queue });
+  }
+
+  finished(queue: string, outcome: string): void {
+    this.outcomes.inc({ queue, outcome });
+  }
+
+  stalled(queue: string, reset: number, failed: number): void {
+    if (reset) this.resets.inc({ queue, result: 'reset' }, reset);
+    if (failed) this.resets.inc({ queue, result: 'failed' }, failed);
+  }
+
+  private async counts(database: Database) {
+    if (!this.cachedCounts || Date.now() - this.cachedCounts.at > 5_000) {
+      this.cachedCounts = { at: Date.now(), counts: await queueCounts(database.db) };
+    }
+    return this.cachedCounts.counts;
+  }
+}

@@ -1,0 +1,72 @@
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { ensureDemoImage } from './demo-image.js';
+import { serve, type ServerType } from '@hono/node-server';
+import type { Logger } from 'pino';
+import { createAdminToken, migrateToLatest, openDatabase, verifyAdminToken, countAdminTokens } from '@sandfleet/db';
+import { createApp } from './app.js';
+import type { CoordinatorConfig } from './config.js';
+import { JobWaiter } from './executor-api/job-waiter.js';
+import { Metrics } from './metrics.js';
+import { startResetter } from './resetter.js';
+
+export interface RunningCoordinator {
+  url: string;
+  /** Set when this start generated the admin token; it is shown once and stored only hashed. */
+  generatedAdminToken?: string;
+  close(): Promise<void>;
+}
+
+/** Opens the database, migrates, and serves the app until `close()`. */
+export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
+  const database = await openDatabase(config.database);
+  try {
+    const applied = await migrateToLatest(database);
+    if (applied.length) log.info({ applied }, 'applied migrations');
+    const generatedAdminToken = await ensureAdminToken(database, config.adminToken);
+    const waiter = new JobWaiter(database.notifier);
+    const metrics = new Metrics(database);
+    const demoImage = config.serveDemoImage ? ensureDemoImage(path.join(config.dataDir, 'demo-image')) : undefined;
+    const app = createApp({ config, database, waiter, metrics, log, demoImage });
+    const server = await listen(app.fetch, config.host, config.port);
+    const stopResetter = startResetter({ config, database, metrics, log });
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    if (!config.executorAccessToken) log.warn('executors.accessToken is not set in the site config: the executor API answers 500 until it is');
+    log.info({ url, database: config.database.kind }, 'coordinator listening');
+    return {
+      url,
+      ...(generatedAdminToken ? { generatedAdminToken } : {}),
+      async close() {
+        stopResetter();
+        waiter.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Server-Sent-Event streams and long polls keep connections open.
+          (server as import('node:http').Server).closeAllConnections?.();
+        });
+        await database.close();
+      },
+    };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}
+
+function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+async function ensureAdminToken(database: Awaited<ReturnType<typeof openDatabase>>, configured: string | undefined): Promise<string | undefined> {
+  if (configured) {
+    if (!(await verifyAdminToken(database.db, configured))) await createAdminToken(database.db, { token: configured, description: 'SANDFLEET_ADMIN_TOKEN' });
+    return undefined;
+  }
+  if ((await countAdminTokens(database.db)) > 0) return undefined;
+  const { token } = await createAdminToken(database.db, { description: 'generated at first start' });
+  return token;
+}
