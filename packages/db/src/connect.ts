@@ -100,7 +100,7 @@ async function openPglite(config: Extract<DbConfig, { kind: 'pglite' }>, onError
     const instance = config.dataDir === undefined ? await PGlite.create() : await PGlite.create({ dataDir: config.dataDir });
     pglite = instance;
     const notifier = await createPgliteNotifier(instance, onError);
-    const db = new Kysely<Schema>({ dialect: new PGliteDialect(asDialectPglite(instance)) });
+    const db = new Kysely<Schema>({ dialect: new PGliteDialect(instance) });
     return withClose({ db, backend: BACKENDS.pglite, notifier }, async () => {
       await notifier.close();
       await db.destroy();
@@ -116,13 +116,6 @@ async function openPglite(config: Extract<DbConfig, { kind: 'pglite' }>, onError
   }
 }
 
-/**
- * The installed tree resolves the dialect's peer to a second PGlite copy (0.4.6 at the root, 0.5.17
- * here), so the types differ though the dialect only calls query()/close() on the instance we pass.
- */
-function asDialectPglite(pglite: PGlite): ConstructorParameters<typeof PGliteDialect>[0] {
-  return pglite as unknown as ConstructorParameters<typeof PGliteDialect>[0];
-}
 
 function withClose(parts: Omit<Database, 'close'>, closeOnce: () => Promise<void>): Database {
   let closing: Promise<void> | undefined;
