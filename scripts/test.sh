@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh test
+# Prepares the host for every OCI runtime (crun needs its cgroup layout workaround on hybrid hosts);
+# idempotent, prints each step.
+node packages/executor/bin/executor.js install oci
 
 # The database tests run on PostgreSQL and on embedded PGlite. Use the server at 127.0.0.1:5432
 # when one answers; otherwise start a private throwaway cluster.

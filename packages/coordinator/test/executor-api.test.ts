@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { testBackends } from '@sandfleet/db/testing';
 import { ACCESS_TOKEN, createTestApp, type TestApp } from './app-harness.js';
+import { createGitRepository } from './e2e/harness.js';
 
 const json = (res: Response): Promise<any> => res.json();
 
@@ -116,6 +117,29 @@ for (const backend of testBackends()) {
       const notOwned = await t.executor('POST', '/.executors/queue/codeintel/markComplete', { executorName: 'someone-else', jobId: b.id }, { 'X-Sourcegraph-Job-ID': String(b.id), 'X-Sourcegraph-Executor-Name': 'someone-else' });
       assert.equal(notOwned.status, 404);
       assert.equal(await notOwned.text(), 'null');
+    });
+
+    it('serves the git proxy only to a job token of that repository', async () => {
+      const repoA = createGitRepository({ 'a.txt': 'a' });
+      const repoB = createGitRepository({ 'b.txt': 'b' });
+      for (const [name, source] of [['example.com/a', repoA.path], ['example.com/b', repoB.path]] as const) {
+        assert.equal((await t.admin('POST', '/api/repositories', { name, source })).status, 201);
+      }
+      await heartbeat('git-executor', 'batches');
+      await enqueue('batches', { repositoryName: 'example.com/a', commit: repoA.commit });
+      const job = (await dequeue('git-executor', 'batches')).job!;
+      const refs = (repo: string, token = job.token) =>
+        t.request('GET', `/.executors/git/${repo}/info/refs?service=git-upload-pack`, { headers: jobHeaders({ id: job.id, token }, 'git-executor') });
+      const own = await refs('example.com/a');
+      assert.equal(own.status, 200);
+      assert.equal(own.headers.get('content-type'), 'application/x-git-upload-pack-advertisement');
+      assert.match(await own.text(), new RegExp(repoA.commit));
+      const other = await refs('example.com/b');
+      assert.equal(other.status, 403);
+      assert.equal(await other.text(), 'invalid token\n');
+      assert.equal((await refs('example.com/a', 'f'.repeat(40))).status, 401);
+      const noAuth = await t.request('GET', '/.executors/git/example.com/a/info/refs?service=git-upload-pack');
+      assert.equal(noAuth.status, 401);
     });
 
     it('rejects malformed JSON, wrong types and oversized bodies with a 4xx and a message', async () => {
