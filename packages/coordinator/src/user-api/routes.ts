@@ -146,12 +146,7 @@ async function followLogs(deps: AppDeps, jobId: number, resumeFrom: number, stre
     const job = await getJob(db, jobId);
     if (!job) break;
     const batch = await readLogChunksSince(db, jobId, cursor);
-    for (const change of batch.entries) {
-      await stream.writeSSE({ event: 'entry', data: JSON.stringify({ attempt: change.attempt, idx: change.idx, ...change.entry }) });
-    }
-    for (const chunk of batch.chunks) {
-      await stream.writeSSE({ event: 'output', id: String(chunk.id), data: JSON.stringify(chunk) });
-    }
+    for (const e of orderLogEvents(batch)) await stream.writeSSE({ event: e.event, id: String(e.id), data: JSON.stringify(e.data) });
     const moved = batch.cursor !== cursor;
     cursor = batch.cursor;
     if (job.state !== lastState) {
@@ -164,4 +159,27 @@ async function followLogs(deps: AppDeps, jobId: number, resumeFrom: number, stre
     }
     if (!moved) await stream.sleep(300);
   }
+}
+
+/**
+ * Entry changes and chunks share one cursor sequence. An entry is reported with its latest metadata,
+ * so its change may come after its own output; it is moved before the entry's first chunk of the
+ * batch, so a follower always learns which step it is reading before the output. Ids stay the
+ * cursor (the largest id sent is where to resume).
+ */
+function orderLogEvents(batch: Awaited<ReturnType<typeof readLogChunksSince>>) {
+  const firstChunk = new Map<string, number>();
+  for (const chunk of batch.chunks) {
+    const key = `${chunk.attempt}:${chunk.entryIdx}`;
+    if (!firstChunk.has(key)) firstChunk.set(key, chunk.id);
+  }
+  return [
+    ...batch.entries.map((change) => ({
+      order: Math.min(change.changeId, (firstChunk.get(`${change.attempt}:${change.idx}`) ?? Infinity) - 0.5),
+      id: change.changeId,
+      event: 'entry',
+      data: { attempt: change.attempt, idx: change.idx, ...change.entry },
+    })),
+    ...batch.chunks.map((chunk) => ({ order: chunk.id, id: chunk.id, event: 'output', data: chunk })),
+  ].sort((a, b) => a.order - b.order);
 }
