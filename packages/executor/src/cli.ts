@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { Agent } from './agent.js';
-import { CoordinatorClient } from './coordinator-client.js';
+import { CoordinatorClient, connectionOptions } from './coordinator-client.js';
 import { ConfigError, loadConfig, type ExecutorConfig } from './config.js';
 import { gitVersionOutput, srcCliVersionOutput } from './host-tools.js';
 import { registerInstallCommand } from './install.js';
@@ -78,11 +78,7 @@ async function runCommand(options: { verify: boolean }): Promise<number> {
 
   const [gitVersion, srcCliVersion] = await Promise.all([gitVersionOutput(), srcCliVersionOutput()]);
   const client = new CoordinatorClient({
-    frontendUrl: config.frontendUrl,
-    frontendPassword: config.frontendPassword,
-    executorName: config.executorName,
-    queueNames: config.queueNames,
-    multiQueue: config.multiQueue,
+    ...connectionOptions(config),
     resources: { numCPUs: config.jobNumCpus, memory: config.jobMemory, diskSpace: config.diskSpace },
     telemetry: { gitVersion: gitVersion ?? '', srcCliVersion: srcCliVersion ?? '' },
     onRetry: ({ path, attempt, error }) => log.warn({ path, attempt, err: { message: error.message } }, 'request failed, retrying'),

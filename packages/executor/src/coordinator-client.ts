@@ -104,6 +104,12 @@ export interface CoordinatorClientOptions {
   onRetry?: (info: { path: string; attempt: number; error: Error }) => void;
 }
 
+/** The connection settings of a client, taken from the executor's configuration. */
+export function connectionOptions(config: Pick<CoordinatorClientOptions, 'frontendUrl' | 'frontendPassword' | 'executorName' | 'queueNames' | 'multiQueue'>) {
+  const { frontendUrl, frontendPassword, executorName, queueNames, multiQueue } = config;
+  return { frontendUrl, frontendPassword, executorName, queueNames, multiQueue };
+}
+
 /** Extra seconds a long-poll dequeue may take beyond the wait it asked for, before the client gives up. */
 export const LONG_POLL_GRACE_SECONDS = 5;
 

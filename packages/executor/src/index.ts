@@ -7,6 +7,7 @@ export {
   CoordinatorUnreachableError,
   InvalidResponseError,
   LONG_POLL_GRACE_SECONDS,
+  connectionOptions,
   UnexpectedStatusError,
   type CoordinatorClientOptions,
   type ExecutorJob,

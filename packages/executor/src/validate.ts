@@ -1,5 +1,5 @@
 import pc from 'picocolors';
-import { CoordinatorClient, CoordinatorUnreachableError, UnexpectedStatusError } from './coordinator-client.js';
+import { CoordinatorClient, connectionOptions, CoordinatorUnreachableError, UnexpectedStatusError } from './coordinator-client.js';
 import { ConfigError, loadConfig, type ExecutorConfig } from './config.js';
 import { gitVersionOutput, isGitVersionSupported, MIN_GIT_VERSION, parseGitVersion, srcCliVersionOutput } from './host-tools.js';
 import { probeRuntimes, selectRuntime } from './runtime/select.js';
@@ -47,11 +47,7 @@ export async function runValidation(env: NodeJS.ProcessEnv, io: ValidateIo): Pro
   else ok(`src-cli: ${srcVersion.split('\n')[0]}`);
 
   const client = new CoordinatorClient({
-    frontendUrl: config.frontendUrl,
-    frontendPassword: config.frontendPassword,
-    executorName: config.executorName,
-    queueNames: config.queueNames,
-    multiQueue: config.multiQueue,
+    ...connectionOptions(config),
   });
   try {
     await client.testAuth();

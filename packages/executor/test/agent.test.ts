@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { Agent, CoordinatorClient, createLogger, findOnPath, loadConfig, ShellRuntime, type AgentState } from '../src/index.js';
+import { Agent, CoordinatorClient, connectionOptions, createLogger, findOnPath, loadConfig, ShellRuntime, type AgentState } from '../src/index.js';
 import { createBareRepository } from './support/git-repo.js';
 import { TestInstance } from './support/test-instance.js';
 
@@ -62,11 +62,7 @@ describe('agent with the shell runtime against a test instance', () => {
     const logLines: any[] = [];
     const log = createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(JSON.parse(line)) } });
     const client = new CoordinatorClient({
-      frontendUrl: config.frontendUrl,
-      frontendPassword: config.frontendPassword,
-      executorName: config.executorName,
-      queueNames: config.queueNames,
-      multiQueue: config.multiQueue,
+      ...connectionOptions(config),
       retryAttempts: 2,
       retryBaseDelayMs: 10,
     });
