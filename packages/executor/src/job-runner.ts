@@ -101,7 +101,7 @@ export async function runJob(job: ExecutorJob, deps: JobRunnerDeps, signal: Abor
         resolveInside(wsDir, step.dir, true); // a step's dir must not leave the workspace either
         const result = await sandbox.run(
           { key, image: step.image, scriptPath, dir: step.dir, env: step.env ?? [] },
-          { onStdout: entry.onStdout, onStderr: entry.onStderr, signal },
+          { onStdout: entry.onStdout, onStderr: entry.onStderr, progress: (line) => entry.writeLine(line), signal },
         );
         log.debug({ key, command: result.command.map((a) => redactor.redactString(a)), exitCode: result.exitCode }, 'step finished');
         exitCode = result.exitCode;

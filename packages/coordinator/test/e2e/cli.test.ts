@@ -57,6 +57,9 @@ describe('sandfleet command line', () => {
       });
       assert.equal(submit.status, 0, `${submit.stdout}\n${submit.stderr}\n--- up:\n${out}`);
       assert.match(submit.stdout, /state: completed/);
+      // The local executor ran the steps in a real sandbox, in the image the coordinator serves.
+      assert.match(submit.stdout, /── setup\.(gvisor|oci|bwrap|docker)\.start/);
+      assert.match(submit.stdout, /pulled docker\.io\/sandfleet\/demo:latest from mirror/);
       assert.match(submit.stdout, /counting 3/);
       assert.match(submit.stdout, /the secret is \[REDACTED\]/);
       assert.doesNotMatch(submit.stdout, /swordfish/);

@@ -84,7 +84,7 @@ export abstract class ImageSandbox implements Sandbox {
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {
     if (this.tornDown) throw new Error('sandbox already torn down');
     const { options } = this.job;
-    const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: options.progress, signal: io.signal, idShift: this.job.idShift });
+    const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
     const user = resolveUser(image.rootfs, image.config.user);
     await this.job.fs.ownWorkspace(user.uid, user.gid);
     const stepName = String(++this.steps);

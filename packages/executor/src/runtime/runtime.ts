@@ -57,6 +57,8 @@ export interface StepSpec {
 export interface StepIO {
   onStdout: (chunk: Buffer) => void;
   onStderr: (chunk: Buffer) => void;
+  /** Lines about preparing this step (image pull progress), shown in the step's own log entry. */
+  progress?: (line: string) => void;
   signal: AbortSignal;
 }
 
