@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { capture, runProcess } from './process/run.js';
 import { detectCgroups } from './runtime/cgroup.js';
+import { DockerCli } from './runtime/docker-cli.js';
+import { describeDaemon, inspectDaemon, type DockerDaemon } from './runtime/docker-daemon.js';
+import { configureDaemonJson, DAEMON_JSON, ensureRemapUser, REMAP_USER } from './runtime/docker-userns.js';
 import { SYSTEM_PATH } from './runtime/host.js';
 
 /**
@@ -102,14 +105,30 @@ export function planInstall(targets: InstallTarget[], options: InstallOptions): 
     });
   }
   if (targets.includes('docker')) {
-    steps.push({
-      title: 'docker daemon',
-      run: async () => {
-        const r = await capture(['docker', 'version', '--format', '{{.Server.Version}}'], { env: ENV });
-        if (r.exitCode === 0) return `running (${r.stdout.trim()})`;
-        return 'not running: start dockerd (with --userns-remap to keep image root off host root); the docker runtime is never chosen automatically';
+    steps.push(
+      {
+        title: `userns-remap user ${REMAP_USER} with ranges in /etc/subuid and /etc/subgid (container root becomes an unprivileged host uid)`,
+        run: () => ensureRemapUser({ dryRun: options.dryRun }),
       },
-    });
+      {
+        title: `${DAEMON_JSON}: "userns-remap": "${REMAP_USER}"`,
+        run: () => configureDaemonJson({ dryRun: options.dryRun }),
+      },
+      {
+        title: 'docker daemon',
+        run: async () => {
+          let daemon: DockerDaemon;
+          try {
+            daemon = await inspectDaemon(new DockerCli(process.env.DOCKER_HOST));
+          } catch {
+            return 'not running: start dockerd (it reads daemon.json; do not also pass --userns-remap); the docker runtime is never chosen automatically';
+          }
+          const disk = daemon.storageDriver === 'overlay2' ? '' : `; WARNING: storage driver ${daemon.storageDriver}: jobs with a disk limit need overlay2`;
+          if (daemon.remap) return `running: ${describeDaemon(daemon)}${disk}`;
+          return `running without userns-remap: restart dockerd so it reads ${DAEMON_JSON} (e.g. service docker restart); until then the docker runtime refuses steps that would run as root${disk}`;
+        },
+      },
+    );
   }
   return steps;
 }

@@ -110,6 +110,18 @@ describe('executor CLI (real processes)', () => {
     assert.notEqual(await bad.exit, 0);
   });
 
+  it('install docker --dry-run shows the userns-remap steps without changing the host', async () => {
+    const daemonJson = '/etc/docker/daemon.json';
+    const before = existsSync(daemonJson) ? fs.readFileSync(daemonJson, 'utf8') : undefined;
+    const run = executor(['install', 'docker', '--dry-run', '--state-dir', '/nonexistent/sandfleet-dry-run'], { ...env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+    assert.equal(await run.exit, 0, run.output());
+    assert.match(run.output(), /apt packages: .*docker\.io/);
+    assert.match(run.output(), /userns-remap user dockremap .*\n\s+(would create system user dockremap|user dockremap exists); (would add dockremap:\d+:65536 to \/etc\/subuid|already done \(dockremap:\d+:\d+\))/);
+    assert.match(run.output(), /\/etc\/docker\/daemon\.json: "userns-remap": "dockremap"\n\s+(would set "userns-remap": "dockremap" in \/etc\/docker\/daemon\.json|already done)/);
+    assert.match(run.output(), /docker daemon\n\s+not running: start dockerd/);
+    assert.equal(existsSync(daemonJson) ? fs.readFileSync(daemonJson, 'utf8') : undefined, before);
+  });
+
   it('runs jobs, warns about the shell runtime, drains on SIGTERM and exits 0', async () => {
     instance.enqueue({ id: 201, dockerSteps: [{ image: 'x', commands: ['echo from-the-cli-run'] }] });
     const run = executor([], { ...env, EXECUTOR_NAME: 'cli-executor' }); // `run` is the default command

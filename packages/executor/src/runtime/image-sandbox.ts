@@ -129,7 +129,8 @@ export abstract class ImageSandbox implements Sandbox {
   }
 }
 
-function abortReason(signal: AbortSignal): string {
+/** The words for why a step was stopped: "time limit exceeded", or the reason it was aborted with. */
+export function abortReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
   if (reason instanceof Error) return reason.name === 'TimeoutError' ? 'time limit exceeded' : reason.message;
   if (typeof reason === 'string') return reason;

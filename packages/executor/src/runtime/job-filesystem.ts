@@ -19,6 +19,7 @@ async function must(argv: string[]): Promise<void> {
  *   disk/             its mount point (a plain directory without a limit)
  *   disk/data/        the workspace as the sandbox sees it at /data
  *   disk/steps/<n>/   upper and work directories of step n's overlay
+ *   disk/layers/<n>/  a directory bound over another program's (docker: a container's layer)
  *   steps/<n>/root    step n's root: overlay of the shared read-only image rootfs + its upper dir
  *
  * With a disk, the workspace is copied onto it and the copy is bind-mounted over the caller's
@@ -31,6 +32,8 @@ async function must(argv: string[]): Promise<void> {
 export class JobFilesystem {
   private owner: string | undefined;
   private readonly mounts: string[] = [];
+  /** bindOver targets (outside jobDir) → their directory on the job's disk. */
+  private readonly binds = new Map<string, string>();
 
   private constructor(readonly jobDir: string, readonly workspaceDir: string, readonly diskBytes: number, readonly idShift: number) {}
 
@@ -128,7 +131,36 @@ export class JobFilesystem {
     };
   }
 
+  /**
+   * Puts another program's directory on the job's disk: a copy of `target` (contents, owner and
+   * mode) is made under disk/layers/<name> and bind-mounted over `target` until `release`. The
+   * docker runtime uses it for a created container's overlay2 layer directory, so what a step writes
+   * to its root counts against the job's disk like its writes to /data (overlayfs needs its upper
+   * and work directories on one mount, hence the whole layer directory rather than `diff`).
+   */
+  async bindOver(target: string, name: string): Promise<{ release: () => Promise<void> }> {
+    const dir = path.join(this.jobDir, 'disk', 'layers', name);
+    await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o711 });
+    await fs.mkdir(dir);
+    const st = await fs.stat(target);
+    await must(['cp', '-a', `${target}/.`, `${dir}/`]);
+    await fs.chown(dir, st.uid, st.gid);
+    await fs.chmod(dir, st.mode & 0o7777);
+    await must(['mount', '--bind', dir, target]);
+    this.binds.set(target, dir);
+    return { release: () => this.releaseBind(target) };
+  }
+
+  private async releaseBind(target: string): Promise<void> {
+    const dir = this.binds.get(target);
+    if (dir === undefined) return;
+    await umount(target);
+    this.binds.delete(target);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
   async destroy(): Promise<void> {
+    for (const target of [...this.binds.keys()]) await this.releaseBind(target);
     for (const mount of this.mounts.splice(0).reverse()) await umount(mount);
     // Step roots left mounted by a failed step.
     const steps = await fs.readdir(path.join(this.jobDir, 'steps')).catch(() => [] as string[]);

@@ -7,7 +7,7 @@
  * - `busybox`: user 1000:1000, two layers; the second whites out /etc/removed and makes /opt/stuff
  *   opaque, so a correct unpacker shows only /opt/stuff/new. Pushed as an OCI index with a linux/amd64
  *   and a linux/arm64 entry.
- * - `busybox-root`: the first layer alone, run as root.
+ * - `busybox-root`: the first layer alone, run as root (`withUser(u)`: the same with `User` u).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -17,6 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { capture, runProcess } from '../../src/process/run.js';
+import { DockerCli } from '../../src/runtime/docker-cli.js';
+import { inspectDaemon } from '../../src/runtime/docker-daemon.js';
+import { ensureRemapUser, REMAP_USER } from '../../src/runtime/docker-userns.js';
 
 const FIXTURE_VERSION = '3';
 const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -39,6 +42,8 @@ export interface TestImage {
 export interface TestImages {
   busybox: TestImage;
   busyboxRoot: TestImage;
+  /** The first layer alone with the given `User` (`user`, `root`, `nosuch:x`, …). */
+  withUser(user: string): TestImage;
 }
 
 function blobOf(data: Buffer, mediaType: string): Blob {
@@ -140,11 +145,14 @@ export async function buildTestImages(): Promise<TestImages> {
     ],
   })), 'application/vnd.oci.image.index.v1+json');
 
-  const rootConfig = imageConfig('amd64', '', [l1]);
-  const rootManifest = manifestOf(rootConfig, [l1]);
+  const withUser = (user: string): TestImage => {
+    const config = imageConfig('amd64', user, [l1]);
+    return { manifest: manifestOf(config, [l1]), blobs: [l1, config], childManifests: [] };
+  };
   return {
     busybox: { manifest: index, blobs: [l1, l2, amdConfig, armConfig], childManifests: [amd, arm] },
-    busyboxRoot: { manifest: rootManifest, blobs: [l1, rootConfig], childManifests: [] },
+    busyboxRoot: withUser(''),
+    withUser,
   };
 }
 
@@ -246,21 +254,33 @@ export async function makeWorkspace(scripts: Record<string, string>): Promise<st
 export interface TestDockerd {
   /** `unix:///…/docker.sock`, for DOCKER_HOST. */
   host: string;
+  /** Host uid/gid of container root (userns-remap), or undefined when container root is host root. */
+  remap: { uid: number; gid: number } | undefined;
   stop(): Promise<void>;
 }
 
 /**
  * Starts a private dockerd (temporary data-root, exec-root and socket) that touches no host
- * networking: no bridge, no iptables, no forwarding, no masquerade. Fails if dockerd is missing.
+ * networking: no bridge, no iptables, no forwarding, no masquerade. With `usernsRemap` (the
+ * default) it maps container ids onto the `dockremap` user's sub-id ranges, which are created
+ * first if missing, exactly as `executor install docker` does. Fails if dockerd is missing.
  */
-export async function startDockerd(): Promise<TestDockerd> {
+export async function startDockerd(options: { usernsRemap?: boolean } = {}): Promise<TestDockerd> {
+  const usernsRemap = options.usernsRemap ?? true;
+  if (usernsRemap) await ensureRemapUser({ dryRun: false });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-dockerd-'));
+  // The remapped root must be able to traverse to its own <data-root>/<uid>.<gid>.
+  await fs.chmod(dir, 0o711);
   const host = `unix://${dir}/docker.sock`;
+  await fs.writeFile(`${dir}/daemon.json`, '{}\n');
   const controller = new AbortController();
   const log: Buffer[] = [];
   const exited = runProcess({
     argv: ['dockerd', '--data-root', `${dir}/data`, '--exec-root', `${dir}/exec`, '--pidfile', `${dir}/dockerd.pid`, '-H', host,
-      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--userland-proxy=false'],
+      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--userland-proxy=false',
+      // An empty config file: the host's /etc/docker/daemon.json (which may set userns-remap too) is not ours to read.
+      '--config-file', `${dir}/daemon.json`,
+      ...(usernsRemap ? [`--userns-remap=${REMAP_USER}`] : [])],
     env: PATH_ENV,
     signal: controller.signal,
     killGraceMs: 15_000,
@@ -288,5 +308,10 @@ export async function startDockerd(): Promise<TestDockerd> {
     }
     await new Promise((r2) => setTimeout(r2, 100));
   }
-  return { host, stop };
+  const { remap } = await inspectDaemon(new DockerCli(host));
+  if (usernsRemap && !remap) {
+    await stop();
+    throw new Error('dockerd was started with --userns-remap but does not report it');
+  }
+  return { host, remap, stop };
 }
