@@ -1,0 +1,68 @@
+/**
+ * End-to-end time of a one-step job, from enqueue to `completed`, through a real coordinator and a
+ * real executor process per runtime, with the `shell` runtime (no sandbox) as the baseline in the
+ * same run. The step is `true` in the demo image the coordinator serves (pulled once, then cached).
+ *   node --import tsx bench/job-end-to-end.ts [--jobs=7] [--runtimes=shell,bwrap,oci,gvisor]
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ACCESS_TOKEN, benchCoordinator, percentile } from './support.js';
+
+const JOBS = Number(process.argv.find((a) => a.startsWith('--jobs='))?.split('=')[1] ?? 7);
+const RUNTIMES = (process.argv.find((a) => a.startsWith('--runtimes='))?.split('=')[1] ?? 'shell,bwrap,oci,gvisor').split(',');
+const EXECUTOR_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../packages/executor/bin/executor.js');
+
+async function measure(runtime: string): Promise<number[]> {
+  const c = await benchCoordinator('postgres', { SANDFLEET_SERVE_DEMO_IMAGE: 'true' });
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-bench-executor-'));
+  const executor = spawn(process.execPath, [EXECUTOR_BIN, 'run'], {
+    env: {
+      PATH: process.env.PATH!,
+      HOME: stateDir,
+      EXECUTOR_FRONTEND_URL: c.url,
+      EXECUTOR_FRONTEND_PASSWORD: ACCESS_TOKEN,
+      EXECUTOR_QUEUE_NAME: 'batches',
+      EXECUTOR_RUNTIME: runtime,
+      EXECUTOR_NETWORK: 'none',
+      EXECUTOR_JOB_MEMORY: '512M',
+      EXECUTOR_FIRECRACKER_DISK_SPACE: '256M',
+      EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: c.url,
+      EXECUTOR_STATE_DIR: stateDir,
+      EXECUTOR_WORKSPACE_DIR: stateDir,
+      SRC_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    const times: number[] = [];
+    for (let i = 0; i <= JOBS; i++) {
+      const started = performance.now();
+      const job = await c.admin('POST', '/api/jobs', { queue: 'batches', dockerSteps: [{ image: 'sandfleet/demo:latest', commands: ['true'] }] });
+      for (;;) {
+        const { state, failureMessage } = await c.admin('GET', `/api/jobs/${job.id}`);
+        if (state === 'completed') break;
+        if (state !== 'queued' && state !== 'processing') throw new Error(`${runtime}: job ${job.id} ended ${state}: ${failureMessage}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      if (i > 0) times.push(performance.now() - started); // the first job pulls the image
+    }
+    return times.sort((a, b) => a - b);
+  } finally {
+    executor.kill('SIGTERM');
+    await new Promise((r) => executor.once('exit', r));
+    await c.close();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+console.log(`one-step job, enqueue → completed, ${JOBS} jobs per runtime after one warm-up (image cached)`);
+let baseline: number | undefined;
+for (const runtime of RUNTIMES) {
+  const times = await measure(runtime);
+  const p50 = percentile(times, 50);
+  baseline ??= p50;
+  console.log(`${runtime.padEnd(7)} p50 ${p50.toFixed(0)} ms  max ${times.at(-1)!.toFixed(0)} ms  ratio to ${RUNTIMES[0]} ${(p50 / baseline).toFixed(2)}x`);
+}
