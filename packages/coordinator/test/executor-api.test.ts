@@ -200,6 +200,24 @@ for (const backend of testBackends()) {
       assert.equal(shown.state, 'canceled');
     });
 
+    it('lists heartbeating executors with their telemetry as active', async () => {
+      await t.executor('POST', '/.executors/queue/heartbeat', {
+        executorName: 'listed-executor',
+        queueNames: ['batches', 'codeintel'],
+        os: 'linux',
+        architecture: 'amd64',
+        executorVersion: '5.3.0+sandfleet.0.1.0',
+        gitVersion: '2.39.5',
+      });
+      const { executors } = await json(await t.admin('GET', '/api/executors'));
+      const listed = executors.find((e: { hostname: string }) => e.hostname === 'listed-executor');
+      assert.deepEqual(
+        { queueNames: listed.queueNames, os: listed.os, executorVersion: listed.executorVersion, gitVersion: listed.gitVersion, active: listed.active },
+        { queueNames: ['batches', 'codeintel'], os: 'linux', executorVersion: '5.3.0+sandfleet.0.1.0', gitVersion: '2.39.5', active: true },
+      );
+      assert.equal((await t.request('GET', '/api/executors')).status, 401);
+    });
+
     it('multi-queue dequeue sets the queue and rejects unknown queue names', async () => {
       await enqueue('codeintel');
       const res = await t.executor('POST', '/.executors/queue/dequeue', { executorName: 'multi', version: '5.3.0', queues: ['batches', 'codeintel'] });

@@ -6,17 +6,9 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { Agent, CoordinatorClient, connectionOptions, createLogger, findOnPath, loadConfig, ShellRuntime, type AgentState } from '../src/index.js';
 import { createBareRepository } from './support/git-repo.js';
 import { TestInstance } from './support/test-instance.js';
+import { isAlive } from './support/processes.js';
 
 const REPO = 'github.com/sandfleet/agent-test';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('agent with the shell runtime against a test instance', () => {
   let instance: TestInstance;

@@ -4,15 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildStepScript, runProcess, ShellRuntime, SpawnError, stepScriptPath, writeWorkspaceFile } from '../src/index.js';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from './support/processes.js';
 
 async function waitUntil<T>(what: string, check: () => T | undefined, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -238,18 +238,9 @@ function numericIds(ids: ReadonlyArray<number | string> | null | undefined): num
 
 async function recordHeartbeat(deps: AppDeps, body: HeartbeatRequest, queues: { queueName?: string; queueNames?: string[] }) {
   try {
-    await upsertExecutorHeartbeat(deps.database.db, {
-      hostname: body.executorName,
-      ...queues,
-      os: body.os ?? '',
-      architecture: body.architecture ?? '',
-      dockerVersion: body.dockerVersion ?? '',
-      executorVersion: body.executorVersion ?? '',
-      gitVersion: body.gitVersion ?? '',
-      igniteVersion: body.igniteVersion ?? '',
-      srcCliVersion: body.srcCliVersion ?? '',
-      ...(body.prometheusMetrics ? { prometheusMetrics: body.prometheusMetrics } : {}),
-    });
+    // The heartbeat's telemetry fields are the registry's fields; absent ones are stored empty.
+    const { executorName, version: _v, jobIds: _j, jobIdsByQueue: _q, queueNames: _n, ...telemetry } = body;
+    await upsertExecutorHeartbeat(deps.database.db, { hostname: executorName, ...queues, ...telemetry });
   } catch (err) {
     // Sourcegraph only logs this: a heartbeat must still report known and canceled jobs.
     deps.log.warn({ err, executor: body.executorName }, 'failed to record executor heartbeat');
