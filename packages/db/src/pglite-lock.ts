@@ -25,25 +25,31 @@ function isAlive(pid: number): boolean {
 }
 
 /**
+ * Creates `file` holding our pid, unless a live process holds it: then returns that pid. A lock
+ * left by a dead process (or a half-written file) is removed and taken over.
+ */
+export async function tryPidFileLock(file: string): Promise<{ release: () => Promise<void> } | { heldBy: number }> {
+  for (;;) {
+    try {
+      await fs.writeFile(file, String(process.pid), { flag: 'wx' });
+      return { release: () => fs.rm(file, { force: true }) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) return { heldBy: pid };
+    await fs.rm(file, { force: true });
+  }
+}
+
+/**
  * Takes an exclusive lock on a PGlite data directory: PGlite has no postmaster to refuse a second
  * process, and two writers would corrupt the files. A lock left by a dead process is taken over.
  * Returns the release function.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   await fs.mkdir(dataDir, { recursive: true });
-  const file = path.join(dataDir, PGLITE_LOCK_FILE);
-  for (;;) {
-    try {
-      await fs.writeFile(file, String(process.pid), { flag: 'wx' });
-      return async () => {
-        await fs.rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw new DataDirInUseError(dataDir, pid);
-    // Stale (dead owner or half-written file): remove and race for it again.
-    await fs.rm(file, { force: true });
-  }
+  const lock = await tryPidFileLock(path.join(dataDir, PGLITE_LOCK_FILE));
+  if ('heldBy' in lock) throw new DataDirInUseError(dataDir, lock.heldBy);
+  return lock.release;
 }

@@ -30,6 +30,7 @@ import {
   type DbConfig,
   type Schema,
 } from '../src/index.js';
+import { tryPidFileLock } from '../src/pglite-lock.js';
 
 const ALL_BACKENDS: readonly BackendName[] = ['postgres', 'pglite'];
 
@@ -161,15 +162,6 @@ export async function createBlankPostgresDatabase(): Promise<TestDatabase> {
 const READY_MARKER = 'sandfleet-template-ready';
 let pgliteTemplate: Promise<string> | undefined;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function exists(file: string): Promise<boolean> {
   return fs.access(file).then(
     () => true,
@@ -179,25 +171,16 @@ async function exists(file: string): Promise<boolean> {
 
 /** A lock file beside the template dir; a lock whose owner died is taken over. */
 async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      await fs.writeFile(lockPath, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const pid = Number((await fs.readFile(lockPath, 'utf8').catch(() => '')).trim());
-    if (!(pid > 0 && isAlive(pid))) {
-      await fs.rm(lockPath, { force: true });
-      continue;
-    }
+  let lock = await tryPidFileLock(lockPath);
+  while ('heldBy' in lock) {
     // Another test process is building the template (seconds); wait for its lock to go.
     await new Promise((resolve) => setTimeout(resolve, 100));
+    lock = await tryPidFileLock(lockPath);
   }
   try {
     return await fn();
   } finally {
-    await fs.rm(lockPath, { force: true });
+    await lock.release();
   }
 }
 
