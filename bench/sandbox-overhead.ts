@@ -14,12 +14,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { capture } from '../packages/executor/src/process/run.js';
-import { BwrapRuntime } from '../packages/executor/src/runtime/bwrap.js';
-import { DockerRuntime } from '../packages/executor/src/runtime/docker.js';
-import { GvisorRuntime } from '../packages/executor/src/runtime/gvisor.js';
-import { makeRuntimeDeps } from '../packages/executor/src/runtime/host.js';
-import { OciRuntime } from '../packages/executor/src/runtime/oci.js';
-import type { JobLimits, Runtime, RuntimeConfig } from '../packages/executor/src/runtime/runtime.js';
+import { BwrapRuntime } from '../packages/executor/src/sandbox/oci/bwrap.js';
+import { DockerRuntime } from '../packages/executor/src/sandbox/docker/docker.js';
+import { GvisorRuntime } from '../packages/executor/src/sandbox/oci/gvisor.js';
+import { makeRuntimeDeps } from '../packages/executor/src/sandbox/shared/host.js';
+import { OciRuntime } from '../packages/executor/src/sandbox/oci/oci.js';
+import type { JobLimits, Runtime, RuntimeConfig } from '../packages/executor/src/sandbox/runtime.js';
 import { ImageStore } from '../packages/executor/src/image/pull.js';
 import { buildTestImages, makeWorkspace, startRegistry } from '../packages/executor/test/sandbox/fixtures.js';
 

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps } from './deps.js';
 import { executorApiRoutes } from './executor-api/routes.js';
 import { userApiRoutes } from './user-api/routes.js';
-import { demoRegistryRoutes } from './demo-image.js';
+import { demoRegistryRoutes } from './demo/image.js';
 
 /** The whole HTTP surface. Tests call `createApp(deps).request(...)`; main.ts serves it. */
 export function createApp(deps: AppDeps): Hono {

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { Database } from '@sandfleet/db';
 import type { CoordinatorConfig } from './config.js';
-import type { JobWaiter } from './executor-api/job-waiter.js';
+import type { JobWaiter } from './executor-api/long-poll.js';
 import type { Metrics } from './metrics.js';
-import type { ensureDemoImage } from './demo-image.js';
+import type { ensureDemoImage } from './demo/image.js';
 
 /** Everything the HTTP app needs, built by main.ts (or by a test) and passed in explicitly. */
 export interface AppDeps {

@@ -1,14 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { ensureDemoImage } from './demo-image.js';
+import { ensureDemoImage } from './demo/image.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createAdminToken, migrateToLatest, openDatabase, verifyAdminToken, countAdminTokens } from '@sandfleet/db';
 import { createApp } from './app.js';
 import type { CoordinatorConfig } from './config.js';
-import { JobWaiter } from './executor-api/job-waiter.js';
+import { JobWaiter } from './executor-api/long-poll.js';
 import { Metrics } from './metrics.js';
-import { startResetter } from './resetter.js';
+import { startResetter } from './background/resetter.js';
 
 export interface RunningCoordinator {
   url: string;

@@ -4,7 +4,7 @@ import type { BackendName as TestBackend } from '@sandfleet/db';
 import { createTestDatabase } from '@sandfleet/db/testing';
 import { createApp } from '../src/app.js';
 import { loadConfig, type CoordinatorConfig } from '../src/config.js';
-import { JobWaiter } from '../src/executor-api/job-waiter.js';
+import { JobWaiter } from '../src/executor-api/long-poll.js';
 import { Metrics } from '../src/metrics.js';
 import { createAdminToken } from '@sandfleet/db';
 import fs from 'node:fs';

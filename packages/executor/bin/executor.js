@@ -3,7 +3,7 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/cli.ts');
+const { main } = await import('../src/cli/main.ts');
 const code = await main(process.argv);
 // Exit explicitly: idle keep-alive sockets must not hold a drained executor open.
 process.exit(code);

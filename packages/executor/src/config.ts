@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
 import { DockerAuthConfig, MAX_DEQUEUE_WAIT_SECONDS, QUEUE_NAMES, isQueueName } from '@sandfleet/protocol';
-import { RUNTIME_NAMES, type JobLimits, type NetworkPolicy, type RuntimeConfig, type RuntimeName } from './runtime/runtime.js';
+import { RUNTIME_NAMES, type JobLimits, type NetworkPolicy, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 
 /**

@@ -1,6 +1,6 @@
 /** Public surface of @sandfleet/executor for tests and other packages. */
-export { Agent, IllegalStateError, type AgentOptions, type AgentState } from './agent.js';
-export { buildProgram, main, EXIT_FAILURE, EXIT_OK } from './cli.js';
+export { Agent, IllegalStateError, type AgentOptions, type AgentState } from './agent/agent.js';
+export { buildProgram, main, EXIT_FAILURE, EXIT_OK } from './cli/main.js';
 export { ConfigError, loadConfig, DEFAULT_LONG_POLL_SECONDS, DEFAULT_STATE_DIR, type ExecutorConfig, type LoadConfigOptions } from './config.js';
 export {
   CoordinatorClient,
@@ -14,21 +14,21 @@ export {
   type HeartbeatResult,
   type HeartbeatTelemetry,
   type JobRef,
-} from './coordinator-client.js';
-export { startGitProxy, type GitProxy, type GitProxyOptions } from './git-proxy.js';
-export { gitVersionOutput, isGitVersionSupported, MIN_GIT_VERSION, parseGitVersion } from './host-tools.js';
-export { JobCanceledError, runJob, findOnPath, type CancelReason, type JobOutcome, type JobRunnerDeps } from './job-runner.js';
-export { LinePrefixer, LogFlushError, LOG_FLUSH_INTERVAL_MS, StepLog, type LogClient, type StepLogOptions } from './log-stream.js';
-export { openStepLog, runHostCommand, type HostCommand, type JobLogContext } from './logged-command.js';
+} from './apiclient/client.js';
+export { startGitProxy, type GitProxy, type GitProxyOptions } from './workspace/git-proxy.js';
+export { gitVersionOutput, isGitVersionSupported, MIN_GIT_VERSION, parseGitVersion } from './cli/host-tools.js';
+export { JobCanceledError, runJob, findOnPath, type CancelReason, type JobOutcome, type JobRunnerDeps } from './agent/job-runner.js';
+export { LinePrefixer, LogFlushError, LOG_FLUSH_INTERVAL_MS, StepLog, type LogClient, type StepLogOptions } from './logs/log-stream.js';
+export { openStepLog, runHostCommand, type HostCommand, type JobLogContext } from './logs/logged-command.js';
 export { createLogger } from './logger.js';
-export { buildRedactions, PASSWORD_REPLACEMENT, Redactor, StreamRedactor, type Redactions } from './redaction.js';
-export { buildStepScript, SCRIPTS_DIR, STEP_SCRIPT_PREAMBLE, stepScriptName, stepScriptPath } from './step-script.js';
+export { buildRedactions, PASSWORD_REPLACEMENT, Redactor, StreamRedactor, type Redactions } from './logs/redaction.js';
+export { buildStepScript, SCRIPTS_DIR, STEP_SCRIPT_PREAMBLE, stepScriptName, stepScriptPath } from './workspace/step-script.js';
 export { formatDuration, parseDurationMs, parseSizeBytes } from './units.js';
-export { AUTH_FAILED_MESSAGE, runValidation, type ValidateIo } from './validate.js';
+export { AUTH_FAILED_MESSAGE, runValidation, type ValidateIo } from './cli/validate.js';
 export { EXECUTOR_VERSION } from './version.js';
-export { cloneRepository, createWorkspace, gitCloneCommands, gitEnv, SetupCommandError, writeJobFiles, type Workspace } from './workspace.js';
-export { ensureDirectoryInside, parseModifiedAt, PathEscapeError, resolveInside, writeWorkspaceFile } from './workspace-files.js';
+export { cloneRepository, createWorkspace, gitCloneCommands, gitEnv, SetupCommandError, writeJobFiles, type Workspace } from './workspace/workspace.js';
+export { ensureDirectoryInside, parseModifiedAt, PathEscapeError, resolveInside, writeWorkspaceFile } from './workspace/files.js';
 export { runProcess, capture, SpawnError, type RunOptions, type RunResult } from './process/run.js';
-export * from './runtime/runtime.js';
-export { AUTO_ORDER, createRuntime, probeRuntimes, selectRuntime, type RuntimeReport, type Selection } from './runtime/select.js';
-export { ShellRuntime } from './runtime/shell.js';
+export * from './sandbox/runtime.js';
+export { AUTO_ORDER, createRuntime, probeRuntimes, selectRuntime, type RuntimeReport, type Selection } from './sandbox/select.js';
+export { ShellRuntime } from './sandbox/shell.js';

@@ -8,10 +8,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DockerCommandError, describeArgv } from '../src/runtime/docker-cli.js';
-import { describeDaemon, remapFromRootDir, usernsRemapped, type DockerDaemon } from '../src/runtime/docker-daemon.js';
-import { configureDaemonJson, ensureSubIds, freeStart, parseSubIds, type SubIdFiles } from '../src/runtime/docker-userns.js';
-import { unusableDaemon } from '../src/runtime/docker.js';
+import { DockerCommandError, describeArgv } from '../src/sandbox/docker/cli.js';
+import { describeDaemon, remapFromRootDir, usernsRemapped, type DockerDaemon } from '../src/sandbox/docker/daemon.js';
+import { configureDaemonJson, ensureSubIds, freeStart, parseSubIds, type SubIdFiles } from '../src/sandbox/docker/userns.js';
+import { unusableDaemon } from '../src/sandbox/docker/docker.js';
 
 describe('docker daemon facts', () => {
   it('sees userns-remap in docker info\'s security options', () => {

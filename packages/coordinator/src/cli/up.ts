@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import pc from 'picocolors';
 import { loadConfig } from '../config.js';
-import { randomToken } from '../secrets.js';
+import { randomToken } from '../http/secrets.js';
 import { startCoordinator } from '../server.js';
 import { ApiClient } from './api-client.js';
 

@@ -2,8 +2,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { EXECUTOR_NAME_HEADER, EXECUTOR_TOKEN_SCHEME, JOB_ID_HEADER } from '@sandfleet/protocol';
 import { executorExists, findJobToken, getJob, type Database } from '@sandfleet/db';
-import { secretsEqual } from '../secrets.js';
-import { textError } from '../http-errors.js';
+import { secretsEqual } from '../http/secrets.js';
+import { textError } from '../http/errors.js';
 
 /** Who a job route is talking to, once authenticated. */
 export interface JobCaller {

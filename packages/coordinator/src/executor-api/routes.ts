@@ -30,12 +30,12 @@ import {
   upsertExecutorHeartbeat,
 } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
-import { HttpError, jsonError, textError } from '../http-errors.js';
+import { HttpError, jsonError, textError } from '../http/errors.js';
 import { executorTokenAuth, jobTokenAuth, type ExecutorApiEnv, type JobCaller } from './auth.js';
-import { readJsonBody } from './body.js';
+import { readJsonBody } from '../http/body.js';
 import { QueuePicker } from './queue-picker.js';
 import { toWireJob } from './wire-job.js';
-import { gitProxyRoutes } from '../git-proxy.js';
+import { gitProxyRoutes } from './git-proxy.js';
 
 const SUPPORTED_QUEUES = QUEUE_NAMES.join(', ');
 const WORKER_HOSTNAME_EMPTY = 'worker hostname cannot be empty';

@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory';
 import { verifyAdminToken, type Database } from '@sandfleet/db';
-import { jsonError } from '../http-errors.js';
+import { jsonError } from '../http/errors.js';
 
 /** `Authorization: Bearer <admin token>`; tokens are stored as sha256 and looked up by hash. */
 export function adminAuth(database: Database) {

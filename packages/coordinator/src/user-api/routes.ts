@@ -16,9 +16,9 @@ import {
   removeRepository,
 } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
-import { HttpError, jsonError } from '../http-errors.js';
-import { JobSpecInput, toStoredSpec } from '../job-spec.js';
-import { RepositoryInput, RepositorySourceError, resolveRepositorySource } from '../repositories.js';
+import { HttpError, jsonError } from '../http/errors.js';
+import { JobSpecInput, toStoredSpec } from '../jobs/job-spec.js';
+import { RepositoryInput, RepositorySourceError, resolveRepositorySource } from '../git/repositories.js';
 import { adminAuth } from './admin-auth.js';
 import { toExecutorView, toJobView } from './views.js';
 

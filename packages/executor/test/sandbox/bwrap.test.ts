@@ -1,5 +1,5 @@
-import { BwrapRuntime } from '../../src/runtime/bwrap.js';
-import { makeRuntimeDeps } from '../../src/runtime/host.js';
+import { BwrapRuntime } from '../../src/sandbox/oci/bwrap.js';
+import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import { defineSandboxSuite } from './suite.js';
 
 defineSandboxSuite('bwrap', { makeRuntime: (config, overrides) => new BwrapRuntime(makeRuntimeDeps(config, overrides)) });

@@ -4,10 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ID_SHIFT } from '../../src/image/pull.js';
-import { DockerCli, DockerCommandError } from '../../src/runtime/docker-cli.js';
-import { DockerRuntime, RootWithoutUsernsError } from '../../src/runtime/docker.js';
-import { findBinary, makeRuntimeDeps } from '../../src/runtime/host.js';
-import type { RuntimeConfig, Sandbox } from '../../src/runtime/runtime.js';
+import { DockerCli, DockerCommandError } from '../../src/sandbox/docker/cli.js';
+import { DockerRuntime, RootWithoutUsernsError } from '../../src/sandbox/docker/docker.js';
+import { findBinary, makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
+import type { RuntimeConfig, Sandbox } from '../../src/sandbox/runtime.js';
 import { buildTestImages, makeWorkspace, startDockerd, startRegistry, type TestDockerd, type TestRegistry } from './fixtures.js';
 import { defineSandboxSuite, LIMITS, type StepOutput } from './suite.js';
 

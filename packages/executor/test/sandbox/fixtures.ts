@@ -17,9 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { capture, runProcess } from '../../src/process/run.js';
-import { DockerCli } from '../../src/runtime/docker-cli.js';
-import { inspectDaemon } from '../../src/runtime/docker-daemon.js';
-import { ensureRemapUser, REMAP_USER } from '../../src/runtime/docker-userns.js';
+import { DockerCli } from '../../src/sandbox/docker/cli.js';
+import { inspectDaemon } from '../../src/sandbox/docker/daemon.js';
+import { ensureRemapUser, REMAP_USER } from '../../src/sandbox/docker/userns.js';
 
 const FIXTURE_VERSION = '3';
 const PATH_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };

@@ -1,5 +1,5 @@
-import { makeRuntimeDeps } from '../../src/runtime/host.js';
-import { OciRuntime } from '../../src/runtime/oci.js';
+import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
+import { OciRuntime } from '../../src/sandbox/oci/oci.js';
 import { defineSandboxSuite } from './suite.js';
 
 defineSandboxSuite('runc', { makeRuntime: (config, overrides) => new OciRuntime(makeRuntimeDeps(config, overrides), 'runc') });

@@ -3,9 +3,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { planInstall, runInstall } from '../../src/install.js';
-import { AUTO_ORDER, createRuntime, probeRuntimes, selectRuntime } from '../../src/runtime/select.js';
-import type { RuntimeConfig } from '../../src/runtime/runtime.js';
+import { planInstall, runInstall } from '../../src/cli/install.js';
+import { AUTO_ORDER, createRuntime, probeRuntimes, selectRuntime } from '../../src/sandbox/select.js';
+import type { RuntimeConfig } from '../../src/sandbox/runtime.js';
 
 const config: RuntimeConfig = {
   runtime: 'auto',

@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ID_SHIFT } from '../../src/image/pull.js';
-import type { RuntimeDeps } from '../../src/runtime/host.js';
-import type { JobLimits, Runtime, RuntimeConfig, Sandbox, SandboxOptions, StepResult, StepSpec } from '../../src/runtime/runtime.js';
+import type { RuntimeDeps } from '../../src/sandbox/shared/host.js';
+import type { JobLimits, Runtime, RuntimeConfig, Sandbox, SandboxOptions, StepResult, StepSpec } from '../../src/sandbox/runtime.js';
 import { buildTestImages, freePort, makeWorkspace, startRegistry, type TestImages, type TestRegistry } from './fixtures.js';
 import { assertAllBlocked, BLOCKED, blockedProbeScript, OUTSIDE, startUpstream, tcp, udp, type TestUpstream } from './upstream.js';
 

@@ -1,0 +1,298 @@
+import type { Logger } from 'pino';
+import { CoordinatorUnreachableError, UnexpectedStatusError, type CoordinatorClient, type ExecutorJob } from '../apiclient/client.js';
+import type { ExecutorConfig } from '../config.js';
+import { JobCanceledError, runJob, type CancelReason, type JobOutcome, type JobRunnerDeps } from './job-runner.js';
+import type { Runtime } from '../sandbox/runtime.js';
+import { formatDuration } from '../units.js';
+
+/**
+ * The executor's worker loop (reference §5.7, DESIGN §5) as a state machine:
+ *
+ *   starting ──ping answered──▶ running ──drain()──▶ draining ──last job reported──▶ stopped
+ *       └────────────drain() before the instance answered─────────────────────────────┘
+ *
+ * - starting: a ping heartbeat every second until the instance answers (job routes require that the
+ *   executor has heartbeated at least once).
+ * - running: dequeue while a slot is free (again at once after a job, after the poll interval when
+ *   the queue was empty; long-poll when the instance offers it); heartbeat every 5 s.
+ * - draining (SIGTERM/SIGINT, EXECUTOR_MAX_ACTIVE_TIME, EXECUTOR_NUM_TOTAL_JOBS): no more dequeues;
+ *   running jobs finish and are reported; heartbeats continue so they are not reset meanwhile.
+ */
+export type AgentState = 'starting' | 'running' | 'draining' | 'stopped';
+
+/** An operation was called in a state that does not allow it. */
+export class IllegalStateError extends Error {
+  constructor(operation: string, state: AgentState) {
+    super(`cannot ${operation}: agent is ${state}`);
+    this.name = 'IllegalStateError';
+  }
+}
+
+export interface AgentOptions {
+  config: ExecutorConfig;
+  client: CoordinatorClient;
+  runtime: Runtime;
+  log: Logger;
+  /** Replaces runJob (test seam). */
+  runJob?: (job: ExecutorJob, deps: JobRunnerDeps, signal: AbortSignal) => Promise<JobOutcome>;
+  /** Called on every state change (test seam). */
+  onStateChange?: (state: AgentState) => void;
+  /** Called after a job's outcome was reported, or dropped for a lost job (test seam). */
+  onJobDone?: (job: ExecutorJob, outcome: JobOutcome) => void;
+  /** Delay between startup pings, in ms. @default 1000 */
+  pingIntervalMs?: number;
+  /** Time between log uploads, in ms. @default 1000 */
+  logFlushIntervalMs?: number;
+}
+
+interface RunningJob {
+  job: ExecutorJob;
+  controller: AbortController;
+  /** Set once the outcome is known: cancellations no longer apply. */
+  reporting: boolean;
+  done: Promise<void>;
+}
+
+export class Agent {
+  readonly #options: AgentOptions;
+  readonly #log: Logger;
+  #state: AgentState = 'starting';
+  readonly #running = new Map<string, RunningJob>();
+  #dequeued = 0;
+  #wakers = new Set<() => void>();
+  #dequeueAbort = new AbortController();
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #heartbeatInFlight = false;
+  #maxActiveTimer: NodeJS.Timeout | undefined;
+  #started = false;
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+    this.#log = options.log;
+  }
+
+  get state(): AgentState {
+    return this.#state;
+  }
+
+  /** Heartbeat IDs of the jobs running now. */
+  runningJobUids(): string[] {
+    return [...this.#running.keys()];
+  }
+
+  /** Number of jobs dequeued since start. */
+  get dequeuedCount(): number {
+    return this.#dequeued;
+  }
+
+  /** Runs until the agent has drained and stopped. */
+  async run(): Promise<void> {
+    if (this.#started) throw new IllegalStateError('run', this.#state);
+    this.#started = true;
+    const { config } = this.#options;
+    this.#log.info(
+      { executorName: config.executorName, queues: config.queueNames, maximumNumJobs: config.maximumNumJobs },
+      'executor starting',
+    );
+    const connected = await this.#connect();
+    if (connected) {
+      this.#setState('running');
+      this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), config.heartbeatIntervalMs);
+      if (config.maxActiveTimeMs > 0) {
+        this.#maxActiveTimer = setTimeout(() => this.drain('EXECUTOR_MAX_ACTIVE_TIME elapsed'), config.maxActiveTimeMs);
+      }
+      await this.#dequeueLoop();
+      while (this.#running.size > 0) await Promise.all([...this.#running.values()].map((r) => r.done));
+    }
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#maxActiveTimer);
+    this.#setState('stopped');
+    this.#log.info({ dequeued: this.#dequeued }, 'executor stopped');
+  }
+
+  /** Stops dequeuing; running jobs finish and are reported. Idempotent. */
+  drain(why: string): void {
+    if (this.#state === 'draining' || this.#state === 'stopped') return;
+    this.#log.info({ why, runningJobs: this.runningJobUids() }, 'draining: no new jobs, waiting for running jobs');
+    this.#setState('draining');
+    this.#dequeueAbort.abort(new Error(`draining: ${why}`));
+    this.#wake();
+  }
+
+  /** Aborts every running job (a second SIGTERM). They are reported as errored. */
+  abortJobs(reason: CancelReason = 'shutdown'): void {
+    this.drain('jobs aborted');
+    for (const running of this.#running.values()) this.#abortJob(running, reason);
+  }
+
+  #setState(state: AgentState): void {
+    this.#state = state;
+    this.#options.onStateChange?.(state);
+  }
+
+  async #connect(): Promise<boolean> {
+    let attempts = 0;
+    while (this.#state === 'starting') {
+      try {
+        await this.#options.client.ping(this.#dequeueAbort.signal);
+        const extensions = [...this.#options.client.extensions];
+        this.#log.info({ frontendUrl: this.#options.config.frontendUrl, extensions }, 'connected to coordinator');
+        return true;
+      } catch (err) {
+        if (this.#state !== 'starting') break;
+        attempts++;
+        // Loud at first, then every 30th attempt, so a long outage does not flood the log.
+        if (attempts === 1 || attempts % 30 === 0) this.#log.warn({ err: errorInfo(err), attempts }, 'coordinator not reachable yet, retrying');
+        await this.#sleep(this.#options.pingIntervalMs ?? 1_000);
+      }
+    }
+    return false;
+  }
+
+  async #dequeueLoop(): Promise<void> {
+    const { config, client } = this.#options;
+    while (this.#state === 'running') {
+      if (this.#running.size >= config.maximumNumJobs) {
+        await this.#sleep(Number.POSITIVE_INFINITY);
+        continue;
+      }
+      const started = Date.now();
+      let job: ExecutorJob | undefined;
+      try {
+        job = await client.dequeue({ waitSeconds: config.longPollWaitSeconds, signal: this.#dequeueAbort.signal });
+      } catch (err) {
+        if (this.#state !== 'running') break;
+        this.#log.warn({ err: errorInfo(err) }, 'dequeue failed');
+        await this.#sleep(config.pollIntervalMs);
+        continue;
+      }
+      if (!job) {
+        // A long poll already waited on the instance's side; never poll faster than the interval.
+        await this.#sleep(Math.max(0, config.pollIntervalMs - (Date.now() - started)));
+        continue;
+      }
+      // A job that arrived is ours even if a drain began meanwhile: run it.
+      this.#dequeued++;
+      this.#startJob(job);
+      if (config.numTotalJobs > 0 && this.#dequeued >= config.numTotalJobs) this.drain('EXECUTOR_NUM_TOTAL_JOBS reached');
+    }
+  }
+
+  #startJob(job: ExecutorJob): void {
+    const { config } = this.#options;
+    const log = this.#log.child({ jobId: job.id, queue: job.queue, jobUid: job.uid });
+    const controller = new AbortController();
+    const running: RunningJob = { job, controller, reporting: false, done: Promise.resolve() };
+    this.#running.set(job.uid, running);
+    log.info({ repositoryName: job.repositoryName, commit: job.commit, dockerSteps: job.dockerSteps?.length ?? 0 }, 'job dequeued');
+    const deadline = setTimeout(() => this.#abortJob(running, 'timeout'), config.maximumRuntimePerJobMs);
+    const deps: JobRunnerDeps = {
+      config,
+      client: this.#options.client,
+      runtime: this.#options.runtime,
+      log,
+      ...(this.#options.logFlushIntervalMs === undefined ? {} : { logFlushIntervalMs: this.#options.logFlushIntervalMs }),
+    };
+    running.done = (async () => {
+      let outcome: JobOutcome;
+      try {
+        outcome = await (this.#options.runJob ?? runJob)(job, deps, controller.signal);
+      } catch (err) {
+        outcome = { status: 'errored', message: err instanceof Error ? err.message : String(err) };
+      }
+      clearTimeout(deadline);
+      running.reporting = true;
+      await this.#report(job, outcome, log);
+      this.#options.onJobDone?.(job, outcome);
+    })().finally(() => {
+      this.#running.delete(job.uid);
+      this.#wake();
+    });
+  }
+
+  #abortJob(running: RunningJob, reason: CancelReason): void {
+    if (running.reporting || running.controller.signal.aborted) return;
+    const message = {
+      user: 'job was canceled',
+      lost: 'job is no longer known to the coordinator',
+      timeout: `job exceeded maximum execution time of ${formatDuration(this.#options.config.maximumRuntimePerJobMs)}`,
+      shutdown: 'executor shut down before the job finished',
+    }[reason];
+    this.#log.info({ jobUid: running.job.uid, reason }, 'aborting job');
+    running.controller.abort(new JobCanceledError(reason, message));
+  }
+
+  async #report(job: ExecutorJob, outcome: JobOutcome, log: Logger): Promise<void> {
+    const { client } = this.#options;
+    try {
+      switch (outcome.status) {
+        case 'completed':
+          await client.markComplete(job);
+          break;
+        case 'errored':
+          await client.markErrored(job, outcome.message);
+          break;
+        case 'failed':
+          await client.markFailed(job, outcome.message);
+          break;
+        case 'canceled':
+          // Lost jobs belong to someone else now: report nothing. A user cancel is markFailed, which the
+          // instance records as canceled; timeouts and shutdowns are retryable errors, as in Sourcegraph.
+          if (outcome.reason === 'lost') break;
+          if (outcome.reason === 'user') await client.markFailed(job, outcome.message);
+          else await client.markErrored(job, outcome.message);
+          break;
+      }
+      log.info({ outcome: outcome.status, ...('reason' in outcome ? { reason: outcome.reason } : {}), ...('message' in outcome ? { message: outcome.message } : {}) }, 'job finished');
+    } catch (err) {
+      // 404 / "unknown job": the instance reset the job or gave it to another executor meanwhile.
+      const lost = err instanceof UnexpectedStatusError && (err.status === 404 || err.body.includes('unknown job'));
+      log[lost ? 'warn' : 'error']({ err: errorInfo(err), outcome: outcome.status }, lost ? 'job no longer owned by this executor; result dropped' : 'failed to report job result');
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#heartbeatInFlight || this.#state === 'stopped') return;
+    this.#heartbeatInFlight = true;
+    // Only jobs in this snapshot are judged by the answer: one dequeued meanwhile is not "unknown".
+    const snapshot = [...this.#running.values()];
+    try {
+      const { knownIds, cancelIds } = await this.#options.client.heartbeat(snapshot.map((r) => r.job.uid));
+      const known = new Set(knownIds);
+      const cancel = new Set(cancelIds);
+      for (const running of snapshot) {
+        if (!known.has(running.job.uid)) this.#abortJob(running, 'lost');
+        else if (cancel.has(running.job.uid)) this.#abortJob(running, 'user');
+      }
+    } catch (err) {
+      this.#log.warn({ err: errorInfo(err) }, 'heartbeat failed');
+    } finally {
+      this.#heartbeatInFlight = false;
+    }
+  }
+
+  /** Waits `ms`, or less if a slot frees up or a drain begins. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wakers.delete(done);
+        resolve();
+      };
+      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
+      this.#wakers.add(done);
+    });
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#wakers]) wake();
+  }
+}
+
+/** Compact error fields for the log (pino's default serializer only handles `err` instances). */
+function errorInfo(err: unknown): Record<string, unknown> {
+  if (err instanceof UnexpectedStatusError) return { type: err.name, message: err.message, status: err.status, body: err.body.slice(0, 500) };
+  if (err instanceof CoordinatorUnreachableError) return { type: err.name, message: err.message };
+  if (err instanceof Error) return { type: err.name, message: err.message };
+  return { message: String(err) };
+}

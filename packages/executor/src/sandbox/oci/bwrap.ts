@@ -1,0 +1,86 @@
+import { capture, runProcess } from '../../process/run.js';
+import { ID_SHIFT } from '../../image/pull.js';
+import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
+import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
+import { ImageSandbox, prepareJobResources, shellQuote, type LaunchResult, type StepLaunch } from './image-sandbox.js';
+import type { Availability, Runtime, Sandbox, SandboxOptions } from '../runtime.js';
+
+/**
+ * bubblewrap: namespaces (user, pid, ipc, uts, cgroup, mount) around the step, in the job's own
+ * network namespace, as an unprivileged host uid.
+ *
+ * bwrap can only map one uid into its user namespace: the one it runs as. So we start it as host
+ * uid 100000 + <image uid> (setpriv), which is exactly who owns that user's files in the shifted
+ * rootfs; image root therefore becomes host uid 100000, never 0. Files of other image users show up
+ * as 65534 inside, which changes nothing for permission checks. bwrap has no resource limits of its
+ * own: the wrapper shell joins the job's cgroup before exec'ing into nsenter → setpriv → bwrap.
+ */
+export class BwrapRuntime implements Runtime {
+  readonly name = 'bwrap' as const;
+  readonly isolating = true;
+
+  constructor(private readonly deps: RuntimeDeps) {}
+
+  async probe(): Promise<Availability> {
+    const bwrap = findBinary('bwrap');
+    if (!bwrap) return { available: false, reason: 'bwrap is not installed (apt-get install bubblewrap; or executor install bwrap)' };
+    const basics = checkHostBasics([], describeCgroups(detectCgroups()));
+    if (basics) return basics;
+    const trial = await capture(['setpriv', `--reuid=${ID_SHIFT}`, `--regid=${ID_SHIFT}`, '--clear-groups', bwrap, '--unshare-user', '--unshare-pid', '--unshare-net', '--ro-bind', '/', '/', '--proc', '/proc', '/bin/true'], { env: { PATH: SYSTEM_PATH } });
+    if (trial.exitCode !== 0) return { available: false, reason: `bwrap cannot create namespaces here: ${trial.stderr.trim()}` };
+    const version = (await capture([bwrap, '--version'], { env: { PATH: SYSTEM_PATH } })).stdout.trim();
+    return { available: true, reason: `${version}, ${describeCgroups(detectCgroups()).text}` };
+  }
+
+  async prepare(options: SandboxOptions): Promise<Sandbox> {
+    const job = await prepareJobResources(options, this.deps.images, this.deps.config.stateDir, this.deps.uplink);
+    return new BwrapSandbox(job);
+  }
+}
+
+class BwrapSandbox extends ImageSandbox {
+  protected async launch(l: StepLaunch): Promise<LaunchResult> {
+    const { limits } = this.job.options;
+    const hostUid = ID_SHIFT + l.user.uid;
+    const hostGid = ID_SHIFT + l.user.gid;
+    const bwrap = [
+      'bwrap',
+      '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
+      '--disable-userns',
+      '--uid', String(l.user.uid), '--gid', String(l.user.gid),
+      '--hostname', 'sandfleet',
+      '--bind', l.root, '/',
+      '--bind', this.job.fs.dataDir, '/data',
+      '--proc', '/proc',
+      '--dev', '/dev',
+      // /tmp is RAM; its pages are charged to the job's memory cgroup, and the size caps it too.
+      ...(limits.memoryBytes > 0 ? ['--size', String(limits.memoryBytes)] : []), '--tmpfs', '/tmp',
+      '--cap-drop', 'ALL',
+      '--die-with-parent',
+      '--new-session',
+      '--clearenv',
+      ...l.env.flatMap((pair) => {
+        const eq = pair.indexOf('=');
+        return ['--setenv', pair.slice(0, eq), pair.slice(eq + 1)];
+      }),
+      '--chdir', l.cwd,
+      '--', '/bin/sh', l.script,
+    ];
+    const join = this.job.cgroup.procsFiles().map((f) => `echo $$ > ${shellQuote(f)}`).join(' && ');
+    const argv = [
+      '/bin/sh', '-c', `${join} && exec "$@"`, 'sandfleet-step',
+      'nsenter', `--net=${this.job.network.netnsPath}`, '--',
+      'setpriv', `--reuid=${hostUid}`, `--regid=${hostGid}`, '--clear-groups', '--',
+      ...bwrap,
+    ];
+    const result = await runProcess({
+      argv,
+      env: { PATH: SYSTEM_PATH },
+      signal: l.io.signal,
+      killGraceMs: 2000,
+      onStdout: l.io.onStdout,
+      onStderr: l.io.onStderr,
+    });
+    return { exitCode: result.exitCode, command: bwrap };
+  }
+}

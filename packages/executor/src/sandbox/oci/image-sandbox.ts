@@ -1,0 +1,143 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { mergeEnv, resolveUser, type ResolvedUser } from '../../image/image-config.js';
+import { ID_SHIFT, type ImageStore, type PulledImage } from '../../image/pull.js';
+import { createJobNetwork, type JobNetwork } from '../../network/job-network.js';
+import type { Uplink } from '../../network/uplink.js';
+import { JobCgroup } from '../shared/cgroup.js';
+import { JobFilesystem } from '../shared/job-filesystem.js';
+import type { Sandbox, SandboxOptions, StepIO, StepResult, StepSpec } from '../runtime.js';
+
+/** What every image-based sandbox of one job shares: disk, cgroup, network, images. */
+export interface JobResources {
+  key: string;
+  options: SandboxOptions;
+  images: ImageStore;
+  fs: JobFilesystem;
+  cgroup: JobCgroup;
+  network: JobNetwork;
+  stateDir: string;
+  /** Host id of image id 0 in this job's rootfs and workspace. */
+  idShift: number;
+}
+
+/** Everything a runtime needs to start one step. */
+export interface StepLaunch {
+  step: StepSpec;
+  io: StepIO;
+  image: PulledImage;
+  user: ResolvedUser;
+  /** The step's writable root (overlay over the image). */
+  root: string;
+  /** `NAME=value`, image Env then step env. */
+  env: string[];
+  /** Absolute in-sandbox paths. */
+  cwd: string;
+  script: string;
+  /** Unique per job: `1`, `2`, … */
+  stepName: string;
+}
+
+export interface LaunchResult {
+  exitCode: number;
+  command: string[];
+}
+
+/** A short, unique, name-safe key for a job attempt (netns, cgroup and directory names). */
+export function jobKey(jobId: string): string {
+  const safe = jobId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 20) || 'job';
+  return `${safe}-${createHash('sha256').update(jobId).update(randomBytes(8)).digest('hex').slice(0, 6)}`;
+}
+
+/** Sets up disk, cgroup and network for a job; undoes what it did when a later part fails. */
+export async function prepareJobResources(options: SandboxOptions, images: ImageStore, stateDir: string, uplink: Uplink | undefined, idShift = ID_SHIFT): Promise<JobResources> {
+  const key = jobKey(options.jobId);
+  const undo: (() => Promise<void>)[] = [];
+  try {
+    const jfs = await JobFilesystem.create(stateDir, key, options.workspaceDir, options.limits.diskBytes, idShift);
+    undo.push(() => jfs.destroy());
+    const cgroup = JobCgroup.create(key, options.limits);
+    undo.push(() => cgroup.destroy());
+    const network = await createJobNetwork(key, options.network, uplink, stateDir);
+    undo.push(() => network.destroy());
+    return { key, options, images, fs: jfs, cgroup, network, stateDir, idShift };
+  } catch (err) {
+    for (const fn of undo.reverse()) await fn().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * The shared step lifecycle of the image runtimes (bwrap, oci, gvisor): pull the step's image,
+ * give it a fresh writable root over the shared rootfs, run it as the image's user, then kill any
+ * leftovers, explain abnormal ends (OOM, abort) and drop the writable layer.
+ */
+export abstract class ImageSandbox implements Sandbox {
+  private steps = 0;
+  private tornDown = false;
+
+  constructor(protected readonly job: JobResources) {}
+
+  protected abstract launch(launch: StepLaunch): Promise<LaunchResult>;
+
+  async run(step: StepSpec, io: StepIO): Promise<StepResult> {
+    if (this.tornDown) throw new Error('sandbox already torn down');
+    const { options } = this.job;
+    const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
+    const user = resolveUser(image.rootfs, image.config.user);
+    await this.job.fs.ownWorkspace(user.uid, user.gid);
+    const stepName = String(++this.steps);
+    const { root, release } = await this.job.fs.stepRoot(image.rootfs, stepName);
+    try {
+      await fs.writeFile(path.join(root, 'etc/resolv.conf'), this.job.network.resolvConf);
+      await fs.writeFile(path.join(root, 'etc/hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost\n');
+      this.job.cgroup.resetPeak();
+      const before = this.job.cgroup.memoryEvents();
+      const pidsBefore = this.job.cgroup.pidsLimitHits();
+      const result = await this.launch({
+        step,
+        io,
+        image,
+        user,
+        root,
+        env: mergeEnv(image.config.env, step.env, user.home),
+        cwd: path.posix.join('/data', step.dir),
+        script: path.posix.join('/data', step.scriptPath),
+        stepName,
+      });
+      await this.job.cgroup.killAll();
+      const after = this.job.cgroup.memoryEvents();
+      let failure: string | undefined;
+      const oom = after.oomKills > before.oomKills || (result.exitCode === 137 && after.peakAtLimit);
+      if (io.signal.aborted) failure = `killed: ${abortReason(io.signal)}`;
+      else if (oom) failure = `killed: out of memory (limit ${Math.round(options.limits.memoryBytes / 1048576)} MiB)`;
+      else if (result.exitCode !== 0 && this.job.cgroup.pidsLimitHits() > pidsBefore) failure = `process limit reached (${options.limits.pids} processes)`;
+      return { exitCode: result.exitCode, command: result.command, ...(failure ? { failure } : {}) };
+    } finally {
+      await this.job.cgroup.killAll();
+      await release();
+    }
+  }
+
+  async teardown(): Promise<void> {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    await this.job.cgroup.destroy().catch(() => {});
+    await this.job.network.destroy().catch(() => {});
+    await this.job.fs.destroy();
+  }
+}
+
+/** The words for why a step was stopped: "time limit exceeded", or the reason it was aborted with. */
+export function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason.name === 'TimeoutError' ? 'time limit exceeded' : reason.message;
+  if (typeof reason === 'string') return reason;
+  return 'cancelled';
+}
+
+/** `'a b'` → `'a b'` quoted for /bin/sh. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

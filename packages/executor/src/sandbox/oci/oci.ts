@@ -1,0 +1,99 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { capture, runProcess } from '../../process/run.js';
+import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
+import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
+import { ImageSandbox, prepareJobResources, type JobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
+import { buildSpec } from './oci-spec.js';
+import { RuntimeUnavailableError, type Availability, type Runtime, type Sandbox, type SandboxOptions } from '../runtime.js';
+
+export type OciBinary = 'crun' | 'runc';
+
+/**
+ * Whether crun can run here. crun refuses hybrid cgroup hosts whose v2 tree still owns a controller
+ * ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"); on our machines
+ * that controller is hugetlb, and `executor install oci` moves it to a v1 hierarchy.
+ */
+export async function crunUsable(): Promise<{ ok: boolean; why: string }> {
+  if (!findBinary('crun')) return { ok: false, why: 'crun is not installed' };
+  const layout = detectCgroups();
+  if (layout.v2 && layout.v1All.length > 0) {
+    const controllers = (await fs.readFile(path.join(layout.v2, 'cgroup.controllers'), 'utf8').catch(() => '')).trim();
+    if (controllers) return { ok: false, why: `crun: hybrid cgroups with v2 controllers (${controllers}); run \`executor install oci\` to move hugetlb to v1` };
+  }
+  return { ok: true, why: 'crun' };
+}
+
+/**
+ * runc or crun with one OCI bundle per step: the step's overlay root, /data bound in, a user
+ * namespace mapping image ids onto 100000+, no_new_privileges, a deny-list seccomp profile, and the
+ * job's network namespace by path. The cgroup is `/sandfleet/<job>/<step>`, below the job cgroup
+ * that holds the memory limit (so OOM kills stay countable after the runtime removes its cgroup);
+ * pids and cpu are also in linux.resources.
+ */
+export class OciRuntime implements Runtime {
+  readonly name = 'oci' as const;
+  readonly isolating = true;
+
+  constructor(private readonly deps: RuntimeDeps, private readonly preferred?: OciBinary) {}
+
+  /** The binary to use: the preferred one, else crun when usable, else runc. */
+  async binary(): Promise<{ binary?: OciBinary; why: string }> {
+    const crun = await crunUsable();
+    if (this.preferred === 'crun') return crun.ok ? { binary: 'crun', why: 'crun' } : { why: crun.why };
+    if (this.preferred === 'runc') return findBinary('runc') ? { binary: 'runc', why: 'runc' } : { why: 'runc is not installed' };
+    if (crun.ok) return { binary: 'crun', why: 'crun' };
+    if (findBinary('runc')) return { binary: 'runc', why: `runc (${crun.why})` };
+    return { why: `neither runc nor crun is installed (apt-get install runc; or executor install oci); ${crun.why}` };
+  }
+
+  async probe(): Promise<Availability> {
+    const { binary, why } = await this.binary();
+    if (!binary) return { available: false, reason: why };
+    const basics = checkHostBasics([], describeCgroups(detectCgroups()));
+    if (basics) return basics;
+    const version = (await capture([binary, '--version'], { env: { PATH: SYSTEM_PATH } })).stdout.split('\n')[0]?.trim() ?? binary;
+    return { available: true, reason: `${version}${why === binary ? '' : ` — ${why}`}, ${describeCgroups(detectCgroups()).text}` };
+  }
+
+  async prepare(options: SandboxOptions): Promise<Sandbox> {
+    const { binary, why } = await this.binary();
+    if (!binary) throw new RuntimeUnavailableError('oci', why);
+    const job = await prepareJobResources(options, this.deps.images, this.deps.config.stateDir, this.deps.uplink);
+    return new OciSandbox(job, binary);
+  }
+}
+
+class OciSandbox extends ImageSandbox {
+  constructor(job: JobResources, private readonly binary: OciBinary) {
+    super(job);
+  }
+
+  protected async launch(l: StepLaunch): Promise<LaunchResult> {
+    const bundle = path.dirname(l.root);
+    const stateRoot = path.join(this.job.stateDir, 'oci', this.binary);
+    await fs.mkdir(stateRoot, { recursive: true, mode: 0o700 });
+    const spec = buildSpec(this.job, l, { userNamespace: true, seccomp: true, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: true });
+    await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    return runContainer(this.binary, ['--root', stateRoot], `sf-${this.job.key}-${l.stepName}`, bundle, l);
+  }
+}
+
+/**
+ * `<binary> [global flags] run --bundle B ID` in the foreground with the step's stdio. On abort the
+ * container is SIGKILLed through the runtime right away — signalling the `run` process alone would
+ * leave the container's init (which ignores SIGTERM as pid 1) running — and it is always deleted.
+ */
+export async function runContainer(binary: string, globalFlags: string[], id: string, bundle: string, l: StepLaunch): Promise<LaunchResult> {
+  const env = { PATH: SYSTEM_PATH };
+  const command = [binary, ...globalFlags, 'run', '--bundle', bundle, id];
+  const kill = () => void capture([binary, ...globalFlags, 'kill', id, 'KILL'], { env }).catch(() => {});
+  l.io.signal.addEventListener('abort', kill, { once: true });
+  try {
+    const result = await runProcess({ argv: command, env, signal: l.io.signal, killGraceMs: 5000, onStdout: l.io.onStdout, onStderr: l.io.onStderr });
+    return { exitCode: result.exitCode, command };
+  } finally {
+    l.io.signal.removeEventListener('abort', kill);
+    await capture([binary, ...globalFlags, 'delete', '--force', id], { env }).catch(() => {});
+  }
+}

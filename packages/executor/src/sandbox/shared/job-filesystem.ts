@@ -1,0 +1,183 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { capture } from '../../process/run.js';
+import { ID_SHIFT } from '../../image/pull.js';
+
+const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+
+async function must(argv: string[]): Promise<void> {
+  const r = await capture(argv, { env: ENV });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+}
+
+/**
+ * The job's disk: one ext4 filesystem in a sparse loop file of `diskBytes` that holds the
+ * workspace and every step's writable layer, so a job that fills its disk gets ENOSPC and the host
+ * does not notice. Layout under `<stateDir>/jobs/<key>/`:
+ *
+ *   disk.img          the sparse file (only with a disk limit)
+ *   disk/             its mount point (a plain directory without a limit)
+ *   disk/data/        the workspace as the sandbox sees it at /data
+ *   disk/steps/<n>/   upper and work directories of step n's overlay
+ *   disk/layers/<n>/  a directory bound over another program's (docker: a container's layer)
+ *   steps/<n>/root    step n's root: overlay of the shared read-only image rootfs + its upper dir
+ *
+ * With a disk, the workspace is copied onto it and the copy is bind-mounted over the caller's
+ * workspace directory for the job's lifetime, so host-side code (which writes step scripts, reads
+ * results) sees exactly what the steps see. Without one, the caller's directory is bind-mounted
+ * onto disk/data instead (and its files are chowned to the step's user, since nothing is copied).
+ * Every directory on the way is 0711 so sandboxes running as unprivileged
+ * host uids can reach their mounts but not list anything.
+ */
+export class JobFilesystem {
+  private owner: string | undefined;
+  private readonly mounts: string[] = [];
+  /** bindOver targets (outside jobDir) → their directory on the job's disk. */
+  private readonly binds = new Map<string, string>();
+
+  private constructor(readonly jobDir: string, readonly workspaceDir: string, readonly diskBytes: number, readonly idShift: number) {}
+
+  get dataDir(): string {
+    return path.join(this.jobDir, 'disk', 'data');
+  }
+
+  /** `idShift`: how the runtime's image ids map to host ids (ID_SHIFT, or 0 for gVisor). */
+  static async create(stateDir: string, key: string, workspaceDir: string, diskBytes: number, idShift = ID_SHIFT): Promise<JobFilesystem> {
+    const jobDir = path.join(stateDir, 'jobs', key);
+    const jfs = new JobFilesystem(jobDir, workspaceDir, diskBytes, idShift);
+    try {
+      await jfs.setUp(stateDir);
+    } catch (err) {
+      await jfs.destroy();
+      throw err;
+    }
+    return jfs;
+  }
+
+  private async setUp(stateDir: string): Promise<void> {
+    for (const dir of [stateDir, path.join(stateDir, 'jobs')]) {
+      await fs.mkdir(dir, { recursive: true });
+      await fs.chmod(dir, 0o711);
+    }
+    await fs.mkdir(this.jobDir, { mode: 0o711 });
+    const disk = path.join(this.jobDir, 'disk');
+    await fs.mkdir(disk, { mode: 0o711 });
+    if (this.diskBytes > 0) {
+      const image = path.join(this.jobDir, 'disk.img');
+      const fh = await fs.open(image, 'wx', 0o600);
+      await fh.truncate(this.diskBytes);
+      await fh.close();
+      // No journal and lazy init: a sparse scratch disk that is thrown away with the job.
+      await must(['mkfs.ext4', '-q', '-F', '-m', '0', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', image]);
+      await must(['mount', '-o', 'loop,nosuid,nodev', image, disk]);
+      this.mounts.push(disk);
+      await fs.chmod(disk, 0o711);
+      await fs.mkdir(this.dataDir, { mode: 0o755 });
+      await must(['cp', '-a', `${this.workspaceDir}/.`, `${this.dataDir}/`]);
+      await must(['mount', '--bind', this.dataDir, this.workspaceDir]);
+      this.mounts.push(this.workspaceDir);
+    } else {
+      await fs.mkdir(this.dataDir, { mode: 0o755 });
+      await must(['mount', '--bind', this.workspaceDir, this.dataDir]);
+      this.mounts.push(this.dataDir);
+    }
+    await fs.mkdir(path.join(disk, 'steps'), { mode: 0o700 });
+    await fs.mkdir(path.join(this.jobDir, 'steps'), { mode: 0o711 });
+  }
+
+  /** Makes the workspace owned by the step's user (host ids shifted), once per distinct user. */
+  async ownWorkspace(uid: number, gid: number): Promise<void> {
+    const owner = `${uid + this.idShift}:${gid + this.idShift}`;
+    if (owner === this.owner) return;
+    await must(['chown', '-R', owner, this.dataDir]);
+    this.owner = owner;
+  }
+
+  /** A fresh writable root for one step: overlay of `rootfs` with an upper dir on the job's disk. */
+  async stepRoot(rootfs: string, name: string): Promise<{ root: string; release: () => Promise<void> }> {
+    const layer = path.join(this.jobDir, 'disk', 'steps', name);
+    const root = path.join(this.jobDir, 'steps', name, 'root');
+    await fs.mkdir(path.join(layer, 'upper'), { recursive: true });
+    await fs.mkdir(path.join(layer, 'work'), { recursive: true });
+    await fs.chown(path.join(layer, 'upper'), this.idShift, this.idShift);
+    await fs.mkdir(root, { recursive: true, mode: 0o711 });
+    await fs.chmod(path.dirname(root), 0o711);
+    await must(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${rootfs},upperdir=${layer}/upper,workdir=${layer}/work,nosuid,nodev`, root]);
+    // Mount points the sandboxes need, made in the writable layer (never in the shared rootfs).
+    for (const dir of ['data', 'tmp', 'proc', 'dev', 'sys', 'etc']) {
+      const p = path.join(root, dir);
+      const st = await fs.lstat(p).catch(() => undefined);
+      if (!st) {
+        await fs.mkdir(p, { mode: dir === 'tmp' ? 0o1777 : 0o755 });
+        await fs.chown(p, this.idShift, this.idShift);
+      }
+    }
+    for (const file of ['etc/resolv.conf', 'etc/hosts']) {
+      const p = path.join(root, file);
+      const st = await fs.lstat(p).catch(() => undefined);
+      if (!st || st.isSymbolicLink()) {
+        await fs.rm(p, { force: true });
+        await fs.writeFile(p, '');
+        await fs.chown(p, this.idShift, this.idShift);
+      }
+    }
+    return {
+      root,
+      release: async () => {
+        await umount(root);
+        await fs.rm(path.join(this.jobDir, 'steps', name), { recursive: true, force: true });
+        await fs.rm(layer, { recursive: true, force: true });
+      },
+    };
+  }
+
+  /**
+   * Puts another program's directory on the job's disk: a copy of `target` (contents, owner and
+   * mode) is made under disk/layers/<name> and bind-mounted over `target` until `release`. The
+   * docker runtime uses it for a created container's overlay2 layer directory, so what a step writes
+   * to its root counts against the job's disk like its writes to /data (overlayfs needs its upper
+   * and work directories on one mount, hence the whole layer directory rather than `diff`).
+   */
+  async bindOver(target: string, name: string): Promise<{ release: () => Promise<void> }> {
+    const dir = path.join(this.jobDir, 'disk', 'layers', name);
+    await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o711 });
+    await fs.mkdir(dir);
+    const st = await fs.stat(target);
+    await must(['cp', '-a', `${target}/.`, `${dir}/`]);
+    await fs.chown(dir, st.uid, st.gid);
+    await fs.chmod(dir, st.mode & 0o7777);
+    await must(['mount', '--bind', dir, target]);
+    this.binds.set(target, dir);
+    return { release: () => this.releaseBind(target) };
+  }
+
+  private async releaseBind(target: string): Promise<void> {
+    const dir = this.binds.get(target);
+    if (dir === undefined) return;
+    await umount(target);
+    this.binds.delete(target);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  async destroy(): Promise<void> {
+    for (const target of [...this.binds.keys()]) await this.releaseBind(target);
+    for (const mount of this.mounts.splice(0).reverse()) await umount(mount);
+    // Step roots left mounted by a failed step.
+    const steps = await fs.readdir(path.join(this.jobDir, 'steps')).catch(() => [] as string[]);
+    for (const s of steps) await umount(path.join(this.jobDir, 'steps', s, 'root'));
+    // Never recurse into something still mounted (the caller's workspace could be behind it).
+    const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+    const prefix = this.jobDir + '/';
+    const left = mountinfo.split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m === this.jobDir || m.startsWith(prefix));
+    if (left.length) throw new Error(`cannot remove ${this.jobDir}: still mounted: ${left.join(', ')}`);
+    await fs.rm(this.jobDir, { recursive: true, force: true });
+  }
+}
+
+async function umount(target: string): Promise<void> {
+  const r = await capture(['umount', target], { env: ENV });
+  if (r.exitCode !== 0 && !/not mounted|no mount point|not found/i.test(r.stderr)) {
+    // Busy (a process still holds it): detach lazily so teardown can finish.
+    await capture(['umount', '-l', target], { env: ENV });
+  }
+}
