@@ -235,6 +235,8 @@ function runGit(args: string[], env: Record<string, string>, input: Buffer): Pro
     child.stderr.on('data', (c: Buffer) => (err += c));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`git ${args.join(' ')}: ${code} ${err}`))));
+    // git may answer and exit without reading all of its input (a refused want): not an error here.
+    child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
 }
