@@ -3,7 +3,7 @@ import { CoordinatorUnreachableError, UnexpectedStatusError, type CoordinatorCli
 import type { ExecutorConfig } from '../config.js';
 import { JobCanceledError, runJob, type CancelReason, type JobOutcome, type JobRunnerDeps } from './job-runner.js';
 import type { Runtime } from '../sandbox/runtime.js';
-import { formatDuration } from '../units.js';
+import { formatDuration } from '@sandfleet/protocol';
 
 /**
  * The executor's worker loop (reference §5.7, DESIGN §5) as a state machine:
