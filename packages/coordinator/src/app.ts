@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { EXECUTORS_PREFIX } from '@sandfleet/protocol';
 import type { AppDeps } from './deps.js';
 import { executorApiRoutes } from './executor-api/routes.js';
 import { userApiRoutes } from './user-api/routes.js';
@@ -24,7 +25,7 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/metrics', async (c) => {
     return c.text(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType });
   });
-  app.route('/.executors', executorApiRoutes(deps));
+  app.route(EXECUTORS_PREFIX, executorApiRoutes(deps));
   app.route('/api', userApiRoutes(deps));
   if (deps.demoImage) app.route('/v2', demoRegistryRoutes(deps.demoImage));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));

@@ -1,21 +1,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { QUEUE_NAMES } from '@sandfleet/protocol';
+import { QUEUE_NAMES, SandfleetError, parseDuration, parseSize, type ParseResult } from '@sandfleet/protocol';
 import type { DbConfig } from '@sandfleet/db';
 
 /**
  * The coordinator's configuration: command-line flags, environment and the site config file are
  * read here, once, and validated into one frozen object that is passed down explicitly.
  */
-export class ConfigError extends Error {
+export class ConfigError extends SandfleetError {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
   }
 }
 
-/** The Sourcegraph-style site configuration file (reference §12). */
+/** The Sourcegraph-style site configuration file. */
 export const SiteConfig = z
   .object({
     externalURL: z.url().optional(),
@@ -34,7 +33,7 @@ export interface QueueSettings {
   maxResets: number;
   /** markErrored turns into failed once num_failures + 1 reaches this (Sourcegraph: 0, no retries). */
   maxRetries: number;
-  /** Weight and recent-dequeue limit for the multi-queue dequeue (reference §2.4). */
+  /** Weight and recent-dequeue limit for the multi-queue dequeue. */
   weight: number;
   dequeueLimit: number;
 }
@@ -73,14 +72,6 @@ const DEFAULT_QUEUE_SETTINGS: Record<string, Omit<QueueSettings, 'stalledMaxAgeM
   codeintel: { maxRetries: 0, weight: 1, dequeueLimit: 250 },
 };
 
-/** Parses `25s`, `1500ms`, `2m` or a bare number of milliseconds. */
-export function parseDurationMs(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms']!;
-  return Math.round(Number(m[1]) * unit);
-}
-
 export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): CoordinatorConfig {
   const problems: string[] = [];
   const host = flags.host ?? env.SANDFLEET_HOST ?? '127.0.0.1';
@@ -94,13 +85,17 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     problems.push(`executors.accessToken must be at least ${MIN_ACCESS_TOKEN_LENGTH} characters long (it has ${accessToken.length})`);
   }
 
-  const duration = (name: string, fallback: number) => {
+  // Durations and sizes use the grammars the executor uses too (see the protocol package's units).
+  const unit = (name: string, fallback: number, parse: (text: string) => ParseResult<number>) => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
-    const ms = parseDurationMs(raw);
-    if (ms === undefined) problems.push(`${name} must be a duration such as 25s or 1500ms, got "${raw}"`);
-    return ms ?? fallback;
+    const result = parse(raw);
+    if (result.ok) return result.value;
+    problems.push(`invalid value ${JSON.stringify(raw)} for ${name}: ${result.error}`);
+    return fallback;
   };
+  const duration = (name: string, fallback: number) => unit(name, fallback, parseDuration);
+  const size = (name: string, fallback: number) => unit(name, fallback, parseSize);
   const integer = (name: string, fallback: number) => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
@@ -111,7 +106,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const stalledMaxAgeMs = duration('SANDFLEET_STALLED_MAX_AGE', 25_000);
   const maxResets = integer('SANDFLEET_MAX_RESETS', 3);
   const resetterIntervalMs = duration('SANDFLEET_RESETTER_INTERVAL', Math.min(5_000, stalledMaxAgeMs));
-  const maxBodyBytes = integer('SANDFLEET_MAX_BODY_BYTES', 10 * 1024 * 1024);
+  const maxBodyBytes = size('SANDFLEET_MAX_BODY_BYTES', 10 * 1024 * 1024);
 
   const queues: Record<string, QueueSettings> = {};
   for (const name of QUEUE_NAMES) queues[name] = { stalledMaxAgeMs, maxResets, ...DEFAULT_QUEUE_SETTINGS[name]! };

@@ -1,3 +1,5 @@
+import { SandfleetError } from '@sandfleet/protocol';
+
 /**
  * PostgreSQL SQLSTATE codes this package names. Both backends report the same codes: PGlite is
  * PostgreSQL compiled to WASM.
@@ -26,13 +28,12 @@ export function coerceError(err: unknown): Error {
 }
 
 /** `migrateToLatest` failed; `migrationName` is the migration that broke, when Kysely knows it. */
-export class MigrationError extends Error {
+export class MigrationError extends SandfleetError {
   constructor(
     message: string,
     readonly migrationName: string | undefined,
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = 'MigrationError';
   }
 }

@@ -1,17 +1,17 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /** Lives inside the data dir; named so it is obviously ours, not PostgreSQL's postmaster.pid. */
 export const PGLITE_LOCK_FILE = 'sandfleet.lock';
 
 /** Another live process holds the PGlite data directory. */
-export class DataDirInUseError extends Error {
+export class DataDirInUseError extends SandfleetError {
   constructor(
     readonly dataDir: string,
     readonly pid: number,
   ) {
     super(`PGlite data directory ${dataDir} is in use by process ${pid}; stop it first (two processes on one data dir corrupt it)`);
-    this.name = 'DataDirInUseError';
   }
 }
 

@@ -1,13 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
-import { DockerAuthConfig, MAX_DEQUEUE_WAIT_SECONDS, QUEUE_NAMES, isQueueName } from '@sandfleet/protocol';
+import {
+  DockerAuthConfig,
+  MAX_DEQUEUE_WAIT_SECONDS,
+  QUEUE_NAME_LIST,
+  SandfleetError,
+  parseDuration,
+  parseSize,
+  unknownQueueNames,
+  type ParseResult,
+} from '@sandfleet/protocol';
 import { RUNTIME_NAMES, type JobLimits, type NetworkPolicy, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
-import { parseDurationMs, parseSizeBytes } from './units.js';
 
 /**
- * The executor's configuration, parsed once from the environment (reference §6 plus Sandfleet's own
- * variables) and frozen. Every duration is in milliseconds and every size in bytes, as the names say.
+ * The executor's configuration, parsed once from the environment (Sourcegraph's executor variables
+ * plus Sandfleet's own) and frozen. Every duration is in milliseconds and every size in bytes, as the names say.
  */
 export interface ExecutorConfig {
   /** EXECUTOR_FRONTEND_URL without a trailing slash, e.g. `https://sourcegraph.example.com`. */
@@ -60,10 +68,9 @@ export interface ExecutorConfig {
 }
 
 /** All problems found in the environment, reported together. */
-export class ConfigError extends Error {
+export class ConfigError extends SandfleetError {
   constructor(readonly problems: readonly string[]) {
     super(`invalid executor configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
   }
 }
 
@@ -103,23 +110,17 @@ const nonNegativeInt = z.string().transform((v, ctx) => {
   return Number(v.trim());
 });
 
-const durationMs = z.string().transform((v, ctx) => {
-  const ms = parseDurationMs(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'not a duration (use Go syntax such as 1s, 250ms, 30m, 1h30m)' });
+/** A string parsed by one of the shared unit grammars; its error becomes the issue. */
+const unitValue = (parse: (text: string) => ParseResult<number>) =>
+  z.string().transform((v, ctx) => {
+    const result = parse(v);
+    if (result.ok) return result.value;
+    ctx.addIssue({ code: 'custom', message: result.error });
     return z.NEVER;
-  }
-  return ms;
-});
+  });
 
-const sizeBytes = z.string().transform((v, ctx) => {
-  const bytes = parseSizeBytes(v);
-  if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'not a size (use e.g. 12G, 512M, 0)' });
-    return z.NEVER;
-  }
-  return bytes;
-});
+const durationMs = unitValue(parseDuration);
+const sizeBytes = unitValue(parseSize);
 
 const runtimeName = z.enum(['auto', ...RUNTIME_NAMES], { error: `must be one of ${['auto', ...RUNTIME_NAMES].join(', ')}` });
 const networkPolicy = z.enum(['public', 'none'], { error: 'must be public or none' });
@@ -314,8 +315,8 @@ function parseQueues(
   queueNamesText: string | undefined,
   problems: string[],
 ): { queueNames: string[]; multiQueue: boolean } {
-  const valid = QUEUE_NAMES.join(', ');
-  // The same checks, order and messages as Sourcegraph's config validation (reference §6).
+  const valid = QUEUE_NAME_LIST;
+  // The same checks, order and messages as Sourcegraph's config validation.
   if (queueName === undefined && queueNamesText === undefined) {
     problems.push('neither EXECUTOR_QUEUE_NAME or EXECUTOR_QUEUE_NAMES is set');
     return { queueNames: [], multiQueue: false };
@@ -325,14 +326,12 @@ function parseQueues(
     return { queueNames: [], multiQueue: false };
   }
   if (queueName !== undefined) {
-    if (!isQueueName(queueName)) problems.push(`EXECUTOR_QUEUE_NAME must be set to one of '${valid}'`);
+    if (unknownQueueNames([queueName]).length > 0) problems.push(`EXECUTOR_QUEUE_NAME must be set to one of '${valid}'`);
     return { queueNames: [queueName], multiQueue: false };
   }
   const names = queueNamesText!.split(',').map((s) => s.trim());
-  for (const name of names) {
-    if (!isQueueName(name)) {
-      problems.push(`EXECUTOR_QUEUE_NAMES contains invalid queue name '${name}', valid names are '${valid}' and should be comma-separated`);
-    }
+  for (const name of unknownQueueNames(names)) {
+    problems.push(`EXECUTOR_QUEUE_NAMES contains invalid queue name '${name}', valid names are '${valid}' and should be comma-separated`);
   }
   return { queueNames: [...new Set(names)], multiQueue: true };
 }

@@ -23,7 +23,7 @@ export { openStepLog, runHostCommand, type HostCommand, type JobLogContext } fro
 export { createLogger } from './logger.js';
 export { buildRedactions, PASSWORD_REPLACEMENT, Redactor, StreamRedactor, type Redactions } from './logs/redaction.js';
 export { buildStepScript, SCRIPTS_DIR, STEP_SCRIPT_PREAMBLE, stepScriptName, stepScriptPath } from './workspace/step-script.js';
-export { formatDuration, parseDurationMs, parseSizeBytes } from './units.js';
+export { formatDuration, parseDurationMs, parseSizeBytes } from '@sandfleet/protocol';
 export { AUTH_FAILED_MESSAGE, runValidation, type ValidateIo } from './cli/validate.js';
 export { EXECUTOR_VERSION } from './version.js';
 export { cloneRepository, createWorkspace, gitCloneCommands, gitEnv, SetupCommandError, writeJobFiles, type Workspace } from './workspace/workspace.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ExecutionLogEntry } from './log-entry.js';
 
 /**
- * Request bodies of the executor API (reference §3.2). Like Go's decoder they ignore unknown fields;
+ * Request bodies of the executor API. Like Go's decoder they ignore unknown fields;
  * unlike it they reject wrong types with a message instead of zero values.
  */
 export const DequeueRequest = z.object({
@@ -75,3 +75,15 @@ export const AppendExecutionLogRequest = JobOperationRequest.extend({
   durationMs: z.number().int().nullish(),
 });
 export type AppendExecutionLogRequest = z.infer<typeof AppendExecutionLogRequest>;
+
+/**
+ * What a client sends: the input side of the schemas above (defaulted fields optional), so a field
+ * renamed or retyped on one side fails the type check on the other.
+ */
+export type DequeueRequestBody = z.input<typeof DequeueRequest>;
+export type HeartbeatRequestBody = z.input<typeof HeartbeatRequest>;
+export type AddExecutionLogEntryRequestBody = z.input<typeof AddExecutionLogEntryRequest>;
+export type UpdateExecutionLogEntryRequestBody = z.input<typeof UpdateExecutionLogEntryRequest>;
+export type AppendExecutionLogRequestBody = z.input<typeof AppendExecutionLogRequest>;
+export type MarkCompleteRequestBody = z.input<typeof MarkCompleteRequest>;
+export type MarkErroredRequestBody = z.input<typeof MarkErroredRequest>;

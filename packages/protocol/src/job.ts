@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Job states of the queue (reference §5.1). */
+/** Job states of the queue. */
 export const JOB_STATES = ['queued', 'processing', 'completed', 'errored', 'failed', 'canceled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 export const TERMINAL_STATES: readonly JobState[] = ['completed', 'failed', 'canceled'];
@@ -44,7 +44,7 @@ export const WireFile = z.object({
 });
 export type WireFile = z.infer<typeof WireFile>;
 
-/** The Job payload as sent by dequeue, v1 and v2 (reference §3.1). */
+/** The Job payload as sent by dequeue, v1 and v2. */
 export const WireJob = z.object({
   version: z.number().int().optional(),
   id: z.number().int(),
@@ -63,17 +63,3 @@ export const WireJob = z.object({
   dockerAuthConfig: DockerAuthConfig.nullish(),
 });
 export type WireJob = z.infer<typeof WireJob>;
-
-/** `"<id>"`, or `"<id>-<queue>"` for jobs from a multi-queue dequeue (reference §3.1). */
-export function recordUid(job: { id: number; queue?: string | undefined }): string {
-  return job.queue ? `${job.id}-${job.queue}` : String(job.id);
-}
-
-/** Splits on the first `-`, as Sourcegraph's `ParseJobIDs` does. */
-export function parseRecordUid(uid: string): { id: number; queue?: string } | undefined {
-  const dash = uid.indexOf('-');
-  const idText = dash === -1 ? uid : uid.slice(0, dash);
-  if (!/^\d+$/.test(idText)) return undefined;
-  const id = Number(idText);
-  return dash === -1 ? { id } : { id, queue: uid.slice(dash + 1) };
-}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * One execution log entry (reference §3.4). `out` is the combined output, every line prefixed
+ * One execution log entry. `out` is the combined output, every line prefixed
  * `stdout: ` or `stderr: `. `exitCode` and `durationMs` stay absent while the step runs.
  */
 export const ExecutionLogEntry = z.object({

@@ -1,23 +1,76 @@
-/** Paths and headers of the executor API (reference §2.1, §2.10). */
+import { QUEUE_NAMES } from './queues.js';
+
+/**
+ * Paths and headers of the executor API. Each path is written once, relative to EXECUTORS_PREFIX:
+ * the client calls `executorRoutes` (absolute) and the coordinator registers `executorRoutePatterns`
+ * (Hono patterns under the prefix).
+ */
 export const EXECUTORS_PREFIX = '/.executors';
 
-export const executorRoutes = {
-  testAuth: `${EXECUTORS_PREFIX}/test/auth`,
-  multiDequeue: `${EXECUTORS_PREFIX}/queue/dequeue`,
-  multiHeartbeat: `${EXECUTORS_PREFIX}/queue/heartbeat`,
-  queue: (queue: string, op: QueueOperation) => `${EXECUTORS_PREFIX}/queue/${queue}/${op}`,
-  git: (repositoryName: string) => `${EXECUTORS_PREFIX}/git/${repositoryName}`,
+export const QUEUE_OPERATIONS = [
+  'dequeue',
+  'heartbeat',
+  'addExecutionLogEntry',
+  'updateExecutionLogEntry',
+  'appendExecutionLog',
+  'markComplete',
+  'markErrored',
+  'markFailed',
+] as const;
+export type QueueOperation = (typeof QUEUE_OPERATIONS)[number];
+
+/** What the git smart-HTTP protocol asks for under a repository. */
+export type GitOperation = 'info/refs' | 'git-upload-pack';
+
+/** Paths relative to EXECUTORS_PREFIX. */
+const relative = {
+  testAuth: '/test/auth',
+  // Multi-queue routes: "dequeue" and "heartbeat" are not queue names, so they cannot clash.
+  multiDequeue: '/queue/dequeue',
+  multiHeartbeat: '/queue/heartbeat',
+  queue: (queue: string, op: QueueOperation) => `/queue/${queue}/${op}`,
+  gitRoot: '/git',
+  git: (repositoryName: string) => `/git/${repositoryName}`,
+  gitOperation: (repositoryName: string, op: GitOperation) => `/git/${repositoryName}/${op}`,
+  file: (bucket: string, key: string) => `/files/${bucket}/${key}`,
 } as const;
 
-export type QueueOperation =
-  | 'dequeue'
-  | 'heartbeat'
-  | 'addExecutionLogEntry'
-  | 'updateExecutionLogEntry'
-  | 'appendExecutionLog'
-  | 'markComplete'
-  | 'markErrored'
-  | 'markFailed';
+/** Absolute paths, as a client requests them. */
+export const executorRoutes = {
+  testAuth: EXECUTORS_PREFIX + relative.testAuth,
+  multiDequeue: EXECUTORS_PREFIX + relative.multiDequeue,
+  multiHeartbeat: EXECUTORS_PREFIX + relative.multiHeartbeat,
+  queue: (queue: string, op: QueueOperation) => EXECUTORS_PREFIX + relative.queue(queue, op),
+  /** The repository's base URL path; git appends `info/refs` and `git-upload-pack` itself. */
+  git: (repositoryName: string) => EXECUTORS_PREFIX + relative.git(repositoryName),
+  gitInfoRefs: (repositoryName: string) => EXECUTORS_PREFIX + relative.gitOperation(repositoryName, 'info/refs'),
+  gitUploadPack: (repositoryName: string) => EXECUTORS_PREFIX + relative.gitOperation(repositoryName, 'git-upload-pack'),
+  /** The files API: `/.executors/files/{bucket}/{key}`. */
+  file: (bucket: string, key: string) => EXECUTORS_PREFIX + relative.file(bucket, key),
+} as const;
+
+/** Hono route patterns of the same paths, for an app mounted at EXECUTORS_PREFIX. */
+export const executorRoutePatterns = {
+  testAuth: relative.testAuth,
+  multiDequeue: relative.multiDequeue,
+  multiHeartbeat: relative.multiHeartbeat,
+  /** Only declared queues match, so an unknown queue is a 404 like any unknown path. */
+  queue: (op: QueueOperation) => relative.queue(`:queueName{${QUEUE_NAMES.join('|')}}`, op),
+  /** Mount point of the git proxy; repository names contain slashes, so it parses paths itself. */
+  git: relative.gitRoot,
+} as const;
+
+const GIT_PATH = new RegExp(`${escapeRegExp(EXECUTORS_PREFIX + relative.gitRoot)}/(.+)/(info/refs|git-upload-pack)$`);
+
+/** Splits a full request path of the git proxy into repository name and operation. */
+export function parseGitPath(path: string): { repositoryName: string; operation: GitOperation } | undefined {
+  const m = GIT_PATH.exec(path);
+  return m ? { repositoryName: m[1]!, operation: m[2] as GitOperation } : undefined;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
 
 export const EXECUTOR_TOKEN_SCHEME = 'token-executor';
 export const JOB_ID_HEADER = 'X-Sourcegraph-Job-ID';

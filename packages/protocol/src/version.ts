@@ -1,11 +1,12 @@
+import { SandfleetError } from './errors.js';
+
 /**
  * Decides whether an executor understands the v2 Job payload: semver >= 4.3.0, an insiders build
- * dated on or after 2022-11-24, or a dev build (reference §2.4, §14).
+ * dated on or after 2022-11-24, or a dev build.
  */
-export class InvalidVersionError extends Error {
+export class InvalidVersionError extends SandfleetError {
   constructor(readonly version: string) {
     super(`failed to check version "${version}": Invalid Semantic Version`);
-    this.name = 'InvalidVersionError';
   }
 }
 

@@ -1,8 +1,9 @@
+import { SandfleetError } from '@sandfleet/protocol';
+
 /** A small client of the user API for the `sandfleet` CLI. */
-export class ApiError extends Error {
+export class ApiError extends SandfleetError {
   constructor(readonly status: number, message: string) {
     super(message);
-    this.name = 'ApiError';
   }
 }
 

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { Hono } from 'hono';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /**
  * The demo image `sandfleet/demo:latest`: busybox (from Debian's busybox-static) as an unprivileged
@@ -15,10 +16,9 @@ import { Hono } from 'hono';
 export const DEMO_IMAGE = 'sandfleet/demo';
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 
-export class DemoImageError extends Error {
+export class DemoImageError extends SandfleetError {
   constructor(message: string) {
     super(message);
-    this.name = 'DemoImageError';
   }
 }
 

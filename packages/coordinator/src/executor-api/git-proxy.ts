@@ -3,28 +3,27 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Hono, type Context } from 'hono';
 import { getRepository } from '@sandfleet/db';
+import { parseGitPath } from '@sandfleet/protocol';
 import type { AppDeps } from '../deps.js';
 import { jobTokenAuth, type ExecutorApiEnv } from './auth.js';
 import { textError } from '../http/errors.js';
 
-const GIT_ROUTE = /\/\.executors\/git\/(.+)\/(info\/refs|git-upload-pack)$/;
-
 /**
  * Serves registered repositories over git's smart HTTP protocol (fetch only) to a job token of that
- * repository (reference §2.8). Sourcegraph proxies to gitserver; we run `git upload-pack` ourselves.
+ * repository. Sourcegraph proxies to gitserver; we run `git upload-pack` ourselves.
  */
 export function gitProxyRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   const app = new Hono<ExecutorApiEnv>();
-  const repoName = (c: Context) => GIT_ROUTE.exec(c.req.path)?.[1] ?? '';
+  const repoName = (c: Context) => parseGitPath(c.req.path)?.repositoryName ?? '';
   app.use('*', async (c, next) => {
-    if (!GIT_ROUTE.test(c.req.path)) return textError(c, 404, '404 page not found');
+    if (!parseGitPath(c.req.path)) return textError(c, 404, '404 page not found');
     await next();
   });
   app.use('*', jobTokenAuth(deps.database, deps.config.executorAccessToken, { kind: 'git', repositoryName: repoName }));
 
   app.all('*', async (c) => {
-    const [, name, op] = GIT_ROUTE.exec(c.req.path)!;
-    const repo = await getRepository(deps.database.db, name!);
+    const { repositoryName: name, operation: op } = parseGitPath(c.req.path)!;
+    const repo = await getRepository(deps.database.db, name);
     if (!repo) return textError(c, 404, `repository ${name} not found`);
     const protocol = c.req.header('Git-Protocol') ?? '';
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_PROTOCOL: /^[\w=:.-]*$/.test(protocol) ? protocol : '' };

@@ -11,11 +11,13 @@ import {
   MAX_DEQUEUE_WAIT_SECONDS,
   MarkCompleteRequest,
   MarkErroredRequest,
-  QUEUE_NAMES,
+  QUEUE_NAME_LIST,
   UpdateExecutionLogEntryRequest,
   WAIT_HEADER,
-  isQueueName,
+  executorRoutePatterns as routes,
+  recordUid,
   supportsJobPayloadV2,
+  unknownQueueNames,
 } from '@sandfleet/protocol';
 import {
   addLogEntry,
@@ -37,10 +39,9 @@ import { QueuePicker } from './queue-picker.js';
 import { toWireJob } from './wire-job.js';
 import { gitProxyRoutes } from './git-proxy.js';
 
-const SUPPORTED_QUEUES = QUEUE_NAMES.join(', ');
 const WORKER_HOSTNAME_EMPTY = 'worker hostname cannot be empty';
 
-/** The executor API under `/.executors/` (reference §2), plus the negotiated extensions. */
+/** The executor API under `/.executors/` (Sourcegraph's routes), plus the negotiated extensions. */
 export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   const { config, database } = deps;
   const db = database.db;
@@ -58,17 +59,17 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return jsonError(c, 500, err instanceof Error ? err.message : String(err));
   });
 
-  app.get('/test/auth', executorAuth, (c) => c.text('ok'));
+  app.get(routes.testAuth, executorAuth, (c) => c.text('ok'));
 
   // Multi-queue routes come first: "dequeue" and "heartbeat" are not queue names.
-  app.post('/queue/dequeue', executorAuth, async (c) => {
+  app.post(routes.multiDequeue, executorAuth, async (c) => {
     const body = await readJsonBody(c, DequeueRequest);
     const v2 = checkExecutor(body.executorName, body.version);
     const queues = body.queues ?? [];
     if (queues.length === 0) return c.body(null, 204);
-    const invalid = queues.filter((q) => !isQueueName(q));
+    const invalid = unknownQueueNames(queues);
     if (invalid.length > 0) {
-      throw new HttpError(500, `Invalid queue name(s) '${invalid.join(', ')}' found. Supported queue names are '${SUPPORTED_QUEUES}'.`);
+      throw new HttpError(500, `Invalid queue name(s) '${invalid.join(', ')}' found. Supported queue names are '${QUEUE_NAME_LIST}'.`);
     }
     const claimed = await withLongPoll(c, queues, async () => {
       const counts = await Promise.all(queues.map(async (q) => ({ q, n: await queuedCount(db, q, false) })));
@@ -84,7 +85,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.json(toWireJob(claimed.job, claimed.token, { v2, queue: claimed.queue }));
   });
 
-  app.post('/queue/heartbeat', executorAuth, async (c) => {
+  app.post(routes.multiHeartbeat, executorAuth, async (c) => {
     const body = await readJsonBody(c, HeartbeatRequest);
     if (body.executorName === '') throw new HttpError(500, WORKER_HOSTNAME_EMPTY);
     const queueNames = body.queueNames ?? [];
@@ -99,17 +100,16 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const cancelIds: string[] = [];
     for (const entry of entries) {
       const result = await heartbeatJobs(db, { executorName: body.executorName, queue: entry.queueName, jobIds: numericIds(entry.jobIds) });
-      knownIds.push(...result.knownIds.map((id) => `${id}-${entry.queueName}`));
-      cancelIds.push(...result.cancelIds.map((id) => `${id}-${entry.queueName}`));
+      knownIds.push(...result.knownIds.map((id) => recordUid({ id, queue: entry.queueName })));
+      cancelIds.push(...result.cancelIds.map((id) => recordUid({ id, queue: entry.queueName })));
     }
     return c.json({ knownIds, cancelIds });
   });
 
-  const queueRoute = (op: string) => `/queue/:queueName{${QUEUE_NAMES.join('|')}}/${op}`;
   const queueOf = (c: Context) => c.req.param('queueName') ?? '';
   const jobAuth = jobTokenAuth(database, config.executorAccessToken, { kind: 'queue', queue: queueOf });
 
-  app.post(queueRoute('dequeue'), executorAuth, async (c) => {
+  app.post(routes.queue('dequeue'), executorAuth, async (c) => {
     const queue = queueOf(c);
     const body = await readJsonBody(c, DequeueRequest);
     const v2 = checkExecutor(body.executorName, body.version);
@@ -119,7 +119,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.json(toWireJob(claimed.job, claimed.token, { v2 }));
   });
 
-  app.post(queueRoute('heartbeat'), executorAuth, async (c) => {
+  app.post(routes.queue('heartbeat'), executorAuth, async (c) => {
     const queue = queueOf(c);
     const body = await readJsonBody(c, HeartbeatRequest);
     if (body.executorName === '') throw new HttpError(500, WORKER_HOSTNAME_EMPTY);
@@ -128,7 +128,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.json({ knownIds: result.knownIds.map(String), cancelIds: result.cancelIds.map(String) });
   });
 
-  app.post(queueRoute('addExecutionLogEntry'), jobAuth, async (c) => {
+  app.post(routes.queue('addExecutionLogEntry'), jobAuth, async (c) => {
     const body = await readJsonBody(c, AddExecutionLogEntryRequest);
     const caller = callerFor(c, body);
     const { executorName: _e, jobId: _j, ...entry } = body;
@@ -137,7 +137,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.json(index);
   });
 
-  app.post(queueRoute('updateExecutionLogEntry'), jobAuth, async (c) => {
+  app.post(routes.queue('updateExecutionLogEntry'), jobAuth, async (c) => {
     const body = await readJsonBody(c, UpdateExecutionLogEntryRequest);
     const caller = callerFor(c, body);
     const { executorName: _e, jobId: _j, entryId, ...entry } = body;
@@ -146,7 +146,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.body(null, 204);
   });
 
-  app.post(queueRoute('appendExecutionLog'), jobAuth, async (c) => {
+  app.post(routes.queue('appendExecutionLog'), jobAuth, async (c) => {
     const body = await readJsonBody(c, AppendExecutionLogRequest);
     const caller = callerFor(c, body);
     const ok = await appendLogChunk(db, {
@@ -164,7 +164,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   });
 
   const finalRoute = (op: 'markComplete' | 'markErrored' | 'markFailed') =>
-    app.post(queueRoute(op), jobAuth, async (c) => {
+    app.post(routes.queue(op), jobAuth, async (c) => {
       const queue = queueOf(c);
       const body = await readJsonBody(c, op === 'markComplete' ? MarkCompleteRequest : MarkErroredRequest);
       const caller = callerFor(c, body);
@@ -185,7 +185,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   finalRoute('markErrored');
   finalRoute('markFailed');
 
-  app.route('/git', gitProxyRoutes(deps));
+  app.route(routes.git, gitProxyRoutes(deps));
   return app;
 
   /** Holds a dequeue open for up to the negotiated wait, retrying whenever a job may be there. */

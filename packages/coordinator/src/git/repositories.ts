@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { SandfleetError } from '@sandfleet/protocol';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,10 +20,9 @@ export const RepositoryInput = z
   .strict();
 export type RepositoryInput = z.infer<typeof RepositoryInput>;
 
-export class RepositorySourceError extends Error {
+export class RepositorySourceError extends SandfleetError {
   constructor(message: string) {
     super(message);
-    this.name = 'RepositorySourceError';
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /**
  * Sourcegraph's executor API answers errors in two shapes (reference §2.2, §2.3): plain text with a
@@ -14,9 +15,8 @@ export function jsonError(c: Context, status: ContentfulStatusCode, message: str
 }
 
 /** Raised inside handlers; turned into `{"error": message}` with its status. */
-export class HttpError extends Error {
+export class HttpError extends SandfleetError {
   constructor(readonly status: ContentfulStatusCode, message: string, readonly shape: 'json' | 'text' = 'json') {
     super(message);
-    this.name = 'HttpError';
   }
 }

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { JOB_STATES, QUEUE_NAMES, TERMINAL_STATES, type JobState } from '@sandfleet/protocol';
+import { JOB_STATES, QUEUE_NAMES, QueueNameSchema, TERMINAL_STATES, type JobState } from '@sandfleet/protocol';
 import {
   addRepository,
   cancelJob,
@@ -24,7 +24,7 @@ import { toExecutorView, toJobView } from './views.js';
 
 const ListQuery = z
   .object({
-    queue: z.enum(QUEUE_NAMES).optional(),
+    queue: QueueNameSchema.optional(),
     state: z.enum(JOB_STATES).optional(),
     limit: z.coerce.number().int().min(1).max(500).default(50),
     before: z.coerce.number().int().positive().optional(),

@@ -3,7 +3,7 @@ import { CoordinatorUnreachableError, UnexpectedStatusError, type CoordinatorCli
 import type { ExecutorConfig } from '../config.js';
 import { JobCanceledError, runJob, type CancelReason, type JobOutcome, type JobRunnerDeps } from './job-runner.js';
 import type { Runtime } from '../sandbox/runtime.js';
-import { formatDuration } from '../units.js';
+import { SandfleetError, formatDuration } from '@sandfleet/protocol';
 
 /**
  * The executor's worker loop (reference §5.7, DESIGN §5) as a state machine:
@@ -21,10 +21,9 @@ import { formatDuration } from '../units.js';
 export type AgentState = 'starting' | 'running' | 'draining' | 'stopped';
 
 /** An operation was called in a state that does not allow it. */
-export class IllegalStateError extends Error {
+export class IllegalStateError extends SandfleetError {
   constructor(operation: string, state: AgentState) {
     super(`cannot ${operation}: agent is ${state}`);
-    this.name = 'IllegalStateError';
   }
 }
 

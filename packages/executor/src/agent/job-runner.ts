@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { SandfleetError, type CancelReason } from '@sandfleet/protocol';
 import type { CoordinatorClient, ExecutorJob } from '../apiclient/client.js';
 import type { ExecutorConfig } from '../config.js';
 import { LogFlushError } from '../logs/log-stream.js';
@@ -17,14 +18,12 @@ import { resolveInside } from '../workspace/files.js';
  * job did; the agent turns the outcome into markComplete / markErrored / markFailed.
  */
 
-/** Why a running job was stopped (DESIGN §5). */
-export type CancelReason = 'user' | 'lost' | 'timeout' | 'shutdown';
+export type { CancelReason };
 
 /** The abort reason put on a job's AbortSignal. */
-export class JobCanceledError extends Error {
+export class JobCanceledError extends SandfleetError {
   constructor(readonly reason: CancelReason, message: string) {
     super(message);
-    this.name = 'JobCanceledError';
   }
 }
 
@@ -48,18 +47,16 @@ export interface JobRunnerDeps {
 }
 
 /** A step failed: a non-zero exit, or the sandbox could not run it. */
-class StepFailedError extends Error {
+class StepFailedError extends SandfleetError {
   constructor(readonly key: string, readonly exitCode: number, detail?: string) {
     super(`failed ${key}: exit code ${exitCode}${detail ? ` (${detail})` : ''}`);
-    this.name = 'StepFailedError';
   }
 }
 
 /** The job cannot run on this executor at all. */
-class JobUnsupportedError extends Error {
+class JobUnsupportedError extends SandfleetError {
   constructor(message: string) {
     super(message);
-    this.name = 'JobUnsupportedError';
   }
 }
 

@@ -1,3 +1,4 @@
+import { SandfleetError } from '@sandfleet/protocol';
 /**
  * Image references as Docker spells them: `busybox`, `library/busybox:1.36`,
  * `localhost:5000/team/tool@sha256:…`, `ghcr.io/o/r:tag@sha256:…`.
@@ -15,10 +16,9 @@ export interface ImageReference {
 
 export const DOCKER_HUB = 'docker.io';
 
-export class InvalidReferenceError extends Error {
+export class InvalidReferenceError extends SandfleetError {
   constructor(readonly reference: string, why: string) {
     super(`invalid image reference "${reference}": ${why}`);
-    this.name = 'InvalidReferenceError';
   }
 }
 

@@ -1,10 +1,10 @@
 import { basicHeader, parseChallenge, type BasicCredentials } from './auth.js';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /** A pull failed; the message names the image and the registry it was pulled from. */
-export class ImagePullError extends Error {
+export class ImagePullError extends SandfleetError {
   constructor(readonly image: string, readonly registry: string, detail: string, options?: { cause?: unknown; status?: number }) {
     super(`cannot pull ${image} from ${registry}: ${detail}`, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'ImagePullError';
     this.status = options?.status;
   }
   readonly status: number | undefined;

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
-import { EXTENSION_LOG_APPEND, type ExecutionLogEntry } from '@sandfleet/protocol';
+import { SandfleetError, EXTENSION_LOG_APPEND, type ExecutionLogEntry } from '@sandfleet/protocol';
 import type { CoordinatorClient, JobRef } from '../apiclient/client.js';
 import type { Redactor, StreamRedactor } from './redaction.js';
 
@@ -17,10 +17,9 @@ export type LogClient = Pick<
 >;
 
 /** The entry could not be written completely; the job must not be reported as successful. */
-export class LogFlushError extends Error {
+export class LogFlushError extends SandfleetError {
   constructor(readonly key: string, cause: unknown) {
     super(`failed to upload log entry ${key}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'LogFlushError';
   }
 }
 

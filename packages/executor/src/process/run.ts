@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /**
  * The only place the executor starts processes. Every runtime (shell, bwrap, runc, runsc, docker,
@@ -27,10 +28,9 @@ export interface RunResult {
   aborted: boolean;
 }
 
-export class SpawnError extends Error {
+export class SpawnError extends SandfleetError {
   constructor(readonly argv: readonly string[], cause: unknown) {
     super(`could not start ${argv[0]}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'SpawnError';
   }
 }
 

@@ -1,4 +1,5 @@
 import type { DockerAuthConfig } from '@sandfleet/protocol';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /**
  * A runtime turns "run this step script in this image over this workspace" into a sandboxed
@@ -84,10 +85,9 @@ export interface Runtime {
 }
 
 /** Raised when a runtime cannot be used on this host; the job is failed with this message. */
-export class RuntimeUnavailableError extends Error {
+export class RuntimeUnavailableError extends SandfleetError {
   constructor(readonly runtime: RuntimeName, readonly reason: string) {
     super(`runtime ${runtime} is not available: ${reason}`);
-    this.name = 'RuntimeUnavailableError';
   }
 }
 

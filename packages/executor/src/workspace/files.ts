@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /**
  * Writing job files into a workspace without ever writing outside it (reference §9 "Files"). A
@@ -10,10 +11,9 @@ import type { Readable } from 'node:stream';
  */
 
 /** Raised for a path that leaves the workspace, whichever way it tries. */
-export class PathEscapeError extends Error {
+export class PathEscapeError extends SandfleetError {
   constructor(readonly requestedPath: string) {
     super('refusing to write outside of working directory');
-    this.name = 'PathEscapeError';
   }
 }
 

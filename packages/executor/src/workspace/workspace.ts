@@ -6,6 +6,7 @@ import { startGitProxy } from './git-proxy.js';
 import { openStepLog, runHostCommand, type HostCommand, type JobLogContext } from '../logs/logged-command.js';
 import { buildStepScript, stepScriptPath } from './step-script.js';
 import { ensureDirectoryInside, parseModifiedAt, resolveInside, writeWorkspaceFile } from './files.js';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /**
  * A job's workspace (reference §9): a fresh directory, the repository fetched through the git proxy,
@@ -19,10 +20,9 @@ export interface Workspace {
 }
 
 /** A setup command exited non-zero; the job errors with this message. */
-export class SetupCommandError extends Error {
+export class SetupCommandError extends SandfleetError {
   constructor(readonly key: string, readonly exitCode: number) {
     super(`failed ${key}: exit code ${exitCode}`);
-    this.name = 'SetupCommandError';
   }
 }
 

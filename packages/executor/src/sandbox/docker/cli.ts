@@ -1,5 +1,6 @@
 import { capture, runProcess, type RunResult } from '../../process/run.js';
 import { SYSTEM_PATH } from '../shared/host.js';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /**
  * The docker CLI as the docker runtime uses it: one environment (PATH, HOME, DOCKER_HOST), an
@@ -16,7 +17,7 @@ import { SYSTEM_PATH } from '../shared/host.js';
  */
 export const DOCKER_COMMAND_TIMEOUT_MS = 120_000;
 
-export class DockerCommandError extends Error {
+export class DockerCommandError extends SandfleetError {
   constructor(
     readonly argv: readonly string[],
     readonly exitCode: number,
@@ -26,7 +27,6 @@ export class DockerCommandError extends Error {
   ) {
     const how = why ?? (signal ? `killed by ${signal}` : `exit ${exitCode}`);
     super(`${describeArgv(argv)} failed (${how}): ${stderr.trim() || '(no error output)'}`);
-    this.name = 'DockerCommandError';
   }
 }
 

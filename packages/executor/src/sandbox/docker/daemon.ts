@@ -1,4 +1,5 @@
 import type { DockerCli } from './cli.js';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /** What the docker runtime needs to know about the daemon it talks to. */
 export interface DockerDaemon {
@@ -14,10 +15,9 @@ export interface DockerDaemon {
   rootDir: string;
 }
 
-export class DockerDaemonError extends Error {
+export class DockerDaemonError extends SandfleetError {
   constructor(message: string) {
     super(message);
-    this.name = 'DockerDaemonError';
   }
 }
 

@@ -12,6 +12,7 @@ import { findBinary, type RuntimeDeps } from '../shared/host.js';
 import { abortReason, jobKey } from '../oci/image-sandbox.js';
 import { JobFilesystem } from '../shared/job-filesystem.js';
 import { RuntimeUnavailableError, type Availability, type Runtime, type RuntimeConfig, type Sandbox, type SandboxOptions, type StepIO, type StepResult, type StepSpec } from '../runtime.js';
+import { SandfleetError } from '@sandfleet/protocol';
 
 /**
  * Docker, as Sourcegraph's docker runtime does it (reference §8.2): one container per step with the
@@ -112,11 +113,10 @@ export function unusableDaemon(daemon: DockerDaemon, diskBytes: number): string 
  * with userns-remap (`executor install docker`) root images run as they are, as unprivileged host
  * ids. gid 0 is refused too: it is host root's group and owns many host files.
  */
-export class RootWithoutUsernsError extends Error {
+export class RootWithoutUsernsError extends SandfleetError {
   constructor(readonly image: string, readonly uid: number, readonly gid: number) {
     super(`refusing to run ${image} as uid ${uid}, gid ${gid}: the Docker daemon does not remap users (no userns-remap), so root in the container would be root on the host. `
       + 'Set up userns-remap (`executor install docker`, then restart dockerd) or use an image whose USER is neither root nor in group 0.');
-    this.name = 'RootWithoutUsernsError';
   }
 }
 
