@@ -88,7 +88,7 @@ export function userApiRoutes(deps: AppDeps): Hono {
     const input = await readJsonBody(c, RepositoryInput, USER_API_BODY);
     let source: string;
     try {
-      source = await resolveRepositorySource(input, deps.config.dataDir);
+      source = await resolveRepositorySource(input, deps.config);
     } catch (err) {
       if (err instanceof RepositorySourceError) throw new HttpError(400, err.message);
       throw err;
