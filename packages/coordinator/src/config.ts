@@ -58,6 +58,24 @@ export interface CoordinatorConfig {
   maxBodyBytes: number;
   /** Serve the locally built demo image under /v2/ (SANDFLEET_SERVE_DEMO_IMAGE; `sandfleet up` sets it). */
   serveDemoImage: boolean;
+  /** The janitor deletes executors not seen for this long (SANDFLEET_EXECUTOR_RETENTION, default 168h). */
+  executorRetentionMs: number;
+  /** How often the janitor runs (SANDFLEET_JANITOR_INTERVAL, default 10m). */
+  janitorIntervalMs: number;
+  /** PATH for the git processes the coordinator runs (mirrors, the git proxy's upload-pack). */
+  gitSearchPath: string;
+}
+
+/** What the command line needs before, or without, a coordinator configuration. */
+export interface CliSettings {
+  /** SANDFLEET_LOG_LEVEL, default info. */
+  logLevel: string;
+  /** EXECUTOR_RUNTIME: the default runtime of `sandfleet up`'s executor. */
+  executorRuntime: string;
+}
+
+export function loadCliSettings(env: NodeJS.ProcessEnv = process.env): CliSettings {
+  return Object.freeze({ logLevel: env.SANDFLEET_LOG_LEVEL || 'info', executorRuntime: env.EXECUTOR_RUNTIME || 'auto' });
 }
 
 export interface ServeFlags {
@@ -107,6 +125,8 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const maxResets = integer('SANDFLEET_MAX_RESETS', 3);
   const resetterIntervalMs = duration('SANDFLEET_RESETTER_INTERVAL', Math.min(5_000, stalledMaxAgeMs));
   const maxBodyBytes = size('SANDFLEET_MAX_BODY_BYTES', 10 * 1024 * 1024);
+  const executorRetentionMs = duration('SANDFLEET_EXECUTOR_RETENTION', 7 * 24 * 3_600_000);
+  const janitorIntervalMs = duration('SANDFLEET_JANITOR_INTERVAL', 10 * 60_000);
 
   const queues: Record<string, QueueSettings> = {};
   for (const name of QUEUE_NAMES) queues[name] = { stalledMaxAgeMs, maxResets, ...DEFAULT_QUEUE_SETTINGS[name]! };
@@ -131,6 +151,9 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     executorActiveMs: 15_000,
     maxBodyBytes,
     serveDemoImage: env.SANDFLEET_SERVE_DEMO_IMAGE === 'true',
+    executorRetentionMs,
+    janitorIntervalMs,
+    gitSearchPath: env.PATH || '/usr/local/bin:/usr/bin:/bin',
   });
 }
 

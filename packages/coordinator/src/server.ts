@@ -9,6 +9,7 @@ import type { CoordinatorConfig } from './config.js';
 import { JobWaiter } from './executor-api/long-poll.js';
 import { Metrics } from './metrics.js';
 import { startResetter } from './background/resetter.js';
+import { startJanitor } from './background/janitor.js';
 
 export interface RunningCoordinator {
   url: string;
@@ -30,6 +31,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     const app = createApp({ config, database, waiter, metrics, log, demoImage });
     const server = await listen(app.fetch, config.host, config.port);
     const stopResetter = startResetter({ config, database, metrics, log });
+    const stopJanitor = startJanitor({ config, database, log });
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     if (!config.executorAccessToken) log.warn('executors.accessToken is not set in the site config: the executor API answers 500 until it is');
@@ -39,6 +41,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       ...(generatedAdminToken ? { generatedAdminToken } : {}),
       async close() {
         stopResetter();
+        stopJanitor();
         waiter.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

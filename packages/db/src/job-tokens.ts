@@ -23,3 +23,27 @@ export async function findJobToken(db: Kysely<Schema>, plaintext: string): Promi
     .executeTakeFirst();
   return row ? { jobId: row.job_id, attempt: row.attempt, queue: row.queue, repositoryName: row.repository_name } : undefined;
 }
+
+/**
+ * The janitor: deletes tokens that no longer grant anything — their job is not processing any more
+ * or has moved on to another attempt. Final marks, stall resets and the next dequeue already revoke
+ * tokens; this catches what they miss (a job canceled while queued after an earlier attempt, rows
+ * left by older versions). Returns how many.
+ */
+export async function deleteOrphanedJobTokens(db: Kysely<Schema>): Promise<number> {
+  const result = await db
+    .deleteFrom('job_tokens')
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('jobs')
+            .select('jobs.id')
+            .whereRef('jobs.id', '=', 'job_tokens.job_id')
+            .whereRef('jobs.attempt', '=', 'job_tokens.attempt')
+            .where('jobs.state', '=', 'processing'),
+        ),
+      ),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ExecutionLogEntry } from '@sandfleet/protocol';
+import { JOB_LOGS_CHANNEL } from './notify.js';
 import type { Schema } from './schema.js';
 
 /**
@@ -13,6 +14,10 @@ import type { Schema } from './schema.js';
  *
  * Chunk `seq` 0 holds the `out` given to addLogEntry; appendLogChunk's `seq` s is stored as s + 1
  * (the wire numbers appended chunks from 0); updateLogEntry appends at max(seq) + 1.
+ *
+ * A metadata change written together with output (an exit code with the last chunk) draws its change
+ * id after the chunk's: in cursor order a step's exit comes after the output it ended with.
+ * Every write notifies JOB_LOGS_CHANNEL with the job id (delivered at commit).
  */
 
 type Db = Kysely<Schema>;
@@ -72,7 +77,16 @@ export async function addLogEntry(db: Db, input: AddLogEntryInput): Promise<numb
       )
       SELECT idx FROM added
     `.execute(trx);
-    return rows[0]!.idx;
+    const idx = rows[0]!.idx;
+    if ((entry.out ?? '') !== '' && (entry.exitCode != null || entry.durationMs != null)) {
+      // A step logged already finished: its exit goes after its output.
+      await sql`
+        UPDATE execution_log_entries SET change_id = nextval('execution_log_cursor_seq')
+        WHERE job_id = ${input.jobId} AND attempt = ${input.attempt}::integer AND idx = ${idx}::integer
+      `.execute(trx);
+    }
+    await notifyJobLog(trx, input.jobId);
+    return idx;
   });
 }
 
@@ -94,6 +108,32 @@ export async function updateLogEntry(db: Db, input: UpdateLogEntryInput): Promis
   const attempt = input.attempt;
   return db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input, entryId))) return false;
+    // Output first, then metadata: an exit code sent with the last output is delivered after it.
+    if (entry.out !== undefined) {
+      // The comparison runs in SQL: lengths there count characters, as substr does (JS counts UTF-16 units).
+      await sql`
+        WITH input AS (SELECT ${entry.out}::text AS out),
+        stored AS (
+          SELECT coalesce(string_agg(out, '' ORDER BY seq), '') AS out, coalesce(max(seq), 0) AS max_seq
+          FROM execution_log_chunks
+          WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND entry_idx = ${entryId}::integer
+        ),
+        plan AS (
+          SELECT stored.max_seq, length(stored.out) AS stored_len, starts_with(input.out, stored.out) AS extends, input.out
+          FROM stored, input
+        ),
+        removed AS (
+          DELETE FROM execution_log_chunks
+          WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND entry_idx = ${entryId}::integer
+            AND NOT (SELECT extends FROM plan)
+        )
+        INSERT INTO execution_log_chunks (job_id, attempt, entry_idx, seq, out, replaces)
+        SELECT ${jobId}, ${attempt}::integer, ${entryId}::integer, max_seq + 1,
+          CASE WHEN extends THEN substr(out, stored_len + 1) ELSE out END, NOT extends
+        FROM plan
+        WHERE NOT extends OR length(out) > stored_len
+      `.execute(trx);
+    }
     await sql`
       UPDATE execution_log_entries SET
         key = ${entry.key},
@@ -106,30 +146,7 @@ export async function updateLogEntry(db: Db, input: UpdateLogEntryInput): Promis
         AND (key, command, start_time, exit_code, duration_ms) IS DISTINCT FROM
             (${entry.key}, ${commandJson(entry)}::jsonb, ${entry.startTime}, ${entry.exitCode ?? null}::integer, ${entry.durationMs ?? null}::integer)
     `.execute(trx);
-    if (entry.out === undefined) return true;
-    // The comparison runs in SQL: lengths there count characters, as substr does (JS counts UTF-16 units).
-    await sql`
-      WITH input AS (SELECT ${entry.out}::text AS out),
-      stored AS (
-        SELECT coalesce(string_agg(out, '' ORDER BY seq), '') AS out, coalesce(max(seq), 0) AS max_seq
-        FROM execution_log_chunks
-        WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND entry_idx = ${entryId}::integer
-      ),
-      plan AS (
-        SELECT stored.max_seq, length(stored.out) AS stored_len, starts_with(input.out, stored.out) AS extends, input.out
-        FROM stored, input
-      ),
-      removed AS (
-        DELETE FROM execution_log_chunks
-        WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND entry_idx = ${entryId}::integer
-          AND NOT (SELECT extends FROM plan)
-      )
-      INSERT INTO execution_log_chunks (job_id, attempt, entry_idx, seq, out, replaces)
-      SELECT ${jobId}, ${attempt}::integer, ${entryId}::integer, max_seq + 1,
-        CASE WHEN extends THEN substr(out, stored_len + 1) ELSE out END, NOT extends
-      FROM plan
-      WHERE NOT extends OR length(out) > stored_len
-    `.execute(trx);
+    await notifyJobLog(trx, jobId);
     return true;
   });
 }
@@ -169,19 +186,27 @@ export async function appendLogChunk(db: Db, input: AppendLogChunkInput): Promis
       INSERT INTO execution_log_chunks (job_id, attempt, entry_idx, seq, out)
       SELECT id, ${attempt}::integer, ${entryId}::integer, ${input.seq + 1}::integer, ${input.out} FROM held
       ON CONFLICT (job_id, attempt, entry_idx, seq) DO NOTHING
+      RETURNING id
     ),
+    -- Reading the chunk's result first makes the change id come after the chunk id.
     meta AS (
       UPDATE execution_log_entries SET
         exit_code = coalesce(${exitCode}::integer, exit_code),
         duration_ms = coalesce(${durationMs}::integer, duration_ms),
         change_id = nextval('execution_log_cursor_seq')
+      FROM (SELECT count(*) AS n FROM chunk) AS after_chunk
       WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND idx = ${entryId}::integer
         AND (${exitCode}::integer IS NOT NULL OR ${durationMs}::integer IS NOT NULL)
         AND EXISTS (SELECT 1 FROM held)
     )
-    SELECT EXISTS (SELECT 1 FROM held) AS held
+    SELECT EXISTS (SELECT 1 FROM held) AS held,
+      (SELECT pg_notify(${JOB_LOGS_CHANNEL}, id::text) FROM held)::text AS notified
   `.execute(db);
   return rows[0]?.held === true;
+}
+
+async function notifyJobLog(trx: Transaction<Schema>, jobId: number): Promise<void> {
+  await sql`SELECT pg_notify(${JOB_LOGS_CHANNEL}, ${String(jobId)})`.execute(trx);
 }
 
 interface EntryRow {

@@ -4,10 +4,18 @@ import type { PGlite } from '@electric-sql/pglite';
 /** The channel `enqueueJob` (and the resetter) notify; the payload is the queue name. */
 export const JOBS_CHANNEL = 'sandfleet_jobs';
 
-/** Tells long-polling dequeues that a queue may have a job. Best effort: callers still poll. */
+/** The channel log writes and job state changes notify; the payload is the job id. */
+export const JOB_LOGS_CHANNEL = 'sandfleet_job_logs';
+
+/**
+ * Tells long-polling dequeues that a queue may have a job, and log followers that a job's log or
+ * state moved. Best effort: callers still re-check now and then.
+ */
 export interface Notifier {
   /** Calls `listener(queue)` for every notification until the returned function is called. */
   subscribe(listener: (queue: string) => void): () => void;
+  /** Calls `listener(jobId)` whenever a job's log or state changed, until the returned function is called. */
+  subscribeJobLogs(listener: (jobId: number) => void): () => void;
 }
 
 /** The notifier as `openDatabase` holds it: `Database.close()` closes it. */
@@ -38,6 +46,10 @@ function makeFanOut(onError: ErrorHandler) {
   };
 }
 
+function jobIdListener(fanOut: ReturnType<typeof makeFanOut>) {
+  return (listener: (jobId: number) => void) => fanOut.subscribe((payload) => listener(Number(payload)));
+}
+
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 
@@ -49,6 +61,7 @@ const RECONNECT_MAX_MS = 5_000;
  */
 export async function createPostgresNotifier(url: string, onError: ErrorHandler): Promise<ClosableNotifier> {
   const fanOut = makeFanOut(onError);
+  const logsFanOut = makeFanOut(onError);
   let client: pg.Client | undefined;
   let closed = false;
   let retryMs = RECONNECT_MIN_MS;
@@ -58,6 +71,7 @@ export async function createPostgresNotifier(url: string, onError: ErrorHandler)
     const next = new pg.Client({ connectionString: url });
     next.on('notification', (msg) => {
       if (msg.channel === JOBS_CHANNEL) fanOut.emit(msg.payload ?? '');
+      if (msg.channel === JOB_LOGS_CHANNEL) logsFanOut.emit(msg.payload ?? '');
     });
     next.on('error', (err) => {
       onError(err);
@@ -67,6 +81,7 @@ export async function createPostgresNotifier(url: string, onError: ErrorHandler)
     client = next;
     await next.connect();
     await next.query(`LISTEN ${JOBS_CHANNEL}`);
+    await next.query(`LISTEN ${JOB_LOGS_CHANNEL}`);
     retryMs = RECONNECT_MIN_MS;
   }
 
@@ -89,6 +104,7 @@ export async function createPostgresNotifier(url: string, onError: ErrorHandler)
   await connect();
   return {
     subscribe: fanOut.subscribe,
+    subscribeJobLogs: jobIdListener(logsFanOut),
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
@@ -102,11 +118,16 @@ export async function createPostgresNotifier(url: string, onError: ErrorHandler)
 /** PGlite delivers notifications in-process; LISTEN is issued once, before any other query runs. */
 export async function createPgliteNotifier(pglite: PGlite, onError: ErrorHandler): Promise<ClosableNotifier> {
   const fanOut = makeFanOut(onError);
+  const logsFanOut = makeFanOut(onError);
   const unlisten = await pglite.listen(JOBS_CHANNEL, (payload) => fanOut.emit(payload));
+  const unlistenLogs = await pglite.listen(JOB_LOGS_CHANNEL, (payload) => logsFanOut.emit(payload));
   return {
     subscribe: fanOut.subscribe,
+    subscribeJobLogs: jobIdListener(logsFanOut),
     async close() {
-      if (!pglite.closed) await unlisten();
+      if (pglite.closed) return;
+      await unlisten();
+      await unlistenLogs();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { JOB_STATES, type JobState } from '@sandfleet/protocol';
 import type { JobSpec, JobsTable, Schema } from './schema.js';
-import { JOBS_CHANNEL } from './notify.js';
+import { JOB_LOGS_CHANNEL, JOBS_CHANNEL } from './notify.js';
 import { newSecret, sha256Hex } from './token-hash.js';
 import { bigintArray, msInterval } from './sql-values.js';
 
@@ -214,7 +214,7 @@ async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): 
     revoked AS (
       DELETE FROM job_tokens WHERE job_id IN (SELECT id FROM finished)
     )
-    SELECT id FROM finished
+    SELECT id, pg_notify(${JOB_LOGS_CHANNEL}, id::text)::text AS notified FROM finished
   `.execute(db);
   return rows.length === 1;
 }
@@ -275,7 +275,7 @@ export async function cancelJob(db: Db, id: number): Promise<JobState | undefine
       finished_at = CASE WHEN state IN ('queued', 'errored') THEN now() ELSE finished_at END,
       cancel = true
     WHERE id = ${id} AND state IN ('queued', 'errored', 'processing')
-    RETURNING state
+    RETURNING state, pg_notify(${JOB_LOGS_CHANNEL}, id::text)::text AS notified
   `.execute(db);
   return rows[0]?.state;
 }
@@ -336,7 +336,8 @@ export async function resetStalled(db: Db, input: ResetStalledInput): Promise<Re
       DELETE FROM job_tokens WHERE job_id IN (SELECT id FROM updated)
     )
     SELECT id, state,
-      (SELECT pg_notify(${JOBS_CHANNEL}, ${input.queue}) WHERE state = 'queued')::text AS notified
+      (SELECT pg_notify(${JOBS_CHANNEL}, ${input.queue}) WHERE state = 'queued')::text AS notified,
+      pg_notify(${JOB_LOGS_CHANNEL}, id::text)::text AS notified_followers
     FROM updated
     ORDER BY id
   `.execute(db);

@@ -9,6 +9,7 @@ import {
   getLogEntries,
   markComplete,
   readLogChunksSince,
+  type Notifier,
   resetStalled,
   updateLogEntry,
   type LogWriterRef,
@@ -181,5 +182,47 @@ describeEachBackend('execution logs', (ctx) => {
     const latest = [...cut.entries, ...rest.entries, ...tail.entries].at(-1);
     assert.deepEqual([latest?.entry.key, latest?.entry.exitCode], ['two', 1], 'the exit code change is delivered');
     assert.ok(tail.cursor >= rest.cursor);
+  });
+  it('an exit written with output comes after that output in cursor order', async () => {
+    const ref = await running();
+    const finished = { ...STEP, key: 'done', exitCode: 0, durationMs: 3, out: 'all at once\n' };
+    const e1 = (await addLogEntry(ctx.db, { ...ref, entry: finished }))!;
+    const e2 = (await addLogEntry(ctx.db, { ...ref, entry: STEP }))!;
+    const afterAdd = await readLogChunksSince(ctx.db, ref.jobId, 0);
+    const change = (b: typeof afterAdd, idx: number) => b.entries.find((e) => e.idx === idx)!.changeId;
+    assert.ok(change(afterAdd, e1) > afterAdd.chunks[0]!.id, 'a step logged finished: exit after its output');
+
+    await appendLogChunk(ctx.db, { ...ref, entryId: e2, seq: 0, out: 'last', exitCode: 1, durationMs: 4 });
+    const afterAppend = await readLogChunksSince(ctx.db, ref.jobId, afterAdd.cursor);
+    assert.ok(change(afterAppend, e2) > afterAppend.chunks[0]!.id, 'an exit sent with the last chunk comes after it');
+
+    await updateLogEntry(ctx.db, { ...ref, entryId: e2, entry: { ...STEP, exitCode: 2, durationMs: 5, out: 'last and more' } });
+    const afterUpdate = await readLogChunksSince(ctx.db, ref.jobId, afterAppend.cursor);
+    assert.deepEqual(afterUpdate.chunks.map((c) => c.out), [' and more']);
+    assert.ok(change(afterUpdate, e2) > afterUpdate.chunks[0]!.id, 'an exit resent with the full output comes after the new suffix');
+  });
+
+  it('notifies the job id on log writes and state changes', async () => {
+    const notifier: Notifier = ctx.database.notifier;
+    const ref = await running();
+    const seen: number[] = [];
+    const off = notifier.subscribeJobLogs((jobId) => seen.push(jobId));
+    try {
+      // PGlite may deliver before the write returns: count from before each write.
+      const notifiesJob = async (write: () => Promise<unknown>) => {
+        const before = seen.length;
+        await write();
+        for (let i = 0; i < 200 && seen.length === before; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.ok(seen.length > before, 'a notification arrived');
+        assert.equal(seen.at(-1), ref.jobId);
+      };
+      let entryId = 0;
+      await notifiesJob(async () => (entryId = (await addLogEntry(ctx.db, { ...ref, entry: STEP }))!));
+      await notifiesJob(() => appendLogChunk(ctx.db, { ...ref, entryId, seq: 0, out: 'x' }));
+      await notifiesJob(() => updateLogEntry(ctx.db, { ...ref, entryId, entry: { ...STEP, exitCode: 0 } }));
+      await notifiesJob(() => markComplete(ctx.db, { ...ref, queue: Q }));
+    } finally {
+      off();
+    }
   });
 });

@@ -70,31 +70,24 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
 }
 
 /**
- * Prints a job's log as it streams; returns the final state. A step's exit line is printed once its
- * output is done, i.e. when the next step starts or the job ends.
+ * Prints a job's log as it streams, in the order the API sends it (a step before its output, its
+ * exit after it); returns the final state.
  */
 export async function followLogs(client: ApiClient, id: number): Promise<string> {
   let finalState = 'unknown';
   let current: string | undefined;
-  let pendingExit: string | undefined;
-  const flushExit = () => {
-    if (pendingExit) console.log(pendingExit);
-    pendingExit = undefined;
-  };
   await client.stream(`/api/jobs/${id}/logs`, (event, data) => {
     const payload = JSON.parse(data) as Record<string, unknown>;
     if (event === 'entry') {
-      const mark = `${payload.attempt}:${payload.idx}`;
-      if (mark !== current) {
-        flushExit();
-        current = mark;
+      const step = `${payload.attempt}:${payload.idx}`;
+      if (step !== current) {
+        current = step;
         console.log(`── ${payload.key}`);
       }
-      if (payload.exitCode != null) pendingExit = `── ${payload.key} exited ${payload.exitCode} after ${payload.durationMs} ms`;
+      if (payload.exitCode != null) console.log(`── ${payload.key} exited ${payload.exitCode} after ${payload.durationMs} ms`);
     } else if (event === 'output') {
       process.stdout.write(String(payload.out ?? ''));
     } else if (event === 'state' || event === 'end') {
-      flushExit();
       if (event === 'state') console.log(`state: ${payload.state}${payload.failureMessage ? ` (${payload.failureMessage})` : ''}`);
       finalState = String(payload.state);
     }

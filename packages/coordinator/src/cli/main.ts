@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { migrateToLatest, openDatabase } from '@sandfleet/db';
-import { ConfigError, loadConfig, type ServeFlags } from '../config.js';
+import { ConfigError, loadCliSettings, loadConfig, type ServeFlags } from '../config.js';
 import { startCoordinator } from '../server.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { registerJobCommands } from './jobs.js';
@@ -11,7 +11,8 @@ import { up } from './up.js';
 
 /** The `sandfleet` command line: the only place that reads argv and installs signal handlers. */
 export async function main(argv: string[]): Promise<void> {
-  const log = pino({ level: process.env.SANDFLEET_LOG_LEVEL ?? 'info', base: { service: 'coordinator' } });
+  const settings = loadCliSettings();
+  const log = pino({ level: settings.logLevel, base: { service: 'coordinator' } });
   const program = new Command('sandfleet').description('Sandfleet coordinator: job queues and the executor API');
   program
     .addOption(new Option('--url <url>', 'coordinator URL for client commands').env('SANDFLEET_URL').default('http://127.0.0.1:3080'))
@@ -49,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '3080')
     .option('--data-dir <dir>', 'data directory', './data')
-    .option('--runtime <runtime>', 'runtime of the local executor (EXECUTOR_RUNTIME)', process.env.EXECUTOR_RUNTIME ?? 'auto')
+    .option('--runtime <runtime>', 'runtime of the local executor (EXECUTOR_RUNTIME)', settings.executorRuntime)
     .action((opts) => up(opts, log));
 
   program

@@ -4,6 +4,7 @@ import { EXECUTOR_NAME_HEADER, EXECUTOR_TOKEN_SCHEME, JOB_ID_HEADER } from '@san
 import { executorExists, findJobToken, getJob, type Database } from '@sandfleet/db';
 import { secretsEqual } from '../http/secrets.js';
 import { textError } from '../http/errors.js';
+import { parseAuthorization } from '../http/auth-header.js';
 
 /** Who a job route is talking to, once authenticated. */
 export interface JobCaller {
@@ -23,18 +24,14 @@ const NOT_CONFIGURED = 'Executors are not configured on this instance';
 export function executorTokenAuth(accessToken: string | undefined): MiddlewareHandler {
   return createMiddleware(async (c, next) => {
     if (!accessToken) return textError(c, 500, NOT_CONFIGURED);
-    const header = c.req.header('Authorization');
-    let token = '';
-    if (header !== undefined && header !== '') {
-      const parts = header.split(' ');
-      if (parts.length !== 2) {
-        return textError(c, 401, `HTTP Authorization request header value must be of the following form: 'token-executor "TOKEN"'`);
-      }
-      if (parts[0]!.toLowerCase() !== EXECUTOR_TOKEN_SCHEME) {
-        return textError(c, 401, `unrecognized HTTP Authorization request header scheme (supported values: "token-executor")`);
-      }
-      token = parts[1]!;
+    const auth = parseAuthorization(c.req.header('Authorization'));
+    if (auth.kind === 'malformed') {
+      return textError(c, 401, `HTTP Authorization request header value must be of the following form: 'token-executor "TOKEN"'`);
     }
+    if (auth.kind === 'credentials' && auth.scheme !== EXECUTOR_TOKEN_SCHEME) {
+      return textError(c, 401, `unrecognized HTTP Authorization request header scheme (supported values: "token-executor")`);
+    }
+    const token = auth.kind === 'credentials' ? auth.token : '';
     if (token === '') {
       return textError(c, 401, 'no token value in the HTTP Authorization request header (recommended) or basic auth (deprecated)');
     }
@@ -52,20 +49,15 @@ export type JobRouteKind = { kind: 'queue'; queue: (c: Context) => string } | { 
 export function jobTokenAuth(db: Database, accessToken: string | undefined, route: JobRouteKind): MiddlewareHandler<ExecutorApiEnv> {
   return createMiddleware<ExecutorApiEnv>(async (c, next) => {
     if (!accessToken) return textError(c, 500, NOT_CONFIGURED);
-    const header = c.req.header('Authorization');
-    let scheme = '';
-    let token = '';
-    if (header !== undefined && header !== '') {
-      const parts = header.split(' ');
-      if (parts.length !== 2) {
-        return textError(c, 401, `HTTP Authorization request header value must be of the following form: 'Bearer "TOKEN"' or 'token-executor TOKEN'`);
-      }
-      scheme = parts[0]!.toLowerCase();
-      if (scheme !== 'bearer' && scheme !== EXECUTOR_TOKEN_SCHEME) {
-        return textError(c, 401, `unrecognized HTTP Authorization request header scheme (supported values: "Bearer", "token-executor")`);
-      }
-      token = parts[1]!;
+    const auth = parseAuthorization(c.req.header('Authorization'));
+    if (auth.kind === 'malformed') {
+      return textError(c, 401, `HTTP Authorization request header value must be of the following form: 'Bearer "TOKEN"' or 'token-executor TOKEN'`);
     }
+    const scheme = auth.kind === 'credentials' ? auth.scheme : '';
+    if (auth.kind === 'credentials' && scheme !== 'bearer' && scheme !== EXECUTOR_TOKEN_SCHEME) {
+      return textError(c, 401, `unrecognized HTTP Authorization request header scheme (supported values: "Bearer", "token-executor")`);
+    }
+    const token = auth.kind === 'credentials' ? auth.token : '';
     if (token === '') return textError(c, 401, 'no token value in the HTTP Authorization request header');
 
     const jobIdText = c.req.header(JOB_ID_HEADER);

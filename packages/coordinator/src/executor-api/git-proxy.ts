@@ -26,7 +26,7 @@ export function gitProxyRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const repo = await getRepository(deps.database.db, name);
     if (!repo) return textError(c, 404, `repository ${name} not found`);
     const protocol = c.req.header('Git-Protocol') ?? '';
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_PROTOCOL: /^[\w=:.-]*$/.test(protocol) ? protocol : '' };
+    const env = { PATH: deps.config.gitSearchPath, GIT_PROTOCOL: /^[\w=:.-]*$/.test(protocol) ? protocol : '' };
 
     if (op === 'info/refs') {
       if (c.req.method !== 'GET') return textError(c, 405, 'method not allowed');

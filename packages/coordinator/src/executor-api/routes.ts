@@ -32,7 +32,7 @@ import {
   upsertExecutorHeartbeat,
 } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
-import { HttpError, jsonError, textError } from '../http/errors.js';
+import { HttpError, httpErrorResponse, jsonError, textError } from '../http/errors.js';
 import { executorTokenAuth, jobTokenAuth, type ExecutorApiEnv, type JobCaller } from './auth.js';
 import { readJsonBody } from '../http/body.js';
 import { QueuePicker } from './queue-picker.js';
@@ -54,7 +54,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     c.res.headers.set(EXTENSIONS_HEADER, `${EXTENSION_LONG_POLL}, ${EXTENSION_LOG_APPEND}`);
   });
   app.onError((err, c) => {
-    if (err instanceof HttpError) return err.shape === 'text' ? textError(c, err.status, err.message) : jsonError(c, err.status, err.message);
+    if (err instanceof HttpError) return httpErrorResponse(c, err);
     deps.log.error({ err, path: c.req.path }, 'executor API handler failed');
     return jsonError(c, 500, err instanceof Error ? err.message : String(err));
   });

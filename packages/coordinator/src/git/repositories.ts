@@ -31,9 +31,11 @@ const REMOTE = /^(https?|git|ssh|file):\/\/|^[\w.-]+@[\w.-]+:/;
 /**
  * Resolves where a registered repository is served from. A local path is served in place; a URL is
  * mirrored once into the data directory (`git clone --mirror`) and refreshed on re-registration.
+ * git runs with only the configured PATH (and never prompts).
  */
-export async function resolveRepositorySource(input: RepositoryInput, dataDir: string): Promise<string> {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_TERMINAL_PROMPT: '0' };
+export async function resolveRepositorySource(input: RepositoryInput, where: { dataDir: string; gitSearchPath: string }): Promise<string> {
+  const { dataDir } = where;
+  const env = { PATH: where.gitSearchPath, GIT_TERMINAL_PROMPT: '0' };
   if (REMOTE.test(input.source)) {
     const mirror = path.join(dataDir, 'repos', `${input.name}.git`);
     const exists = await fs.stat(mirror).then(() => true, () => false);

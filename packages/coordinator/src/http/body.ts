@@ -3,21 +3,53 @@ import type { z } from 'zod';
 import { HttpError } from './errors.js';
 
 /**
- * Decodes a JSON body the way the executor API promises: a body that is not JSON or does not fit
- * the schema is a 400 `Failed to unmarshal payload: …` naming the field, never a crash.
+ * How an API words and shapes a refused body. The executor API answers as Sourcegraph's does: a
+ * plain-text 400 `Failed to unmarshal payload: …`, an empty body read as `{}`. The user API answers
+ * `{"error": …}` and wants a body.
  */
-export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+export interface BodyDialect {
+  shape: 'json' | 'text';
+  /** Read in place of an empty (or blank) body; undefined: an empty body is not JSON. */
+  emptyBody?: unknown;
+  invalidJson(detail: string): string;
+  invalidShape(issues: string): string;
+}
+
+export const EXECUTOR_API_BODY: BodyDialect = {
+  shape: 'text',
+  emptyBody: {},
+  invalidJson: (detail) => `Failed to unmarshal payload: ${detail}`,
+  invalidShape: (issues) => `Failed to unmarshal payload: ${issues}`,
+};
+
+export const USER_API_BODY: BodyDialect = {
+  shape: 'json',
+  invalidJson: (detail) => `request body is not valid JSON: ${detail}`,
+  invalidShape: (issues) => issues,
+};
+
+/** Decodes a JSON body and checks it against `schema`; anything else is a 400 naming the field, never a crash. */
+export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, dialect: BodyDialect = EXECUTOR_API_BODY): Promise<z.infer<S>> {
   const text = await c.req.text();
   let json: unknown;
-  try {
-    json = text.trim() === '' ? {} : JSON.parse(text);
-  } catch (err) {
-    throw new HttpError(400, `Failed to unmarshal payload: ${(err as Error).message}`, 'text');
+  if (dialect.emptyBody !== undefined && text.trim() === '') json = dialect.emptyBody;
+  else {
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new HttpError(400, dialect.invalidJson((err as Error).message), dialect.shape);
+    }
   }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
-    throw new HttpError(400, `Failed to unmarshal payload: ${issues}`, 'text');
-  }
+  return parseInput(schema, json, dialect);
+}
+
+/** Checks a decoded value (a body, query parameters, a path parameter) against `schema`. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, dialect: BodyDialect = USER_API_BODY): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new HttpError(400, dialect.invalidShape(describeIssues(parsed.error.issues)), dialect.shape);
   return parsed.data;
+}
+
+function describeIssues(issues: z.ZodError['issues']): string {
+  return issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
 }

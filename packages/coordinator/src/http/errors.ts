@@ -20,3 +20,8 @@ export class HttpError extends SandfleetError {
     super(message);
   }
 }
+
+/** The response for an HttpError, in the shape it asks for. */
+export function httpErrorResponse(c: Context, err: HttpError): Response {
+  return err.shape === 'text' ? textError(c, err.status, err.message) : jsonError(c, err.status, err.message);
+}

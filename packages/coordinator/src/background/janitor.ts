@@ -1,0 +1,44 @@
+import type { Logger } from 'pino';
+import { deleteOrphanedJobTokens, deleteStaleExecutors, type Database } from '@sandfleet/db';
+import type { CoordinatorConfig } from '../config.js';
+
+export interface JanitorDeps {
+  config: Pick<CoordinatorConfig, 'executorRetentionMs' | 'janitorIntervalMs'>;
+  database: Database;
+  log: Logger;
+}
+
+export interface JanitorRun {
+  executors: number;
+  jobTokens: number;
+}
+
+/**
+ * One pass: deletes executors not seen for executorRetentionMs (they only fill the executors list)
+ * and job tokens that no longer grant anything.
+ */
+export async function runJanitor(deps: JanitorDeps): Promise<JanitorRun> {
+  const executors = await deleteStaleExecutors(deps.database.db, deps.config.executorRetentionMs);
+  const jobTokens = await deleteOrphanedJobTokens(deps.database.db);
+  if (executors || jobTokens) deps.log.info({ executors, jobTokens }, 'janitor deleted stale rows');
+  return { executors, jobTokens };
+}
+
+/** Runs the janitor every janitorIntervalMs (the first pass after one interval); returns the stop function. */
+export function startJanitor(deps: JanitorDeps): () => void {
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await runJanitor(deps);
+    } catch (err) {
+      deps.log.error({ err }, 'janitor failed');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(tick, deps.config.janitorIntervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

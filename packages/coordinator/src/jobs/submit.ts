@@ -1,0 +1,27 @@
+import { enqueueJob, type Database, type Job } from '@sandfleet/db';
+import { toStoredSpec, type JobSpecInput } from './job-spec.js';
+
+/** A job spec this coordinator cannot run as given; the message says what to change. */
+export class JobSubmitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JobSubmitError';
+  }
+}
+
+/**
+ * Queues a validated job spec. Files that name a `bucket` and `key` would be fetched by the
+ * executor through a files API; this coordinator does not serve one, so such a job could only fail
+ * when it runs: it is refused here instead.
+ */
+export async function submitJob(database: Database, input: JobSpecInput): Promise<Job> {
+  const remote = Object.entries(input.files)
+    .filter(([, file]) => file.bucket !== undefined || file.key !== undefined)
+    .map(([path]) => path);
+  if (remote.length > 0) {
+    throw new JobSubmitError(
+      `files ${remote.join(', ')}: bucket/key files are fetched through a files API, which this coordinator does not serve; inline the file as "content" (or "contentBase64") instead`,
+    );
+  }
+  return enqueueJob(database.db, { queue: input.queue, spec: toStoredSpec(input), priority: input.priority ?? 0 });
+}
