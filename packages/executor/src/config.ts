@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
 import { DockerAuthConfig, MAX_DEQUEUE_WAIT_SECONDS, QUEUE_NAMES, isQueueName } from '@sandfleet/protocol';
-import { RUNTIME_NAMES, type JobLimits, type NetworkPolicy, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
+import { NETWORK_POLICIES, type NetworkPolicy } from './network/policy.js';
+import { RUNTIME_NAMES, type JobLimits, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 
 /**
@@ -122,7 +123,7 @@ const sizeBytes = z.string().transform((v, ctx) => {
 });
 
 const runtimeName = z.enum(['auto', ...RUNTIME_NAMES], { error: `must be one of ${['auto', ...RUNTIME_NAMES].join(', ')}` });
-const networkPolicy = z.enum(['public', 'none'], { error: 'must be public or none' });
+const networkPolicy = z.enum(NETWORK_POLICIES, { error: `must be ${NETWORK_POLICIES.join(' or ')}` });
 
 const longPoll = z.string().transform((v, ctx) => {
   if (GO_TRUE.includes(v)) return DEFAULT_LONG_POLL_SECONDS;

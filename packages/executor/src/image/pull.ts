@@ -7,17 +7,8 @@ import { BlobStore, hexOf, sha256Digest } from './blob-store.js';
 import { parseImageConfig, type ImageConfig } from './image-config.js';
 import { manifestReference, parseReference, registryBaseUrl, type ImageReference } from './reference.js';
 import { ImagePullError, MANIFEST_ACCEPT, RegistryEndpoint } from './registry.js';
+import { ID_RANGE, ID_SHIFT } from './ids.js';
 import { applyLayer } from './unpack.js';
-
-/**
- * Image ids are shifted by this much on disk: image root is host uid 100000, image uid 1000 is
- * host uid 101000. Every isolating runtime maps the image's ids back through a user namespace, so
- * nothing in a job ever runs as, or owns files as, a privileged host id. Like Docker's userns-remap,
- * the range is shared by all jobs (the unpacked rootfs is shared); jobs are kept apart by their
- * mount, pid and network namespaces, not by uid.
- */
-export const ID_SHIFT = 100_000;
-export const ID_RANGE = 65_536;
 
 export interface PulledImage {
   reference: ImageReference;

@@ -1,4 +1,5 @@
 import type { DockerAuthConfig } from '@sandfleet/protocol';
+import type { NetworkPolicy } from '../network/policy.js';
 
 /**
  * A runtime turns "run this step script in this image over this workspace" into a sandboxed
@@ -25,8 +26,7 @@ export interface JobLimits {
   diskBytes: number;
 }
 
-/** `public` allows DNS and public addresses; `none` gives the job no network at all. */
-export type NetworkPolicy = 'public' | 'none';
+export type { NetworkPolicy };
 
 export interface SandboxOptions {
   /** Stable, unique id of this attempt (used in sandbox, cgroup and netns names). */

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ID_SHIFT } from '../../src/image/pull.js';
+import { ID_SHIFT } from '../../src/image/ids.js';
 import { DockerCli, DockerCommandError } from '../../src/sandbox/docker/cli.js';
 import { DockerRuntime, RootWithoutUsernsError } from '../../src/sandbox/docker/docker.js';
 import { findBinary, makeRuntimeDeps } from '../../src/sandbox/shared/host.js';

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ID_SHIFT } from '../../src/image/pull.js';
+import { ID_SHIFT } from '../../src/image/ids.js';
 import type { RuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { JobLimits, Runtime, RuntimeConfig, Sandbox, SandboxOptions, StepResult, StepSpec } from '../../src/sandbox/runtime.js';
 import { buildTestImages, freePort, makeWorkspace, startRegistry, type TestImages, type TestRegistry } from './fixtures.js';

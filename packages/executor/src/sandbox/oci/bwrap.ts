@@ -1,5 +1,5 @@
 import { capture, runProcess } from '../../process/run.js';
-import { ID_SHIFT } from '../../image/pull.js';
+import { ID_SHIFT } from '../../image/ids.js';
 import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
 import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
 import { ImageSandbox, prepareJobResources, shellQuote, type LaunchResult, type StepLaunch } from './image-sandbox.js';

@@ -1,4 +1,4 @@
-import { ID_RANGE, ID_SHIFT } from '../../image/pull.js';
+import { ID_RANGE, ID_SHIFT } from '../../image/ids.js';
 import type { JobResources, StepLaunch } from './image-sandbox.js';
 
 /** Docker's default capability set; given only to image root (and only inside its user namespace). */

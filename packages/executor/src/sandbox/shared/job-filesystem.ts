@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { capture } from '../../process/run.js';
-import { ID_SHIFT } from '../../image/pull.js';
+import { ID_SHIFT } from '../../image/ids.js';
 
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 
