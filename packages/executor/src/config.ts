@@ -3,7 +3,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { DockerAuthConfig, MAX_DEQUEUE_WAIT_SECONDS, QUEUE_NAMES, isQueueName } from '@sandfleet/protocol';
 import { NETWORK_POLICIES, type NetworkPolicy } from './network/policy.js';
-import { RUNTIME_NAMES, type JobLimits, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
+import { RUNTIME_NAMES, type HostEnvironment, type JobLimits, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 
 /**
@@ -58,6 +58,8 @@ export interface ExecutorConfig {
   readonly logLevel: string;
   /** What the runtimes read: EXECUTOR_RUNTIME, EXECUTOR_NETWORK, limits, mirrors, auth, state dir. */
   readonly runtimeConfig: RuntimeConfig;
+  /** PATH, HOME and DOCKER_HOST of the executor's own environment, for the commands it starts. */
+  readonly host: HostEnvironment;
 }
 
 /** All problems found in the environment, reported together. */
@@ -69,6 +71,8 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/sandfleet/executor';
+/** PATH for the commands the executor starts when its own environment has none. */
+export const DEFAULT_HOST_PATH = '/usr/local/bin:/usr/bin:/bin';
 export const DEFAULT_LONG_POLL_SECONDS = 20;
 
 export interface LoadConfigOptions {
@@ -284,7 +288,24 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     executorName,
     logLevel: logLevel!,
     runtimeConfig,
+    host: hostEnvironment(env),
   });
+}
+
+/** The parts of the executor's own environment that the commands it starts inherit. */
+export function hostEnvironment(env: Env): HostEnvironment {
+  return Object.freeze({
+    path: env.PATH || DEFAULT_HOST_PATH,
+    home: env.HOME || undefined,
+    dockerHost: env.DOCKER_HOST || undefined,
+    // The node test runner sets NODE_TEST_CONTEXT; under it nothing may touch the host's network.
+    underTestRunner: env.NODE_TEST_CONTEXT !== undefined,
+  });
+}
+
+/** `executor install`'s defaults: the state directory and Docker daemon the executor would use. */
+export function installDefaults(env: Env): { stateDir: string; dockerHost: string | undefined } {
+  return { stateDir: env.EXECUTOR_STATE_DIR || DEFAULT_STATE_DIR, dockerHost: env.DOCKER_HOST || undefined };
 }
 
 function parseFrontendUrl(value: string | undefined, problems: string[]): string | undefined {

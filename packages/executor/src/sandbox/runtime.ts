@@ -91,6 +91,18 @@ export class RuntimeUnavailableError extends Error {
   }
 }
 
+/** What commands started for jobs take from the executor's own environment (read in config.ts). */
+export interface HostEnvironment {
+  /** PATH: how the shell runtime's steps and host commands (git, src) find their programs. */
+  path: string;
+  /** HOME, passed on to host commands when set. */
+  home: string | undefined;
+  /** DOCKER_HOST for the docker runtime's CLI; undefined means docker's default socket. */
+  dockerHost: string | undefined;
+  /** Set under the node test runner: job networks are then never wired to the host's interfaces. */
+  underTestRunner: boolean;
+}
+
 /** The part of the executor's configuration that runtimes read (parsed in config.ts). */
 export interface RuntimeConfig {
   /** EXECUTOR_RUNTIME; `auto` picks the strongest runtime that works here (never `shell`). */

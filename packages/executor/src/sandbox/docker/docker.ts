@@ -44,8 +44,9 @@ export class DockerRuntime implements Runtime {
   readonly isolating = true;
   private readonly cli: DockerCli;
 
-  constructor(private readonly deps: RuntimeDeps, dockerHost = process.env.DOCKER_HOST) {
-    this.cli = new DockerCli(dockerHost);
+  /** `dockerHost` overrides the executor's DOCKER_HOST (tests start their own daemon). */
+  constructor(private readonly deps: RuntimeDeps, dockerHost = deps.host.dockerHost) {
+    this.cli = new DockerCli(dockerHost, deps.host.home);
   }
 
   /** The environment docker commands run with (PATH, HOME, DOCKER_HOST). */
