@@ -25,7 +25,7 @@ export interface PullRequest {
    * unpacked once (`rootfs/` and `rootfs-unshifted/`).
    */
   idShift?: number;
-  /** The job's docker config; it wins over the executor's. */
+  /** The registry credentials decided for the job (jobRegistryAuth). */
   auth?: DockerAuthConfig | undefined;
   progress: (line: string) => void;
   signal: AbortSignal;
@@ -61,7 +61,6 @@ export class ImageStore {
   constructor(
     readonly stateDir: string,
     private readonly mirrors: readonly string[] = [],
-    private readonly defaultAuth?: DockerAuthConfig | undefined,
   ) {
     this.blobs = new BlobStore(path.join(stateDir, 'images', 'blobs'));
   }
@@ -69,8 +68,7 @@ export class ImageStore {
   async pull(image: string, request: PullRequest): Promise<PulledImage> {
     const reference = parseReference(image);
     const started = Date.now();
-    const auth = request.auth ?? this.defaultAuth;
-    const { endpoint, manifest } = await this.resolveManifest(reference, auth, request);
+    const { endpoint, manifest } = await this.resolveManifest(reference, request.auth, request);
     if (!manifest.config?.digest || !manifest.layers) {
       throw new ImagePullError(reference.canonical, endpoint.label, `unsupported manifest (schemaVersion ${manifest.schemaVersion ?? '?'}, ${manifest.mediaType ?? 'no media type'})`);
     }

@@ -25,7 +25,7 @@ export class ShellRuntime implements Runtime {
 }
 
 class ShellSandbox implements Sandbox {
-  constructor(private readonly workspaceDir: string, private readonly hostPath: string) {}
+  constructor(readonly workspaceDir: string, private readonly hostPath: string) {}
 
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {
     const command = ['/bin/sh', path.join(this.workspaceDir, step.scriptPath)];
