@@ -21,7 +21,7 @@ import { makeRuntimeDeps } from '../packages/executor/src/sandbox/shared/host.js
 import { OciRuntime } from '../packages/executor/src/sandbox/oci/oci.js';
 import type { JobLimits, Runtime, RuntimeConfig } from '../packages/executor/src/sandbox/runtime.js';
 import { ImageStore } from '../packages/executor/src/image/pull.js';
-import { buildTestImages, makeWorkspace, startRegistry } from '../packages/executor/test/sandbox/fixtures.js';
+import { buildTestImages, emptyWorkspace, startRegistry, writeScripts } from '../packages/executor/test/sandbox/fixtures.js';
 
 const RUNS = Number(process.argv[2] ?? 10);
 const WARMUP = 2;
@@ -82,12 +82,14 @@ try {
       rows.push({ name, note: `skipped: ${availability.reason}` });
       return;
     }
-    const ws = await makeWorkspace({ 'true.sh': 'true' });
+    // The workspace is prepared into each sandbox after it exists, so every prepare gets the script.
+    const ws = await emptyWorkspace();
     const step = { key: 'bench', image, scriptPath: '.sourcegraph-executor/true.sh', dir: '', env: [] };
     const io = () => ({ onStdout: () => {}, onStderr: () => {}, signal: AbortSignal.timeout(60_000) });
     const opts = { jobId: `bench-${name}`, workspaceDir: ws, limits, network: 'none' as const, progress: () => {}, signal: AbortSignal.timeout(600_000) };
     const rawMs = raw ? await median(raw) : undefined;
     const sandbox = await rt.prepare(opts);
+    await writeScripts(sandbox.workspaceDir, { 'true.sh': 'true' });
     const stepMs = await median(async () => {
       const r = await sandbox.run(step, io());
       if (r.exitCode !== 0) throw new Error(`${name}: step exit ${r.exitCode}`);
@@ -95,6 +97,7 @@ try {
     await sandbox.teardown();
     const jobMs = await median(async () => {
       const sb = await rt.prepare(opts);
+      await writeScripts(sb.workspaceDir, { 'true.sh': 'true' });
       await sb.run(step, io());
       await sb.teardown();
     });

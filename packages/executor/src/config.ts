@@ -11,7 +11,8 @@ import {
   unknownQueueNames,
   type ParseResult,
 } from '@sandfleet/protocol';
-import { RUNTIME_NAMES, type JobLimits, type NetworkPolicy, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
+import { NETWORK_POLICIES, type NetworkPolicy } from './network/policy.js';
+import { RUNTIME_NAMES, type HostEnvironment, type JobLimits, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
 
 /**
  * The executor's configuration, parsed once from the environment (Sourcegraph's executor variables
@@ -65,6 +66,8 @@ export interface ExecutorConfig {
   readonly logLevel: string;
   /** What the runtimes read: EXECUTOR_RUNTIME, EXECUTOR_NETWORK, limits, mirrors, auth, state dir. */
   readonly runtimeConfig: RuntimeConfig;
+  /** PATH, HOME and DOCKER_HOST of the executor's own environment, for the commands it starts. */
+  readonly host: HostEnvironment;
 }
 
 /** All problems found in the environment, reported together. */
@@ -75,6 +78,8 @@ export class ConfigError extends SandfleetError {
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/sandfleet/executor';
+/** PATH for the commands the executor starts when its own environment has none. */
+export const DEFAULT_HOST_PATH = '/usr/local/bin:/usr/bin:/bin';
 export const DEFAULT_LONG_POLL_SECONDS = 20;
 
 export interface LoadConfigOptions {
@@ -123,7 +128,7 @@ const durationMs = unitValue(parseDuration);
 const sizeBytes = unitValue(parseSize);
 
 const runtimeName = z.enum(['auto', ...RUNTIME_NAMES], { error: `must be one of ${['auto', ...RUNTIME_NAMES].join(', ')}` });
-const networkPolicy = z.enum(['public', 'none'], { error: 'must be public or none' });
+const networkPolicy = z.enum(NETWORK_POLICIES, { error: `must be ${NETWORK_POLICIES.join(' or ')}` });
 
 const longPoll = z.string().transform((v, ctx) => {
   if (GO_TRUE.includes(v)) return DEFAULT_LONG_POLL_SECONDS;
@@ -284,7 +289,24 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     executorName,
     logLevel: logLevel!,
     runtimeConfig,
+    host: hostEnvironment(env),
   });
+}
+
+/** The parts of the executor's own environment that the commands it starts inherit. */
+export function hostEnvironment(env: Env): HostEnvironment {
+  return Object.freeze({
+    path: env.PATH || DEFAULT_HOST_PATH,
+    home: env.HOME || undefined,
+    dockerHost: env.DOCKER_HOST || undefined,
+    // The node test runner sets NODE_TEST_CONTEXT; under it nothing may touch the host's network.
+    underTestRunner: env.NODE_TEST_CONTEXT !== undefined,
+  });
+}
+
+/** `executor install`'s defaults: the state directory and Docker daemon the executor would use. */
+export function installDefaults(env: Env): { stateDir: string; dockerHost: string | undefined } {
+  return { stateDir: env.EXECUTOR_STATE_DIR || DEFAULT_STATE_DIR, dockerHost: env.DOCKER_HOST || undefined };
 }
 
 function parseFrontendUrl(value: string | undefined, problems: string[]): string | undefined {

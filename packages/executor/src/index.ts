@@ -17,7 +17,8 @@ export {
 } from './apiclient/client.js';
 export { startGitProxy, type GitProxy, type GitProxyOptions } from './workspace/git-proxy.js';
 export { gitVersionOutput, isGitVersionSupported, MIN_GIT_VERSION, parseGitVersion } from './cli/host-tools.js';
-export { JobCanceledError, runJob, findOnPath, type CancelReason, type JobOutcome, type JobRunnerDeps } from './agent/job-runner.js';
+export { runJob, findOnPath, type JobRunnerDeps } from './agent/job-runner.js';
+export { JobCanceledError, JobUnsupportedError, outcomeOf, reportOutcome, type CancelReason, type JobOutcome } from './agent/outcome.js';
 export { LinePrefixer, LogFlushError, LOG_FLUSH_INTERVAL_MS, StepLog, type LogClient, type StepLogOptions } from './logs/log-stream.js';
 export { openStepLog, runHostCommand, type HostCommand, type JobLogContext } from './logs/logged-command.js';
 export { createLogger } from './logger.js';
@@ -26,9 +27,14 @@ export { buildStepScript, SCRIPTS_DIR, STEP_SCRIPT_PREAMBLE, stepScriptName, ste
 export { formatDuration, parseDurationMs, parseSizeBytes } from '@sandfleet/protocol';
 export { AUTH_FAILED_MESSAGE, runValidation, type ValidateIo } from './cli/validate.js';
 export { EXECUTOR_VERSION } from './version.js';
-export { cloneRepository, createWorkspace, gitCloneCommands, gitEnv, SetupCommandError, writeJobFiles, type Workspace } from './workspace/workspace.js';
+export { createWorkspace, writeJobFiles, type Workspace } from './workspace/workspace.js';
+export { cloneRepository, gitCloneCommands, gitEnv, SetupCommandError, type GitHost } from './workspace/clone.js';
+export { prepareWorkspaceOnHost, type WorkspaceRequest } from './workspace/prepare.js';
 export { ensureDirectoryInside, parseModifiedAt, PathEscapeError, resolveInside, writeWorkspaceFile } from './workspace/files.js';
 export { runProcess, capture, SpawnError, type RunOptions, type RunResult } from './process/run.js';
 export * from './sandbox/runtime.js';
 export { AUTO_ORDER, createRuntime, probeRuntimes, selectRuntime, type RuntimeReport, type Selection } from './sandbox/select.js';
 export { ShellRuntime } from './sandbox/shell.js';
+export { loadRuntime, type RuntimeOptions } from './sandbox/registry.js';
+export { jobRegistryAuth } from './image/auth.js';
+export { NETWORK_POLICIES } from './network/policy.js';

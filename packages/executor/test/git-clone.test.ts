@@ -138,7 +138,7 @@ describe('git clone through the local git proxy', () => {
   });
 
   it('builds --no-tags for shallow clones without tags', () => {
-    const commands = gitCloneCommands({ repositoryName: 'r', commit: 'c', fetchTags: false, shallowClone: true, sparseCheckout: null }, '/w', 'http://x/r');
+    const commands = gitCloneCommands({ repositoryName: 'r', commit: 'c', fetchTags: false, shallowClone: true, sparseCheckout: null }, '/w', 'http://x/r', { path: process.env.PATH, home: process.env.HOME });
     assert.deepEqual(commands.find((c) => c.key === 'setup.git.fetch')!.argv, [
       'git', '-C', '/w', '-c', 'protocol.version=2', 'fetch', '--progress', '--no-recurse-submodules', '--no-tags', '--depth=1', 'origin', 'c',
     ]);

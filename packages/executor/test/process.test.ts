@@ -68,8 +68,6 @@ describe('ShellRuntime', () => {
       const sandbox = await runtime.prepare({
         jobId: '7-test',
         workspaceDir: workspace,
-        limits: { cpus: 0, memoryBytes: 0, pids: 0, diskBytes: 0 },
-        network: 'public',
         progress: () => {},
         signal: controller.signal,
       });

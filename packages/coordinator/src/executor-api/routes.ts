@@ -32,7 +32,7 @@ import {
   upsertExecutorHeartbeat,
 } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
-import { HttpError, httpErrorResponse, jsonError, textError } from '../http/errors.js';
+import { HttpError, httpErrorResponse, jsonError } from '../http/errors.js';
 import { executorTokenAuth, jobTokenAuth, type ExecutorApiEnv, type JobCaller } from './auth.js';
 import { readJsonBody } from '../http/body.js';
 import { QueuePicker } from './queue-picker.js';

@@ -1,11 +1,11 @@
+import { SandfleetError } from '@sandfleet/protocol';
 import { enqueueJob, type Database, type Job } from '@sandfleet/db';
 import { toStoredSpec, type JobSpecInput } from './job-spec.js';
 
 /** A job spec this coordinator cannot run as given; the message says what to change. */
-export class JobSubmitError extends Error {
+export class JobSubmitError extends SandfleetError {
   constructor(message: string) {
     super(message);
-    this.name = 'JobSubmitError';
   }
 }
 

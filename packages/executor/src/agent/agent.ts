@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { CoordinatorUnreachableError, UnexpectedStatusError, type CoordinatorClient, type ExecutorJob } from '../apiclient/client.js';
 import type { ExecutorConfig } from '../config.js';
-import { JobCanceledError, runJob, type CancelReason, type JobOutcome, type JobRunnerDeps } from './job-runner.js';
+import { runJob, type JobRunnerDeps } from './job-runner.js';
+import { JobCanceledError, reportOutcome, type CancelReason, type JobOutcome } from './outcome.js';
 import type { Runtime } from '../sandbox/runtime.js';
 import { SandfleetError, formatDuration } from '@sandfleet/protocol';
 
@@ -224,24 +225,7 @@ export class Agent {
   async #report(job: ExecutorJob, outcome: JobOutcome, log: Logger): Promise<void> {
     const { client } = this.#options;
     try {
-      switch (outcome.status) {
-        case 'completed':
-          await client.markComplete(job);
-          break;
-        case 'errored':
-          await client.markErrored(job, outcome.message);
-          break;
-        case 'failed':
-          await client.markFailed(job, outcome.message);
-          break;
-        case 'canceled':
-          // Lost jobs belong to someone else now: report nothing. A user cancel is markFailed, which the
-          // instance records as canceled; timeouts and shutdowns are retryable errors, as in Sourcegraph.
-          if (outcome.reason === 'lost') break;
-          if (outcome.reason === 'user') await client.markFailed(job, outcome.message);
-          else await client.markErrored(job, outcome.message);
-          break;
-      }
+      await reportOutcome(client, job, outcome);
       log.info({ outcome: outcome.status, ...('reason' in outcome ? { reason: outcome.reason } : {}), ...('message' in outcome ? { message: outcome.message } : {}) }, 'job finished');
     } catch (err) {
       // 404 / "unknown job": the instance reset the job or gave it to another executor meanwhile.

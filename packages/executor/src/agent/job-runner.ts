@@ -3,46 +3,35 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { SandfleetError, type CancelReason } from '@sandfleet/protocol';
+import { SandfleetError } from '@sandfleet/protocol';
 import type { CoordinatorClient, ExecutorJob } from '../apiclient/client.js';
 import type { ExecutorConfig } from '../config.js';
-import { LogFlushError } from '../logs/log-stream.js';
+import { jobRegistryAuth } from '../image/auth.js';
 import { openStepLog, runHostCommand, type JobLogContext } from '../logs/logged-command.js';
 import { buildRedactions, Redactor } from '../logs/redaction.js';
-import type { Runtime, Sandbox } from '../sandbox/runtime.js';
-import { cloneRepository, createWorkspace, writeJobFiles, type Workspace } from '../workspace/workspace.js';
+import type { HostEnvironment, Runtime, Sandbox, SandboxOptions } from '../sandbox/runtime.js';
 import { resolveInside } from '../workspace/files.js';
+import { prepareWorkspaceOnHost, type WorkspaceRequest } from '../workspace/prepare.js';
+import { createWorkspace, type Workspace } from '../workspace/workspace.js';
+import { JobUnsupportedError, outcomeOf, type JobOutcome } from './outcome.js';
 
 /**
- * Runs one job from workspace to teardown and says how it ended. It never throws for anything the
+ * Runs one job from sandbox to teardown and says how it ended. It never throws for anything the
  * job did; the agent turns the outcome into markComplete / markErrored / markFailed.
+ *
+ * Order: an empty workspace directory, the sandbox (job disk, cgroup, network), then the workspace
+ * built straight into the sandbox — by the sandbox itself when it can (prepareWorkspace), else on
+ * the host (clone through the git proxy, files, step scripts) — then the steps.
  */
 
-export type { CancelReason };
-
-/** The abort reason put on a job's AbortSignal. */
-export class JobCanceledError extends SandfleetError {
-  constructor(readonly reason: CancelReason, message: string) {
-    super(message);
-  }
-}
-
-export type JobOutcome =
-  | { status: 'completed' }
-  /** Retryable: the instance may hand the job out again (markErrored). */
-  | { status: 'errored'; message: string }
-  /** Permanent (markFailed). */
-  | { status: 'failed'; message: string }
-  | { status: 'canceled'; reason: CancelReason; message: string };
-
 export interface JobRunnerDeps {
-  config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig'>;
+  config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig' | 'host'>;
   client: Pick<CoordinatorClient, 'addExecutionLogEntry' | 'updateExecutionLogEntry' | 'appendExecutionLog' | 'supports' | 'getFile' | 'jobHeaders'>;
   runtime: Runtime;
   log: Logger;
   /** Time between log uploads, in ms. @default 1000 */
   logFlushIntervalMs?: number;
-  /** PATH used to find `src` for cliSteps. @default process.env.PATH */
+  /** PATH used to find and run `src` for cliSteps. @default config.host.path */
   hostPath?: string;
 }
 
@@ -53,40 +42,34 @@ class StepFailedError extends SandfleetError {
   }
 }
 
-/** The job cannot run on this executor at all. */
-class JobUnsupportedError extends SandfleetError {
-  constructor(message: string) {
-    super(message);
-  }
-}
-
 export async function runJob(job: ExecutorJob, deps: JobRunnerDeps, signal: AbortSignal): Promise<JobOutcome> {
   const log = deps.log;
   const redactor = new Redactor(buildRedactions(deps.config.frontendPassword, job.redactedValues, [job.token]));
   const ctx: JobLogContext = { client: deps.client, job, redactor, log, flushIntervalMs: deps.logFlushIntervalMs };
   let workspace: Workspace | undefined;
   let sandbox: Sandbox | undefined;
+  const host: HostEnvironment = { ...deps.config.host, ...(deps.hostPath === undefined ? {} : { path: deps.hostPath }) };
   try {
-    if ((job.cliSteps ?? []).length > 0 && !(await findOnPath('src', deps.hostPath ?? process.env.PATH ?? ''))) {
+    if ((job.cliSteps ?? []).length > 0 && !(await findOnPath('src', host.path))) {
       throw new JobUnsupportedError('this job has src-cli steps (cliSteps) but src-cli ("src") is not installed on this executor host');
     }
     workspace = await createWorkspace(deps.config.workspaceDir, job.id);
     log.debug({ workspace: workspace.dir }, 'workspace created');
-    if (job.repositoryName) {
-      await cloneRepository(ctx, job, {
-        workspaceDir: workspace.dir,
-        frontendUrl: deps.config.frontendUrl,
-        jobHeaders: deps.client.jobHeaders(job),
-      }, signal);
-    }
-    const wsDir = workspace.dir;
-    const scripts = await writeJobFiles(ctx, job, {
-      workspaceDir: wsDir,
+    sandbox = await prepareSandbox(ctx, job, deps, workspace.dir, signal);
+    const wsDir = sandbox.workspaceDir;
+    const request: WorkspaceRequest = {
+      ctx,
+      job,
+      frontendUrl: deps.config.frontendUrl,
+      jobHeaders: deps.client.jobHeaders(job),
       getFile: (bucket, key, s) => deps.client.getFile(job, bucket, key, s),
-    }, signal);
+      host,
+    };
+    const scripts = sandbox.prepareWorkspace
+      ? await sandbox.prepareWorkspace(request, signal)
+      : await prepareWorkspaceOnHost(wsDir, request, signal);
     throwIfAborted(signal);
 
-    sandbox = await prepareSandbox(ctx, job, deps, wsDir, signal);
     for (const [i, step] of (job.dockerSteps ?? []).entries()) {
       throwIfAborted(signal);
       const key = `step.docker.${step.key || i}`;
@@ -117,7 +100,7 @@ export async function runJob(job: ExecutorJob, deps: JobRunnerDeps, signal: Abor
       throwIfAborted(signal);
       const key = `step.src.${step.key || i}`;
       const cwd = resolveInside(wsDir, step.dir, true);
-      const result = await runHostCommand(ctx, { key, argv: ['src', ...step.command], cwd, env: stepEnv(step.env ?? [], deps.hostPath) }, signal);
+      const result = await runHostCommand(ctx, { key, argv: ['src', ...step.command], cwd, env: stepEnv(step.env ?? [], host) }, signal);
       throwIfAborted(signal);
       if (result.exitCode !== 0) throw new StepFailedError(key, result.exitCode);
     }
@@ -136,15 +119,11 @@ export async function runJob(job: ExecutorJob, deps: JobRunnerDeps, signal: Abor
 
 async function prepareSandbox(ctx: JobLogContext, job: ExecutorJob, deps: JobRunnerDeps, workspaceDir: string, signal: AbortSignal): Promise<Sandbox> {
   const { runtime, config } = deps;
-  const options = {
+  const options: SandboxOptions = {
     // Unique per attempt, short enough for cgroup, netns and interface names.
     jobId: `${job.id}-${randomBytes(4).toString('hex')}`,
     workspaceDir,
-    limits: config.runtimeConfig.limits,
-    network: config.runtimeConfig.network,
-    dockerAuth: job.dockerAuthConfig?.auths && Object.keys(job.dockerAuthConfig.auths).length > 0
-      ? job.dockerAuthConfig
-      : config.runtimeConfig.dockerAuthConfig,
+    dockerAuth: jobRegistryAuth(job.dockerAuthConfig, config.runtimeConfig.dockerAuthConfig),
     progress: (_line: string) => {},
     signal,
   };
@@ -167,21 +146,10 @@ function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw signal.reason;
 }
 
-function outcomeOf(err: unknown, signal: AbortSignal): JobOutcome {
-  if (signal.aborted) {
-    const reason = signal.reason;
-    if (reason instanceof JobCanceledError) return { status: 'canceled', reason: reason.reason, message: reason.message };
-    return { status: 'canceled', reason: 'shutdown', message: String(reason) };
-  }
-  if (err instanceof JobUnsupportedError) return { status: 'failed', message: err.message };
-  if (err instanceof LogFlushError) return { status: 'errored', message: err.message };
-  return { status: 'errored', message: err instanceof Error ? err.message : String(err) };
-}
-
 /** `NAME=value` pairs plus PATH and HOME of the host (as Sourcegraph passes to src-cli). */
-function stepEnv(pairs: readonly string[], hostPath: string | undefined): Record<string, string> {
-  const env: Record<string, string> = { PATH: hostPath ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
-  if (process.env.HOME) env.HOME = process.env.HOME;
+function stepEnv(pairs: readonly string[], host: HostEnvironment): Record<string, string> {
+  const env: Record<string, string> = { PATH: host.path };
+  if (host.home) env.HOME = host.home;
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);

@@ -9,13 +9,13 @@ import { capture } from '../process/run.js';
 export const MIN_GIT_VERSION: readonly [number, number] = [2, 26];
 
 /** `git version` output, e.g. "git version 2.39.5"; undefined when git is not installed. */
-export async function gitVersionOutput(): Promise<string | undefined> {
-  return probe(['git', 'version']);
+export async function gitVersionOutput(hostPath: string): Promise<string | undefined> {
+  return probe(['git', 'version'], hostPath);
 }
 
 /** `src version -client-only` output; undefined when src-cli is not installed. */
-export async function srcCliVersionOutput(): Promise<string | undefined> {
-  return probe(['src', 'version', '-client-only']);
+export async function srcCliVersionOutput(hostPath: string): Promise<string | undefined> {
+  return probe(['src', 'version', '-client-only'], hostPath);
 }
 
 /** Parses "git version 2.39.5" (or "2.39.5.windows.1") into [major, minor, patch]. */
@@ -29,9 +29,10 @@ export function isGitVersionSupported(version: readonly [number, number, number]
   return major > MIN_GIT_VERSION[0] || (major === MIN_GIT_VERSION[0] && minor >= MIN_GIT_VERSION[1]);
 }
 
-async function probe(argv: string[]): Promise<string | undefined> {
+/** Runs `argv` found on `hostPath`, the executor's PATH. */
+async function probe(argv: string[], hostPath: string): Promise<string | undefined> {
   try {
-    const result = await capture(argv, { signal: AbortSignal.timeout(10_000) });
+    const result = await capture(argv, { env: { PATH: hostPath }, signal: AbortSignal.timeout(10_000) });
     return result.exitCode === 0 ? result.stdout.trim() : undefined;
   } catch {
     return undefined;

@@ -35,6 +35,8 @@ export interface InstallStep {
 
 export interface InstallOptions {
   stateDir: string;
+  /** The Docker daemon to check (DOCKER_HOST); undefined is docker's default socket. */
+  dockerHost?: string | undefined;
   dryRun: boolean;
   write: (line: string) => void;
 }
@@ -119,7 +121,7 @@ export function planInstall(targets: InstallTarget[], options: InstallOptions): 
         run: async () => {
           let daemon: DockerDaemon;
           try {
-            daemon = await inspectDaemon(new DockerCli(process.env.DOCKER_HOST));
+            daemon = await inspectDaemon(new DockerCli(options.dockerHost));
           } catch {
             return 'not running: start dockerd (it reads daemon.json; do not also pass --userns-remap); the docker runtime is never chosen automatically';
           }
@@ -147,12 +149,13 @@ export async function runInstall(targets: InstallTarget[], options: InstallOptio
   return ok;
 }
 
-export function registerInstallCommand(program: Command): void {
+/** `defaults`: from the executor's environment (EXECUTOR_STATE_DIR, DOCKER_HOST), read by the caller. */
+export function registerInstallCommand(program: Command, defaults: { stateDir: string; dockerHost: string | undefined }): void {
   program
     .command('install')
     .description(`install the packages a sandbox runtime needs and set up the host (${INSTALL_TARGETS.join(', ')}, all)`)
     .argument('[what]', 'runtime to install for, or all', 'all')
-    .option('--state-dir <dir>', 'state directory to create', process.env.EXECUTOR_STATE_DIR ?? '/var/lib/sandfleet/executor')
+    .option('--state-dir <dir>', 'state directory to create', defaults.stateDir)
     .option('--dry-run', 'print what would be done without changing anything')
     .action(async (what: string, opts: { stateDir: string; dryRun?: boolean }) => {
       const targets: InstallTarget[] = what === 'all' ? ['bwrap', 'oci', 'gvisor', 'network'] : (INSTALL_TARGETS as readonly string[]).includes(what) ? [what as InstallTarget] : [];
@@ -161,7 +164,7 @@ export function registerInstallCommand(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const ok = await runInstall(targets, { stateDir: opts.stateDir, dryRun: opts.dryRun === true, write: (l) => process.stdout.write(`${l}\n`) });
+      const ok = await runInstall(targets, { stateDir: opts.stateDir, dockerHost: defaults.dockerHost, dryRun: opts.dryRun === true, write: (l) => process.stdout.write(`${l}\n`) });
       process.exitCode = ok ? 0 : 1;
     });
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { CoordinatorClient, connectionOptions } from '../apiclient/client.js';
-import { ConfigError, loadConfig, type ExecutorConfig } from '../config.js';
+import { ConfigError, installDefaults, loadConfig, type ExecutorConfig } from '../config.js';
 import { gitVersionOutput, srcCliVersionOutput } from './host-tools.js';
 import { registerInstallCommand } from './install.js';
 import { createLogger } from '../logger.js';
@@ -18,7 +18,8 @@ import { EXECUTOR_VERSION } from '../version.js';
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 
-export function buildProgram(): Command {
+/** `env`: the process environment, read here and nowhere else below the CLI. */
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command()
     .name('executor')
     .description('Sandfleet executor: runs jobs from a Sourcegraph-compatible executor queue in sandboxes')
@@ -29,32 +30,32 @@ export function buildProgram(): Command {
     .description('dequeue and run jobs until drained (the default command)')
     .option('--verify', 'run the checks of `executor validate` first and refuse to start if one fails')
     .action(async (options: { verify?: boolean }) => {
-      process.exitCode = await runCommand({ verify: options.verify === true });
+      process.exitCode = await runCommand(env, { verify: options.verify === true });
     });
 
   program
     .command('validate')
     .description('check the configuration, git, access to the instance and the runtimes')
     .action(async () => {
-      const passed = await runValidation(process.env, { write: (line) => process.stdout.write(`${line}\n`) });
+      const passed = await runValidation(env, { write: (line) => process.stdout.write(`${line}\n`) });
       process.exitCode = passed ? EXIT_OK : EXIT_FAILURE;
     });
 
-  registerInstallCommand(program);
+  registerInstallCommand(program, installDefaults(env));
   return program;
 }
 
-async function runCommand(options: { verify: boolean }): Promise<number> {
+async function runCommand(env: NodeJS.ProcessEnv, options: { verify: boolean }): Promise<number> {
   let config: ExecutorConfig;
   try {
-    config = loadConfig(process.env);
+    config = loadConfig(env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
     return EXIT_FAILURE;
   }
   if (options.verify) {
-    const passed = await runValidation(process.env, { write: (line) => process.stderr.write(`${line}\n`) });
+    const passed = await runValidation(env, { write: (line) => process.stderr.write(`${line}\n`) });
     if (!passed) return EXIT_FAILURE;
   }
   const log = createLogger({ level: config.logLevel, executorName: config.executorName });
@@ -62,7 +63,7 @@ async function runCommand(options: { verify: boolean }): Promise<number> {
 
   let runtime;
   try {
-    const selection = await selectRuntime(config.runtimeConfig);
+    const selection = await selectRuntime(config.runtimeConfig, { host: config.host });
     runtime = selection.runtime;
     log.info({ runtime: runtime.name, reason: selection.reason }, 'runtime selected');
   } catch (err) {
@@ -76,7 +77,7 @@ async function runCommand(options: { verify: boolean }): Promise<number> {
     );
   }
 
-  const [gitVersion, srcCliVersion] = await Promise.all([gitVersionOutput(), srcCliVersionOutput()]);
+  const [gitVersion, srcCliVersion] = await Promise.all([gitVersionOutput(config.host.path), srcCliVersionOutput(config.host.path)]);
   const client = new CoordinatorClient({
     ...connectionOptions(config),
     resources: { numCPUs: config.jobNumCpus, memory: config.jobMemory, diskSpace: config.diskSpace },

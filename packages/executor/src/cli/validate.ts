@@ -35,14 +35,14 @@ export async function runValidation(env: NodeJS.ProcessEnv, io: ValidateIo): Pro
     return summarize(io, failures);
   }
 
-  const gitOutput = await gitVersionOutput();
+  const gitOutput = await gitVersionOutput(config.host.path);
   const gitVersion = gitOutput === undefined ? undefined : parseGitVersion(gitOutput);
   if (!gitVersion) fail('git is not installed', 'install git (>= 2.26) and put it on PATH');
   else if (!isGitVersionSupported(gitVersion)) {
     fail(`git ${gitVersion.join('.')} is too old (need >= ${MIN_GIT_VERSION.join('.')})`, `upgrade git to >= ${MIN_GIT_VERSION.join('.')}`);
   } else ok(`git ${gitVersion.join('.')} (>= ${MIN_GIT_VERSION.join('.')})`);
 
-  const srcVersion = await srcCliVersionOutput();
+  const srcVersion = await srcCliVersionOutput(config.host.path);
   if (srcVersion === undefined) warn('src-cli ("src") is not installed; only jobs with cliSteps need it');
   else ok(`src-cli: ${srcVersion.split('\n')[0]}`);
 
@@ -60,17 +60,17 @@ export async function runValidation(env: NodeJS.ProcessEnv, io: ValidateIo): Pro
   }
 
   io.write('  runtimes on this host:');
-  for (const { name, availability } of await probeRuntimes(config.runtimeConfig)) {
+  for (const { name, availability } of await probeRuntimes(config.runtimeConfig, { host: config.host })) {
     io.write(`    ${availability.available ? pc.green('✓') : pc.dim('✗')} ${name.padEnd(11)} ${availability.reason}`);
   }
   try {
-    const auto = await selectRuntime({ ...config.runtimeConfig, runtime: 'auto' });
+    const auto = await selectRuntime({ ...config.runtimeConfig, runtime: 'auto' }, { host: config.host });
     io.write(`  auto would pick: ${auto.runtime.name}`);
   } catch (err) {
     io.write(`  auto would pick: none (${err instanceof Error ? err.message : String(err)})`);
   }
   try {
-    const selection = await selectRuntime(config.runtimeConfig);
+    const selection = await selectRuntime(config.runtimeConfig, { host: config.host });
     ok(`runtime ${selection.runtime.name}: ${selection.reason}`);
     if (!selection.runtime.isolating) warn('the shell runtime runs job steps directly on this host, without any isolation');
   } catch (err) {

@@ -1,6 +1,14 @@
 import type { DockerAuthConfig } from '@sandfleet/protocol';
 import { DOCKER_HUB } from './reference.js';
 
+/**
+ * The registry credentials a job's images are pulled with: the job's own docker config when it
+ * has any entries, else the executor's (EXECUTOR_DOCKER_AUTH_CONFIG). Decided once per job.
+ */
+export function jobRegistryAuth(jobAuth: DockerAuthConfig | null | undefined, executorAuth: DockerAuthConfig | undefined): DockerAuthConfig | undefined {
+  return jobAuth?.auths && Object.keys(jobAuth.auths).length > 0 ? jobAuth : executorAuth;
+}
+
 export interface BasicCredentials {
   username: string;
   password: string;

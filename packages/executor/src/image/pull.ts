@@ -7,17 +7,8 @@ import { BlobStore, hexOf, sha256Digest } from './blob-store.js';
 import { parseImageConfig, type ImageConfig } from './image-config.js';
 import { manifestReference, parseReference, registryBaseUrl, type ImageReference } from './reference.js';
 import { ImagePullError, MANIFEST_ACCEPT, RegistryEndpoint } from './registry.js';
+import { ID_RANGE, ID_SHIFT } from './ids.js';
 import { applyLayer } from './unpack.js';
-
-/**
- * Image ids are shifted by this much on disk: image root is host uid 100000, image uid 1000 is
- * host uid 101000. Every isolating runtime maps the image's ids back through a user namespace, so
- * nothing in a job ever runs as, or owns files as, a privileged host id. Like Docker's userns-remap,
- * the range is shared by all jobs (the unpacked rootfs is shared); jobs are kept apart by their
- * mount, pid and network namespaces, not by uid.
- */
-export const ID_SHIFT = 100_000;
-export const ID_RANGE = 65_536;
 
 export interface PulledImage {
   reference: ImageReference;
@@ -34,7 +25,7 @@ export interface PullRequest {
    * unpacked once (`rootfs/` and `rootfs-unshifted/`).
    */
   idShift?: number;
-  /** The job's docker config; it wins over the executor's. */
+  /** The registry credentials decided for the job (jobRegistryAuth). */
   auth?: DockerAuthConfig | undefined;
   progress: (line: string) => void;
   signal: AbortSignal;
@@ -70,7 +61,6 @@ export class ImageStore {
   constructor(
     readonly stateDir: string,
     private readonly mirrors: readonly string[] = [],
-    private readonly defaultAuth?: DockerAuthConfig | undefined,
   ) {
     this.blobs = new BlobStore(path.join(stateDir, 'images', 'blobs'));
   }
@@ -78,8 +68,7 @@ export class ImageStore {
   async pull(image: string, request: PullRequest): Promise<PulledImage> {
     const reference = parseReference(image);
     const started = Date.now();
-    const auth = request.auth ?? this.defaultAuth;
-    const { endpoint, manifest } = await this.resolveManifest(reference, auth, request);
+    const { endpoint, manifest } = await this.resolveManifest(reference, request.auth, request);
     if (!manifest.config?.digest || !manifest.layers) {
       throw new ImagePullError(reference.canonical, endpoint.label, `unsupported manifest (schemaVersion ${manifest.schemaVersion ?? '?'}, ${manifest.mediaType ?? 'no media type'})`);
     }

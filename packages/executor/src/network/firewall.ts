@@ -1,24 +1,4 @@
-/**
- * The egress policy of a job's router namespace, as one nft ruleset. The router sits between the
- * job (`j0`) and the uplink (`up0`): it forwards the job's traffic to public addresses and DNS
- * servers, and rejects everything else — private ranges, link-local (cloud metadata), loopback,
- * CGNAT, multicast, the host's own addresses and other jobs — over every protocol, with an ICMP
- * admin-prohibited answer so the job fails fast instead of timing out. Nothing may reach the router
- * itself, and nothing from the uplink may open a connection into the job.
- */
-export const BLOCKED_V4 = [
-  '0.0.0.0/8',
-  '10.0.0.0/8',
-  '100.64.0.0/10',
-  '127.0.0.0/8',
-  '169.254.0.0/16',
-  '172.16.0.0/12',
-  '192.0.0.0/24',
-  '192.168.0.0/16',
-  '198.18.0.0/15',
-  '224.0.0.0/4',
-  '240.0.0.0/4',
-];
+import { BLOCKED_V4 } from './policy.js';
 
 export interface FirewallOptions {
   /** Resolvers the job may query on port 53 even when they sit in a blocked range. */
@@ -27,6 +7,14 @@ export interface FirewallOptions {
   extraBlocked: string[];
 }
 
+/**
+ * The egress policy of a job's router namespace, as one nft ruleset. The router sits between the
+ * job (`j0`) and the uplink (`up0`): it forwards the job's traffic to public addresses and DNS
+ * servers, and rejects everything else — private ranges, link-local (cloud metadata), loopback,
+ * CGNAT, multicast, the host's own addresses and other jobs — over every protocol, with an ICMP
+ * admin-prohibited answer so the job fails fast instead of timing out. Nothing may reach the router
+ * itself, and nothing from the uplink may open a connection into the job.
+ */
 export function routerRuleset(options: FirewallOptions): string {
   const blocked = [...BLOCKED_V4, ...options.extraBlocked.filter((a) => !a.includes(':'))];
   const dns = options.dnsServers.filter((a) => !a.includes(':'));

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { NetworkPolicy } from '../sandbox/runtime.js';
+import type { NetworkPolicy } from './policy.js';
 import { inNetns, must, tryRun } from './commands.js';
 import { routerRuleset } from './firewall.js';
 import { MAX_SLOTS, type Uplink } from './uplink.js';

@@ -66,12 +66,13 @@ export class NamespaceUplink implements Uplink {
  * An accept in our table cannot override a DROP policy in another table (Docker's FORWARD chain):
  * on such hosts the operator must also allow `sfu*` there.
  *
- * Tests must never take this path: it refuses to run under the node test runner.
+ * Tests must never take this path: it refuses to run under the node test runner, and it assumes it
+ * is under one unless the executor's configuration (which reads NODE_TEST_CONTEXT) says otherwise.
  */
 export class HostUplink implements Uplink {
   readonly dnsServers: readonly string[];
 
-  constructor(dnsServers?: readonly string[]) {
+  constructor(dnsServers?: readonly string[], private readonly underTestRunner = true) {
     this.dnsServers = dnsServers ?? hostResolvers();
   }
 
@@ -82,7 +83,7 @@ export class HostUplink implements Uplink {
   }
 
   async attach(routerNs: string, slot: number): Promise<void> {
-    if (process.env.NODE_TEST_CONTEXT !== undefined) {
+    if (this.underTestRunner) {
       throw new Error('refusing to wire a job network to the host\'s real interfaces under the test runner; inject a test uplink');
     }
     await this.ensureHostRules();

@@ -88,6 +88,9 @@ export function runProcess(options: RunOptions): Promise<RunResult> {
   });
 }
 
+/** The PATH of a captured command whose caller gives no environment. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 /** Runs a short command and collects its output; for probes such as `git version`. */
 export async function capture(
   argv: readonly string[],
@@ -96,7 +99,7 @@ export async function capture(
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const result = await runProcess({
-    env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    env: { PATH: DEFAULT_PATH },
     ...options,
     argv,
     onStdout: (c) => out.push(c),

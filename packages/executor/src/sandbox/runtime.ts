@@ -1,5 +1,7 @@
 import type { DockerAuthConfig } from '@sandfleet/protocol';
 import { SandfleetError } from '@sandfleet/protocol';
+import type { NetworkPolicy } from '../network/policy.js';
+import type { WorkspaceRequest } from '../workspace/prepare.js';
 
 /**
  * A runtime turns "run this step script in this image over this workspace" into a sandboxed
@@ -26,16 +28,22 @@ export interface JobLimits {
   diskBytes: number;
 }
 
-/** `public` allows DNS and public addresses; `none` gives the job no network at all. */
-export type NetworkPolicy = 'public' | 'none';
+export type { NetworkPolicy };
 
+/**
+ * What a sandbox is prepared with for one job. Limits and the network policy are the runtime's
+ * own (RuntimeConfig, given at construction); these are the facts of the job.
+ */
 export interface SandboxOptions {
   /** Stable, unique id of this attempt (used in sandbox, cgroup and netns names). */
   jobId: string;
-  /** Host directory holding the job's files; the step sees it as `/data`. */
+  /**
+   * An empty host directory for the job's workspace. Runtimes that keep the workspace on the host
+   * side make it the sandbox's workspace (steps see it as `/data`), so what is written there after
+   * prepare() lands in the sandbox without a copy.
+   */
   workspaceDir: string;
-  limits: JobLimits;
-  network: NetworkPolicy;
+  /** The registry credentials decided for this job (the job's own, else the executor's). */
   dockerAuth?: DockerAuthConfig | undefined;
   /** Lines for the job's log that are not step output (e.g. image pull progress). */
   progress: (line: string) => void;
@@ -72,6 +80,15 @@ export interface StepResult {
 }
 
 export interface Sandbox {
+  /** Host directory the steps see as `/data`: where the host-side workspace preparation writes. */
+  readonly workspaceDir: string;
+  /**
+   * Builds the job's workspace inside the sandbox (clone, files, step scripts) and returns the
+   * step scripts' paths relative to the workspace, by step index. A runtime whose workspace cannot
+   * be reached from the host (a microVM's disk, a Kubernetes pod) implements this; without it the
+   * shared host-side preparation (workspace/prepare.ts) writes straight into `workspaceDir`.
+   */
+  prepareWorkspace?(request: WorkspaceRequest, signal: AbortSignal): Promise<string[]>;
   run(step: StepSpec, io: StepIO): Promise<StepResult>;
   teardown(): Promise<void>;
 }
@@ -89,6 +106,18 @@ export class RuntimeUnavailableError extends SandfleetError {
   constructor(readonly runtime: RuntimeName, readonly reason: string) {
     super(`runtime ${runtime} is not available: ${reason}`);
   }
+}
+
+/** What commands started for jobs take from the executor's own environment (read in config.ts). */
+export interface HostEnvironment {
+  /** PATH: how the shell runtime's steps and host commands (git, src) find their programs. */
+  path: string;
+  /** HOME, passed on to host commands when set. */
+  home: string | undefined;
+  /** DOCKER_HOST for the docker runtime's CLI; undefined means docker's default socket. */
+  dockerHost: string | undefined;
+  /** Set under the node test runner: job networks are then never wired to the host's interfaces. */
+  underTestRunner: boolean;
 }
 
 /** The part of the executor's configuration that runtimes read (parsed in config.ts). */

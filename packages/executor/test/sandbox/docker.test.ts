@@ -3,12 +3,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ID_SHIFT } from '../../src/image/pull.js';
+import { ID_SHIFT } from '../../src/image/ids.js';
 import { DockerCli, DockerCommandError } from '../../src/sandbox/docker/cli.js';
 import { DockerRuntime, RootWithoutUsernsError } from '../../src/sandbox/docker/docker.js';
 import { findBinary, makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig, Sandbox } from '../../src/sandbox/runtime.js';
-import { buildTestImages, makeWorkspace, startDockerd, startRegistry, type TestDockerd, type TestRegistry } from './fixtures.js';
+import { buildTestImages, emptyWorkspace, startDockerd, writeScripts, startRegistry, type TestDockerd, type TestRegistry } from './fixtures.js';
 import { defineSandboxSuite, LIMITS, type StepOutput } from './suite.js';
 
 /** Names of every container on the daemon at `host`, running or not. */
@@ -116,9 +116,10 @@ describe('docker sandbox on a daemon without userns-remap', { concurrency: false
   });
 
   async function prepare(scripts: Record<string, string>): Promise<{ sandbox: Sandbox; workspaceDir: string }> {
-    const workspaceDir = await makeWorkspace(scripts);
+    const workspaceDir = await emptyWorkspace();
     workspaces.push(workspaceDir);
-    const sandbox = await runtime.prepare({ jobId: `docker-plain-${path.basename(workspaceDir)}`, workspaceDir, limits: LIMITS, network: 'none', progress: () => {}, signal: AbortSignal.timeout(120_000) });
+    const sandbox = await runtime.prepare({ jobId: `docker-plain-${path.basename(workspaceDir)}`, workspaceDir, progress: () => {}, signal: AbortSignal.timeout(120_000) });
+    await writeScripts(sandbox.workspaceDir, scripts);
     return { sandbox, workspaceDir };
   }
 

@@ -243,12 +243,22 @@ export async function startRegistry(options: { auth?: { username: string; passwo
 
 /** A fresh workspace directory with step scripts under `.sourcegraph-executor/`. */
 export async function makeWorkspace(scripts: Record<string, string>): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-ws-'));
-  await fs.mkdir(path.join(dir, '.sourcegraph-executor'));
+  const dir = await emptyWorkspace();
+  await writeScripts(dir, scripts);
+  return dir;
+}
+
+/** A fresh, empty workspace directory, as a sandbox is prepared with. */
+export function emptyWorkspace(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-ws-'));
+}
+
+/** Writes step scripts under `<dir>/.sourcegraph-executor/` (a prepared sandbox's workspace). */
+export async function writeScripts(dir: string, scripts: Record<string, string>): Promise<void> {
+  await fs.mkdir(path.join(dir, '.sourcegraph-executor'), { recursive: true });
   for (const [name, body] of Object.entries(scripts)) {
     await fs.writeFile(path.join(dir, '.sourcegraph-executor', name), `set -e\n${body}\n`);
   }
-  return dir;
 }
 
 export interface TestDockerd {

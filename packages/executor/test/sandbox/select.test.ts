@@ -22,7 +22,7 @@ describe('runtime selection', () => {
     assert.notEqual(selection.runtime.name, 'shell');
     assert.notEqual(selection.runtime.name, 'docker');
     assert.match(selection.reason, /^auto picked \w+: /);
-    if (!(await createRuntime('firecracker', config).probe()).available) assert.match(selection.reason, /skipped firecracker: not implemented/);
+    if (!(await (await createRuntime('firecracker', config)).probe()).available) assert.match(selection.reason, /skipped firecracker: not implemented/);
   });
 
   it('says why each runtime is or is not available', async () => {
@@ -35,16 +35,10 @@ describe('runtime selection', () => {
   });
 
   it('reports a docker runtime without a daemon as unavailable', async () => {
-    const saved = process.env.DOCKER_HOST;
-    process.env.DOCKER_HOST = `unix://${os.tmpdir()}/no-such-docker.sock`;
-    try {
-      const a = await createRuntime('docker', config).probe();
-      assert.equal(a.available, false);
-      assert.match(a.reason, /no Docker daemon answers/);
-    } finally {
-      if (saved === undefined) delete process.env.DOCKER_HOST;
-      else process.env.DOCKER_HOST = saved;
-    }
+    const host = { path: '/usr/bin:/bin', home: undefined, dockerHost: `unix://${os.tmpdir()}/no-such-docker.sock`, underTestRunner: true };
+    const a = await (await createRuntime('docker', config, { host })).probe();
+    assert.equal(a.available, false);
+    assert.match(a.reason, /no Docker daemon answers/);
   });
 });
 

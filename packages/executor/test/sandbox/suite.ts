@@ -10,10 +10,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ID_SHIFT } from '../../src/image/pull.js';
+import { ID_SHIFT } from '../../src/image/ids.js';
 import type { RuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { JobLimits, Runtime, RuntimeConfig, Sandbox, SandboxOptions, StepResult, StepSpec } from '../../src/sandbox/runtime.js';
-import { buildTestImages, freePort, makeWorkspace, startRegistry, type TestImages, type TestRegistry } from './fixtures.js';
+import { buildTestImages, emptyWorkspace, freePort, startRegistry, writeScripts, type TestImages, type TestRegistry } from './fixtures.js';
 import { assertAllBlocked, BLOCKED, blockedProbeScript, OUTSIDE, startUpstream, tcp, udp, type TestUpstream } from './upstream.js';
 
 export const LIMITS: JobLimits = { cpus: 1, memoryBytes: 64 * 1024 * 1024, pids: 64, diskBytes: 64 * 1024 * 1024 };
@@ -120,18 +120,18 @@ export function defineSandboxSuite(name: string, suite: SuiteOptions): void {
     const rootImage = () => `${registry.host}/test/busybox-root:1`;
 
     async function prepare(scripts: Record<string, string>, overrides: Partial<SandboxOptions> = {}, rt = runtime) {
-      const workspaceDir = await makeWorkspace(scripts);
+      const workspaceDir = await emptyWorkspace();
       workspaces.push(workspaceDir);
       const progress: string[] = [];
       const sandbox = await rt.prepare({
         jobId: `${name}-${path.basename(workspaceDir)}`,
         workspaceDir,
-        limits,
-        network: 'public',
         progress: (l) => progress.push(l),
         signal: AbortSignal.timeout(120_000),
         ...overrides,
       });
+      // The workspace is prepared into the sandbox, after it exists.
+      await writeScripts(sandbox.workspaceDir, scripts);
       return { sandbox, workspaceDir, progress, jobId: `${name}-${path.basename(workspaceDir)}` };
     }
 
@@ -320,7 +320,7 @@ export function defineSandboxSuite(name: string, suite: SuiteOptions): void {
     });
 
     test('has only loopback with network none', async () => {
-      const { sandbox } = await prepare({ 'none.sh': `set +e; cat /proc/net/dev | tail -n +3 | cut -d: -f1; ${tcp(OUTSIDE.public)} 2>&1` }, { network: 'none' });
+      const { sandbox } = await prepare({ 'none.sh': `set +e; cat /proc/net/dev | tail -n +3 | cut -d: -f1; ${tcp(OUTSIDE.public)} 2>&1` }, {}, suite.makeRuntime(config({ network: 'none' }), { uplink: upstream.uplink }));
       try {
         const r = await run(sandbox, 'none.sh');
         assert.match(r.stdout, /^\s*lo\n/);

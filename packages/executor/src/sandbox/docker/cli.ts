@@ -44,11 +44,12 @@ export interface DockerRunOptions {
 }
 
 export class DockerCli {
-  constructor(private readonly dockerHost: string | undefined, private readonly configDir?: string) {}
+  /** `home`: HOME of the CLI (the executor's own; /root when it has none). */
+  constructor(private readonly dockerHost: string | undefined, private readonly home = '/root', private readonly configDir?: string) {}
 
   /** A CLI for the same daemon with a job's `--config` directory (registry credentials). */
   withConfig(configDir: string): DockerCli {
-    return new DockerCli(this.dockerHost, configDir);
+    return new DockerCli(this.dockerHost, this.home, configDir);
   }
 
   get host(): string | undefined {
@@ -56,7 +57,7 @@ export class DockerCli {
   }
 
   env(): Record<string, string> {
-    return { PATH: SYSTEM_PATH, HOME: process.env.HOME ?? '/root', ...(this.dockerHost ? { DOCKER_HOST: this.dockerHost } : {}) };
+    return { PATH: SYSTEM_PATH, HOME: this.home, ...(this.dockerHost ? { DOCKER_HOST: this.dockerHost } : {}) };
   }
 
   argv(args: readonly string[]): string[] {

@@ -45,8 +45,9 @@ export class DockerRuntime implements Runtime {
   readonly isolating = true;
   private readonly cli: DockerCli;
 
-  constructor(private readonly deps: RuntimeDeps, dockerHost = process.env.DOCKER_HOST) {
-    this.cli = new DockerCli(dockerHost);
+  /** `dockerHost` overrides the executor's DOCKER_HOST (tests start their own daemon). */
+  constructor(private readonly deps: RuntimeDeps, dockerHost = deps.host.dockerHost) {
+    this.cli = new DockerCli(dockerHost, deps.host.home);
   }
 
   /** The environment docker commands run with (PATH, HOME, DOCKER_HOST). */
@@ -77,15 +78,16 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       throw new RuntimeUnavailableError('docker', err instanceof Error ? err.message : String(err));
     }
-    const why = unusableDaemon(daemon, options.limits.diskBytes);
+    const { limits } = this.deps.config;
+    const why = unusableDaemon(daemon, limits.diskBytes);
     if (why) throw new RuntimeUnavailableError('docker', why);
     const key = jobKey(options.jobId);
     // Image id 0 is host id `remap.uid` under userns-remap, and host root without it.
-    const jfs = await JobFilesystem.create(this.deps.config.stateDir, key, options.workspaceDir, options.limits.diskBytes, daemon.remap?.uid ?? 0);
+    const jfs = await JobFilesystem.create(this.deps.config.stateDir, key, options.workspaceDir, limits.diskBytes, daemon.remap?.uid ?? 0);
     try {
       const configDir = path.join(jfs.jobDir, 'docker-config');
       await fs.mkdir(configDir, { mode: 0o700 });
-      const auth = options.dockerAuth ?? this.deps.config.dockerAuthConfig;
+      const auth = options.dockerAuth;
       if (auth) await fs.writeFile(path.join(configDir, 'config.json'), JSON.stringify(auth), { mode: 0o600 });
       return new DockerSandbox({ cli: this.cli.withConfig(configDir), daemon, key, options, fs: jfs, auth, config: this.deps.config, uplink: this.deps.uplink });
     } catch (err) {
@@ -164,6 +166,10 @@ class DockerSandbox implements Sandbox {
 
   constructor(private readonly job: DockerJob) {}
 
+  get workspaceDir(): string {
+    return this.job.options.workspaceDir;
+  }
+
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {
     if (this.tornDown) throw new Error('sandbox already torn down');
     const name = `sf-${this.job.key}-${++this.steps}`;
@@ -197,7 +203,7 @@ class DockerSandbox implements Sandbox {
 
   /** Everything up to a created, not yet started step container. */
   private async createStep(step: StepSpec, io: StepIO, name: string): Promise<{ command: string[]; layer?: BoundLayer }> {
-    const { limits } = this.job.options;
+    const { limits } = this.job.config;
     await this.pull(step.image, io);
     const user = await this.stepUser(step.image);
     if (!this.job.daemon.remap && (user.uid === 0 || user.gid === 0)) throw new RootWithoutUsernsError(step.image, user.uid, user.gid);
@@ -235,7 +241,7 @@ class DockerSandbox implements Sandbox {
    * the attached CLI alone would leave it running) and run() then removes it.
    */
   private async start(name: string, command: string[], io: StepIO): Promise<StepResult> {
-    const { limits } = this.job.options;
+    const { limits } = this.job.config;
     const kill = () => void this.job.cli.try(['kill', name]).catch(() => {});
     io.signal.addEventListener('abort', kill, { once: true });
     try {
@@ -339,7 +345,7 @@ class DockerSandbox implements Sandbox {
 
   /** The network flags of a step: none, or the holder's namespace (public network). */
   private async networkArgs(image: string): Promise<string[]> {
-    if (this.job.options.network === 'none') return ['--network', 'none'];
+    if (this.job.config.network === 'none') return ['--network', 'none'];
     if (!this.holder) await this.startHolder(image);
     return ['--network', `container:${this.holder}`, '-v', `${path.join(this.job.fs.jobDir, 'resolv.conf')}:/etc/resolv.conf:ro`];
   }

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ID_RANGE, ID_SHIFT } from '../../image/pull.js';
+import { ID_RANGE, ID_SHIFT } from '../../image/ids.js';
 import { capture } from '../../process/run.js';
 import { SYSTEM_PATH } from '../shared/host.js';
 

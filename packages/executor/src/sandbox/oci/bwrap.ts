@@ -1,5 +1,5 @@
 import { capture, runProcess } from '../../process/run.js';
-import { ID_SHIFT } from '../../image/pull.js';
+import { ID_SHIFT } from '../../image/ids.js';
 import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
 import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
 import { ImageSandbox, prepareJobResources, shellQuote, type LaunchResult, type StepLaunch } from './image-sandbox.js';
@@ -33,14 +33,14 @@ export class BwrapRuntime implements Runtime {
   }
 
   async prepare(options: SandboxOptions): Promise<Sandbox> {
-    const job = await prepareJobResources(options, this.deps.images, this.deps.config.stateDir, this.deps.uplink);
+    const job = await prepareJobResources(options, { deps: this.deps });
     return new BwrapSandbox(job);
   }
 }
 
 class BwrapSandbox extends ImageSandbox {
   protected async launch(l: StepLaunch): Promise<LaunchResult> {
-    const { limits } = this.job.options;
+    const { limits } = this.job;
     const hostUid = ID_SHIFT + l.user.uid;
     const hostGid = ID_SHIFT + l.user.gid;
     const bwrap = [

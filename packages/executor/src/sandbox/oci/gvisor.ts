@@ -48,9 +48,10 @@ export class GvisorRuntime implements Runtime {
   }
 
   async prepare(options: SandboxOptions): Promise<Sandbox> {
-    const limits = { ...options.limits, pids: options.limits.pids > 0 ? options.limits.pids + GVISOR_PIDS_HEADROOM : 0 };
-    const job = await prepareJobResources({ ...options, limits }, this.deps.images, this.deps.config.stateDir, this.deps.uplink, 0);
-    job.options = options; // messages quote the job's own limits
+    const { limits } = this.deps.config;
+    // Only the host cgroup gets the headroom; messages quote the job's own limits.
+    const cgroupLimits = { ...limits, pids: limits.pids > 0 ? limits.pids + GVISOR_PIDS_HEADROOM : 0 };
+    const job = await prepareJobResources(options, { deps: this.deps, idShift: 0, cgroupLimits });
     return new GvisorSandbox(job);
   }
 }
@@ -62,7 +63,7 @@ class GvisorSandbox extends ImageSandbox {
     await fs.mkdir(stateRoot, { recursive: true, mode: 0o700 });
     const spec = buildSpec(this.job, l, { userNamespace: false, seccomp: false, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: false });
     await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
-    const network = this.job.options.network === 'none' ? 'none' : 'host';
+    const network = this.job.policy === 'none' ? 'none' : 'host';
     return runContainer('runsc', ['--root', stateRoot, '--platform=ptrace', `--network=${network}`], `sf-${this.job.key}-${l.stepName}`, bundle, l);
   }
 }

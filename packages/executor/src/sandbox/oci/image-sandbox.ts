@@ -2,17 +2,23 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { mergeEnv, resolveUser, type ResolvedUser } from '../../image/image-config.js';
-import { ID_SHIFT, type ImageStore, type PulledImage } from '../../image/pull.js';
+import { ID_SHIFT } from '../../image/ids.js';
+import type { ImageStore, PulledImage } from '../../image/pull.js';
 import { createJobNetwork, type JobNetwork } from '../../network/job-network.js';
-import type { Uplink } from '../../network/uplink.js';
 import { JobCgroup } from '../shared/cgroup.js';
 import { JobFilesystem } from '../shared/job-filesystem.js';
-import type { Sandbox, SandboxOptions, StepIO, StepResult, StepSpec } from '../runtime.js';
+import type { NetworkPolicy } from '../../network/policy.js';
+import type { RuntimeDeps } from '../shared/host.js';
+import type { JobLimits, Sandbox, SandboxOptions, StepIO, StepResult, StepSpec } from '../runtime.js';
 
 /** What every image-based sandbox of one job shares: disk, cgroup, network, images. */
 export interface JobResources {
   key: string;
   options: SandboxOptions;
+  /** The runtime's job limits (RuntimeConfig), as the job's messages quote them. */
+  limits: JobLimits;
+  /** The runtime's network policy (RuntimeConfig). */
+  policy: NetworkPolicy;
   images: ImageStore;
   fs: JobFilesystem;
   cgroup: JobCgroup;
@@ -50,18 +56,30 @@ export function jobKey(jobId: string): string {
   return `${safe}-${createHash('sha256').update(jobId).update(randomBytes(8)).digest('hex').slice(0, 6)}`;
 }
 
+/** How a runtime sets up one job's resources. */
+export interface JobResourceSpec {
+  deps: RuntimeDeps;
+  /** Host id of image id 0: ID_SHIFT, or 0 for gVisor. */
+  idShift?: number;
+  /** The cgroup's limits when they differ from the job's (gVisor's host-side pids headroom). */
+  cgroupLimits?: JobLimits;
+}
+
 /** Sets up disk, cgroup and network for a job; undoes what it did when a later part fails. */
-export async function prepareJobResources(options: SandboxOptions, images: ImageStore, stateDir: string, uplink: Uplink | undefined, idShift = ID_SHIFT): Promise<JobResources> {
+export async function prepareJobResources(options: SandboxOptions, spec: JobResourceSpec): Promise<JobResources> {
+  const { config, images, uplink } = spec.deps;
+  const { stateDir, limits, network: policy } = config;
+  const idShift = spec.idShift ?? ID_SHIFT;
   const key = jobKey(options.jobId);
   const undo: (() => Promise<void>)[] = [];
   try {
-    const jfs = await JobFilesystem.create(stateDir, key, options.workspaceDir, options.limits.diskBytes, idShift);
+    const jfs = await JobFilesystem.create(stateDir, key, options.workspaceDir, limits.diskBytes, idShift);
     undo.push(() => jfs.destroy());
-    const cgroup = JobCgroup.create(key, options.limits);
+    const cgroup = JobCgroup.create(key, spec.cgroupLimits ?? limits);
     undo.push(() => cgroup.destroy());
-    const network = await createJobNetwork(key, options.network, uplink, stateDir);
+    const network = await createJobNetwork(key, policy, uplink, stateDir);
     undo.push(() => network.destroy());
-    return { key, options, images, fs: jfs, cgroup, network, stateDir, idShift };
+    return { key, options, limits, policy, images, fs: jfs, cgroup, network, stateDir, idShift };
   } catch (err) {
     for (const fn of undo.reverse()) await fn().catch(() => {});
     throw err;
@@ -79,11 +97,15 @@ export abstract class ImageSandbox implements Sandbox {
 
   constructor(protected readonly job: JobResources) {}
 
+  get workspaceDir(): string {
+    return this.job.options.workspaceDir;
+  }
+
   protected abstract launch(launch: StepLaunch): Promise<LaunchResult>;
 
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {
     if (this.tornDown) throw new Error('sandbox already torn down');
-    const { options } = this.job;
+    const { options, limits } = this.job;
     const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
     const user = resolveUser(image.rootfs, image.config.user);
     await this.job.fs.ownWorkspace(user.uid, user.gid);
@@ -111,8 +133,8 @@ export abstract class ImageSandbox implements Sandbox {
       let failure: string | undefined;
       const oom = after.oomKills > before.oomKills || (result.exitCode === 137 && after.peakAtLimit);
       if (io.signal.aborted) failure = `killed: ${abortReason(io.signal)}`;
-      else if (oom) failure = `killed: out of memory (limit ${Math.round(options.limits.memoryBytes / 1048576)} MiB)`;
-      else if (result.exitCode !== 0 && this.job.cgroup.pidsLimitHits() > pidsBefore) failure = `process limit reached (${options.limits.pids} processes)`;
+      else if (oom) failure = `killed: out of memory (limit ${Math.round(limits.memoryBytes / 1048576)} MiB)`;
+      else if (result.exitCode !== 0 && this.job.cgroup.pidsLimitHits() > pidsBefore) failure = `process limit reached (${limits.pids} processes)`;
       return { exitCode: result.exitCode, command: result.command, ...(failure ? { failure } : {}) };
     } finally {
       await this.job.cgroup.killAll();

@@ -1,4 +1,4 @@
-import { ID_RANGE, ID_SHIFT } from '../../image/pull.js';
+import { ID_RANGE, ID_SHIFT } from '../../image/ids.js';
 import type { JobResources, StepLaunch } from './image-sandbox.js';
 
 /** Docker's default capability set; given only to image root (and only inside its user namespace). */
@@ -46,7 +46,7 @@ export interface SpecOptions {
 
 /** The OCI runtime spec (config.json) of one step. */
 export function buildSpec(job: JobResources, l: StepLaunch, options: SpecOptions): object {
-  const { limits } = job.options;
+  const { limits } = job;
   const caps = l.user.uid === 0 ? ROOT_CAPS : [];
   const mappings = [{ containerID: 0, hostID: ID_SHIFT, size: ID_RANGE }];
   const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };

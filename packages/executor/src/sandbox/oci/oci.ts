@@ -59,7 +59,7 @@ export class OciRuntime implements Runtime {
   async prepare(options: SandboxOptions): Promise<Sandbox> {
     const { binary, why } = await this.binary();
     if (!binary) throw new RuntimeUnavailableError('oci', why);
-    const job = await prepareJobResources(options, this.deps.images, this.deps.config.stateDir, this.deps.uplink);
+    const job = await prepareJobResources(options, { deps: this.deps });
     return new OciSandbox(job, binary);
   }
 }

@@ -2,9 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImageStore } from '../../image/pull.js';
 import { HostUplink, type Uplink } from '../../network/uplink.js';
-import type { Availability, RuntimeConfig } from '../runtime.js';
+import type { Availability, HostEnvironment, RuntimeConfig } from '../runtime.js';
 
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The host environment of a runtime built without the executor's configuration (tests, benches):
+ * the system PATH, no HOME, docker's default socket, and no wiring of job networks to the host.
+ */
+const DEFAULT_HOST: HostEnvironment = { path: SYSTEM_PATH, home: undefined, dockerHost: undefined, underTestRunner: true };
 
 /** What an image runtime needs besides its config; tests inject a test uplink here. */
 export interface RuntimeDeps {
@@ -12,13 +18,17 @@ export interface RuntimeDeps {
   images: ImageStore;
   /** Where `public` jobs' traffic goes. Default: the host's default route (HostUplink). */
   uplink: Uplink;
+  /** The executor's PATH, HOME and DOCKER_HOST (DEFAULT_HOST unless given). */
+  host: HostEnvironment;
 }
 
 export function makeRuntimeDeps(config: RuntimeConfig, overrides: Partial<Omit<RuntimeDeps, 'config'>> = {}): RuntimeDeps {
+  const host = overrides.host ?? DEFAULT_HOST;
   return {
     config,
-    images: overrides.images ?? new ImageStore(config.stateDir, config.registryMirrorUrls, config.dockerAuthConfig),
-    uplink: overrides.uplink ?? new HostUplink(),
+    images: overrides.images ?? new ImageStore(config.stateDir, config.registryMirrorUrls),
+    uplink: overrides.uplink ?? new HostUplink(undefined, host.underTestRunner),
+    host,
   };
 }
 

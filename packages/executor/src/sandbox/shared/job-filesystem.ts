@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { capture } from '../../process/run.js';
-import { ID_SHIFT } from '../../image/pull.js';
+import { ID_SHIFT } from '../../image/ids.js';
 
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 
@@ -22,10 +22,11 @@ async function must(argv: string[]): Promise<void> {
  *   disk/layers/<n>/  a directory bound over another program's (docker: a container's layer)
  *   steps/<n>/root    step n's root: overlay of the shared read-only image rootfs + its upper dir
  *
- * With a disk, the workspace is copied onto it and the copy is bind-mounted over the caller's
- * workspace directory for the job's lifetime, so host-side code (which writes step scripts, reads
- * results) sees exactly what the steps see. Without one, the caller's directory is bind-mounted
- * onto disk/data instead (and its files are chowned to the step's user, since nothing is copied).
+ * The caller's workspace directory is empty: the workspace is prepared after the sandbox, straight
+ * into it. With a disk, disk/data is bind-mounted over that directory for the job's lifetime, so
+ * what host-side code writes there (clone, files, step scripts) is on the job's disk and it sees
+ * exactly what the steps see. Without one, the caller's directory is bind-mounted onto disk/data
+ * instead. Either way the workspace's files are chowned to the step's user before it runs.
  * Every directory on the way is 0711 so sandboxes running as unprivileged
  * host uids can reach their mounts but not list anything.
  */
@@ -73,7 +74,7 @@ export class JobFilesystem {
       this.mounts.push(disk);
       await fs.chmod(disk, 0o711);
       await fs.mkdir(this.dataDir, { mode: 0o755 });
-      await must(['cp', '-a', `${this.workspaceDir}/.`, `${this.dataDir}/`]);
+      await assertEmpty(this.workspaceDir);
       await must(['mount', '--bind', this.dataDir, this.workspaceDir]);
       this.mounts.push(this.workspaceDir);
     } else {
@@ -172,6 +173,12 @@ export class JobFilesystem {
     if (left.length) throw new Error(`cannot remove ${this.jobDir}: still mounted: ${left.join(', ')}`);
     await fs.rm(this.jobDir, { recursive: true, force: true });
   }
+}
+
+/** A bind over a non-empty directory would hide what is in it from the job. */
+async function assertEmpty(dir: string): Promise<void> {
+  const entries = await fs.readdir(dir);
+  if (entries.length > 0) throw new Error(`the workspace directory ${dir} must be empty when the sandbox is prepared (it holds ${entries.slice(0, 3).join(', ')})`);
 }
 
 async function umount(target: string): Promise<void> {

@@ -1,0 +1,106 @@
+import { SandfleetError } from '@sandfleet/protocol';
+import type { WireJob } from '@sandfleet/protocol';
+import { runHostCommand, type HostCommand, type JobLogContext } from '../logs/logged-command.js';
+import { ensureDirectoryInside } from './files.js';
+import { startGitProxy } from './git-proxy.js';
+
+/**
+ * The repository part of a job's workspace: the job's repository at its commit, fetched on the host
+ * through a local git proxy that adds the job's credentials. Every git command is its own log entry.
+ */
+
+/** A setup command exited non-zero; the job errors with this message. */
+export class SetupCommandError extends SandfleetError {
+  constructor(readonly key: string, readonly exitCode: number) {
+    super(`failed ${key}: exit code ${exitCode}`);
+  }
+}
+
+/** The executor's PATH and HOME as git sees them (config.ts reads them). */
+export interface GitHost {
+  path?: string;
+  home?: string | undefined;
+}
+
+const DEFAULT_GIT_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * The environment of git commands: nothing from the host but PATH and HOME, never a prompt (a
+ * credential prompt would hang the job), and no LFS downloads (the git proxy has no LFS endpoint).
+ */
+export function gitEnv(host: GitHost = {}): Record<string, string> {
+  return {
+    PATH: host.path ?? DEFAULT_GIT_PATH,
+    ...(host.home ? { HOME: host.home } : {}),
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_LFS_SKIP_SMUDGE: '1',
+  };
+}
+
+type CloneFields = Pick<WireJob, 'repositoryName' | 'commit' | 'fetchTags' | 'shallowClone' | 'sparseCheckout'>;
+
+/** The git commands of a clone, in order, with their log keys. */
+export function gitCloneCommands(job: CloneFields, repoDir: string, cloneUrl: string, host: GitHost = {}): HostCommand[] {
+  const env = gitEnv(host);
+  const git = (key: string, ...args: string[]): HostCommand => ({ key, argv: ['git', '-C', repoDir, ...args], cwd: repoDir, env });
+  const sparse = job.sparseCheckout ?? [];
+  const fetchOptions = [
+    ...(job.fetchTags ? ['--tags'] : []),
+    ...(job.shallowClone ? [...(job.fetchTags ? [] : ['--no-tags']), '--depth=1'] : []),
+    // Fetch no blobs up front; the sparse checkout downloads only the ones it needs.
+    ...(sparse.length > 0 ? ['--filter=blob:none'] : []),
+  ];
+  return [
+    git('setup.git.init', 'init'),
+    git('setup.git.add-remote', 'remote', 'add', 'origin', cloneUrl),
+    // gc would only slow a throwaway clone down.
+    git('setup.git.disable-gc', 'config', '--local', 'gc.auto', '0'),
+    git('setup.git.fetch', '-c', 'protocol.version=2', 'fetch', '--progress', '--no-recurse-submodules', ...fetchOptions, 'origin', job.commit),
+    ...(sparse.length > 0
+      ? [
+          git('setup.git.sparse-checkout-config', 'config', '--local', 'core.sparseCheckout', '1'),
+          git('setup.git.sparse-checkout-set', 'sparse-checkout', 'set', '--no-cone', '--', ...sparse),
+        ]
+      : []),
+    // A sparse checkout fetches its blobs lazily, through the proxy that is still the remote here.
+    git('setup.git.checkout', ...(sparse.length > 0 ? ['-c', 'protocol.version=2'] : []), 'checkout', '--progress', '--force', job.commit),
+    // Tools that read the remote (code-intel indexers) should see the repository name, not the proxy.
+    git('setup.git.set-remote', 'remote', 'set-url', 'origin', job.repositoryName),
+  ];
+}
+
+export interface CloneOptions {
+  workspaceDir: string;
+  frontendUrl: string;
+  /** Authorization, X-Sourcegraph-Job-ID and X-Sourcegraph-Executor-Name for the git proxy. */
+  jobHeaders: Readonly<Record<string, string>>;
+  /** PATH and HOME of the executor, for git. */
+  host?: GitHost;
+}
+
+/**
+ * Clones the job's repository at its commit into `<workspace>/<repositoryDirectory>` through a local
+ * git proxy that exists only for the duration of the clone. Throws SetupCommandError on a failed step.
+ */
+export async function cloneRepository(
+  ctx: JobLogContext,
+  job: CloneFields & Pick<WireJob, 'repositoryDirectory'>,
+  options: CloneOptions,
+  signal: AbortSignal,
+): Promise<string> {
+  const repoDir = await ensureDirectoryInside(options.workspaceDir, job.repositoryDirectory);
+  const proxy = await startGitProxy({
+    frontendUrl: options.frontendUrl,
+    repositoryName: job.repositoryName,
+    jobHeaders: options.jobHeaders,
+  });
+  try {
+    for (const command of gitCloneCommands(job, repoDir, `${proxy.url}/${job.repositoryName}`, options.host)) {
+      const result = await runHostCommand(ctx, command, signal);
+      if (result.exitCode !== 0 || result.aborted) throw new SetupCommandError(command.key, result.exitCode);
+    }
+  } finally {
+    await proxy.close();
+  }
+  return repoDir;
+}
