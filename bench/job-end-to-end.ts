@@ -4,37 +4,22 @@
  * same run. The step is `true` in the demo image the coordinator serves (pulled once, then cached).
  *   node --import tsx bench/job-end-to-end.ts [--jobs=7] [--runtimes=shell,bwrap,oci,gvisor]
  */
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ACCESS_TOKEN, benchCoordinator, percentile } from './support.js';
+import { startExecutorProcess } from '@sandfleet/test-helpers';
+import { ACCESS_TOKEN, startCoordinatorServer } from '@sandfleet/test-helpers/coordinator';
+import { percentile } from './support.js';
 
 const JOBS = Number(process.argv.find((a) => a.startsWith('--jobs='))?.split('=')[1] ?? 7);
 const RUNTIMES = (process.argv.find((a) => a.startsWith('--runtimes='))?.split('=')[1] ?? 'shell,bwrap,oci,gvisor').split(',');
-const EXECUTOR_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../packages/executor/bin/executor.js');
 
 async function measure(runtime: string): Promise<number[]> {
-  const c = await benchCoordinator('postgres', { SANDFLEET_SERVE_DEMO_IMAGE: 'true' });
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-bench-executor-'));
-  const executor = spawn(process.execPath, [EXECUTOR_BIN, 'run'], {
-    env: {
-      PATH: process.env.PATH!,
-      HOME: stateDir,
-      EXECUTOR_FRONTEND_URL: c.url,
-      EXECUTOR_FRONTEND_PASSWORD: ACCESS_TOKEN,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_RUNTIME: runtime,
-      EXECUTOR_NETWORK: 'none',
-      EXECUTOR_JOB_MEMORY: '512M',
-      EXECUTOR_FIRECRACKER_DISK_SPACE: '256M',
-      EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: c.url,
-      EXECUTOR_STATE_DIR: stateDir,
-      EXECUTOR_WORKSPACE_DIR: stateDir,
-      SRC_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const c = await startCoordinatorServer('postgres', { SANDFLEET_SERVE_DEMO_IMAGE: 'true' });
+  const executor = startExecutorProcess(c.url, ACCESS_TOKEN, {
+    EXECUTOR_RUNTIME: runtime,
+    EXECUTOR_NETWORK: 'none',
+    EXECUTOR_JOB_MEMORY: '512M',
+    EXECUTOR_FIRECRACKER_DISK_SPACE: '256M',
+    EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: c.url,
+    SRC_LOG_LEVEL: 'warn',
   });
   try {
     const times: number[] = [];
@@ -44,17 +29,15 @@ async function measure(runtime: string): Promise<number[]> {
       for (;;) {
         const { state, failureMessage } = await c.admin('GET', `/api/jobs/${job.id}`);
         if (state === 'completed') break;
-        if (state !== 'queued' && state !== 'processing') throw new Error(`${runtime}: job ${job.id} ended ${state}: ${failureMessage}`);
+        if (state !== 'queued' && state !== 'processing') throw new Error(`${runtime}: job ${job.id} ended ${state}: ${failureMessage}\nexecutor output:\n${executor.output()}`);
         await new Promise((r) => setTimeout(r, 10));
       }
       if (i > 0) times.push(performance.now() - started); // the first job pulls the image
     }
     return times.sort((a, b) => a - b);
   } finally {
-    executor.kill('SIGTERM');
-    await new Promise((r) => executor.once('exit', r));
+    await executor.stop();
     await c.close();
-    fs.rmSync(stateDir, { recursive: true, force: true });
   }
 }
 

@@ -3,26 +3,27 @@
  * polling every 1 s (Sourcegraph's default), measured in the same run, p50/p99 per backend.
  *   node --import tsx bench/pickup-latency.ts [--samples=30] [--backends=postgres,pglite]
  */
-import { backendsFromArgs, benchCoordinator, executorPost, percentile } from './support.js';
+import { executorClient } from '@sandfleet/test-helpers';
+import { ACCESS_TOKEN, startCoordinatorServer } from '@sandfleet/test-helpers/coordinator';
+import { backendsFromArgs, percentile } from './support.js';
 
 const SAMPLES = Number(process.argv.find((a) => a.startsWith('--samples='))?.split('=')[1] ?? 30);
 
 async function measure(url: string, admin: (m: string, p: string, b?: unknown) => Promise<any>, mode: 'long-poll' | 'poll-1s'): Promise<number[]> {
-  const name = `latency-${mode}`;
-  await executorPost(url, '/.executors/queue/codeintel/heartbeat', { executorName: name, jobIds: [] });
+  const client = executorClient(url, `latency-${mode}`, ACCESS_TOKEN);
+  await client.heartbeat('codeintel');
   const latencies: number[] = [];
   let stop = false;
   const enqueuedAt = new Map<number, number>();
   const poller = (async () => {
     while (!stop) {
       const headers: Record<string, string> = mode === 'long-poll' ? { 'X-Sandfleet-Dequeue-Wait': '5' } : {};
-      const res = await executorPost(url, '/.executors/queue/codeintel/dequeue', { executorName: name, version: '5.3.0' }, headers);
+      const res = await client.dequeue('codeintel', {}, headers);
       if (res.status === 200) {
         const at = enqueuedAt.get(res.body.id);
         if (at !== undefined) latencies.push(performance.now() - at);
         // Finish it, so it is not reset and handed out again while the run goes on.
-        const headers = { Authorization: `Bearer ${res.body.token}`, 'X-Sourcegraph-Job-ID': String(res.body.id), 'X-Sourcegraph-Executor-Name': name };
-        await executorPost(url, '/.executors/queue/codeintel/markComplete', { executorName: name, jobId: res.body.id }, headers);
+        await client.jobCall('codeintel', 'markComplete', res.body, {});
       } else if (mode === 'poll-1s') {
         await new Promise((r) => setTimeout(r, 1000));
       }
@@ -44,7 +45,7 @@ async function measure(url: string, admin: (m: string, p: string, b?: unknown) =
 
 console.log(`pickup latency: ${SAMPLES} jobs per mode, enqueue → dequeue response`);
 for (const backend of backendsFromArgs()) {
-  const c = await benchCoordinator(backend);
+  const c = await startCoordinatorServer(backend);
   try {
     const longPoll = await measure(c.url, c.admin, 'long-poll');
     const polling = await measure(c.url, c.admin, 'poll-1s');

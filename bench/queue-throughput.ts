@@ -3,27 +3,28 @@
  * 1 client (the baseline) and N concurrent clients, on each backend, in one run.
  *   node --import tsx bench/queue-throughput.ts [--jobs=300] [--clients=5] [--backends=postgres,pglite]
  */
-import { backendsFromArgs, benchCoordinator, executorPost } from './support.js';
+import { executorClient } from '@sandfleet/test-helpers';
+import { ACCESS_TOKEN, startCoordinatorServer } from '@sandfleet/test-helpers/coordinator';
+import { backendsFromArgs } from './support.js';
 
 const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
 const JOBS = arg('jobs', 300);
 const CLIENTS = arg('clients', 5);
 
 async function run(backend: 'postgres' | 'pglite', clients: number): Promise<number> {
-  const c = await benchCoordinator(backend);
+  const c = await startCoordinatorServer(backend);
   try {
     for (let i = 0; i < JOBS; i++) await c.admin('POST', '/api/jobs', { queue: 'batches', dockerSteps: [{ image: 'x', commands: ['true'] }] });
     const started = performance.now();
     let done = 0;
     await Promise.all(
       Array.from({ length: clients }, async (_, n) => {
-        const name = `bench-${n}`;
-        await executorPost(c.url, '/.executors/queue/batches/heartbeat', { executorName: name, jobIds: [] });
+        const client = executorClient(c.url, `bench-${n}`, ACCESS_TOKEN);
+        await client.heartbeat('batches');
         for (;;) {
-          const job = await executorPost(c.url, '/.executors/queue/batches/dequeue', { executorName: name, version: '5.3.0' });
+          const job = await client.dequeue('batches');
           if (job.status === 204) return;
-          const headers = { Authorization: `Bearer ${job.body.token}`, 'X-Sourcegraph-Job-ID': String(job.body.id), 'X-Sourcegraph-Executor-Name': name };
-          const mark = await executorPost(c.url, '/.executors/queue/batches/markComplete', { executorName: name, jobId: job.body.id }, headers);
+          const mark = await client.jobCall('batches', 'markComplete', job.body, {});
           if (mark.status !== 204) throw new Error(`markComplete answered ${mark.status}`);
           done++;
         }

@@ -21,7 +21,7 @@ import { makeRuntimeDeps } from '../packages/executor/src/sandbox/shared/host.js
 import { OciRuntime } from '../packages/executor/src/sandbox/oci/oci.js';
 import type { JobLimits, Runtime, RuntimeConfig } from '../packages/executor/src/sandbox/runtime.js';
 import { ImageStore } from '../packages/executor/src/image/pull.js';
-import { buildTestImages, emptyWorkspace, startRegistry, writeScripts } from '../packages/executor/test/sandbox/fixtures.js';
+import { buildTestImages, emptyWorkspace, startRegistry, writeScripts } from '@sandfleet/test-helpers';
 
 const RUNS = Number(process.argv[2] ?? 10);
 const WARMUP = 2;

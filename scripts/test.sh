@@ -22,5 +22,7 @@ echo "PostgreSQL for tests: $SANDFLEET_TEST_PG_URL"
 npx tsc -p tsconfig.json --noEmit
 echo "type check passed"
 
+# Every test file is also checked for what it leaves behind (processes, network namespaces,
+# cgroups, mounts, temp directories): see packages/test-helpers/src/leaks.ts.
 mapfile -t files < <(find packages -name '*.test.ts' -not -path '*/node_modules/*' | sort)
-exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"
+exec node --import tsx --import ./packages/test-helpers/src/leak-check-hook.ts --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"

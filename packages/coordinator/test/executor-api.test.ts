@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { testBackends } from '@sandfleet/db/testing';
-import { ACCESS_TOKEN, createTestApp, type TestApp } from './app-harness.js';
-import { createGitRepository } from './e2e/harness.js';
+import { testBackends } from '@sandfleet/test-helpers/db';
+import { ACCESS_TOKEN, createTestApp, type TestApp } from '@sandfleet/test-helpers/coordinator';
+import { createGitRepository, jobHeaders } from '@sandfleet/test-helpers';
 
 const json = (res: Response): Promise<any> => res.json();
 
@@ -25,11 +25,6 @@ for (const backend of testBackends()) {
       const res = await t.executor('POST', `/.executors/queue/${queue}/dequeue`, { executorName: name, version });
       return { status: res.status, job: res.status === 200 ? ((await json(res)) as { id: number; token: string; version?: number; files: Record<string, { content: string }> }) : undefined };
     };
-    const jobHeaders = (job: { id: number; token: string }, name: string) => ({
-      Authorization: `Bearer ${job.token}`,
-      'X-Sourcegraph-Job-ID': String(job.id),
-      'X-Sourcegraph-Executor-Name': name,
-    });
 
     it('answers test/auth only to the shared secret, with Sourcegraph-shaped errors', async () => {
       assert.equal(await (await t.executor('GET', '/.executors/test/auth')).text(), 'ok');

@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { dequeueJob, enqueueJob, executorExists, findJobToken, upsertExecutorHeartbeat } from '@sandfleet/db';
-import { testBackends } from '@sandfleet/db/testing';
-import { createTestApp, type TestApp } from './app-harness.js';
+import { testBackends } from '@sandfleet/test-helpers/db';
+import { createTestApp, type TestApp } from '@sandfleet/test-helpers/coordinator';
 import { runJanitor, startJanitor } from '../src/background/janitor.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 

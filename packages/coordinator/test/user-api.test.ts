@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { addLogEntry, appendLogChunk, dequeueJob, markComplete, updateLogEntry, type LogFollowBatch } from '@sandfleet/db';
-import { testBackends } from '@sandfleet/db/testing';
-import { createTestApp, type TestApp } from './app-harness.js';
+import { testBackends } from '@sandfleet/test-helpers/db';
+import { createTestApp, type TestApp } from '@sandfleet/test-helpers/coordinator';
 import { orderLogBatch } from '../src/jobs/log-events.js';
 
 interface SseEvent {

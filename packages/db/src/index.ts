@@ -4,7 +4,7 @@ export * from './errors.js';
 export * from './migrate.js';
 export { migrations } from './migrations/index.js';
 export * from './notify.js';
-export { DataDirInUseError, PGLITE_LOCK_FILE } from './pglite-lock.js';
+export { DataDirInUseError, PGLITE_LOCK_FILE, tryPidFileLock } from './pglite-lock.js';
 export * from './queue.js';
 export * from './job-tokens.js';
 export * from './executors.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { dequeueJob, enqueueJob, findJobToken, getJob } from '../src/index.js';
-import { describeEachBackend, itMultiConnection } from './helpers.js';
+import { describeEachBackend, itMultiConnection } from '@sandfleet/test-helpers/db';
 import { countRows, makeSpec } from './fixtures.js';
 
 const Q = 'codeintel';

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { BACKENDS, DataDirInUseError, openDatabase, type DbConfig } from '../src/index.js';
-import { createTestDatabase, describeEachBackend, itEmbedded, itMultiConnection, type TestDatabase } from './helpers.js';
+import { createTestDatabase, describeEachBackend, itEmbedded, itMultiConnection, type TestDatabase } from '@sandfleet/test-helpers/db';
 
 const SRC_INDEX = pathToFileURL(new URL('../src/index.ts', import.meta.url).pathname).href;
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { sql } from 'kysely';
 import { deleteOrphanedJobTokens, dequeueJob, enqueueJob, findJobToken } from '../src/index.js';
-import { describeEachBackend } from './helpers.js';
+import { describeEachBackend } from '@sandfleet/test-helpers/db';
 import { countRows, makeSpec } from './fixtures.js';
 
 const Q = 'batches';

@@ -15,7 +15,7 @@ import {
   type LogWriterRef,
 } from '../src/index.js';
 import type { ExecutionLogEntry } from '@sandfleet/protocol';
-import { describeEachBackend } from './helpers.js';
+import { describeEachBackend } from '@sandfleet/test-helpers/db';
 import { backdateHeartbeat, countRows, makeSpec } from './fixtures.js';
 
 const Q = 'batches';

@@ -6,7 +6,7 @@ import { it } from 'node:test';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { appliedMigrations, migrateToLatest, migrations, openDatabase } from '../src/index.js';
-import { createBlankPostgresDatabase, describeEachBackend, itStandardServer } from './helpers.js';
+import { createBlankPostgresDatabase, describeEachBackend, itStandardServer } from '@sandfleet/test-helpers/db';
 
 const SCHEMA_FILE = path.join(import.meta.dirname, '..', 'schema.sql');
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { sql } from 'kysely';
 import { dequeueJob, enqueueJob, resetStalled, type Notifier } from '../src/index.js';
-import { describeEachBackend, HANG_TIMEOUT_MS, itStandardServer } from './helpers.js';
+import { describeEachBackend, HANG_TIMEOUT_MS, itStandardServer } from '@sandfleet/test-helpers/db';
 import { backdateHeartbeat, makeSpec } from './fixtures.js';
 
 /** Resolves with the first notification for `queue`. Subscribe before causing it. */

@@ -18,7 +18,7 @@ import {
   RESET_FAILURE_MESSAGE,
   type JobAttemptRef,
 } from '../src/index.js';
-import { describeEachBackend } from './helpers.js';
+import { describeEachBackend } from '@sandfleet/test-helpers/db';
 import { backdateFinished, backdateHeartbeat, countRows, makeSpec } from './fixtures.js';
 
 const Q = 'batches';

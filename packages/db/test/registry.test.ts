@@ -19,7 +19,7 @@ import {
   upsertExecutorHeartbeat,
   verifyAdminToken,
 } from '../src/index.js';
-import { describeEachBackend } from './helpers.js';
+import { describeEachBackend } from '@sandfleet/test-helpers/db';
 
 const HEARTBEAT = {
   hostname: 'host-1-0b5e',

@@ -4,9 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Agent, CoordinatorClient, connectionOptions, createLogger, findOnPath, loadConfig, ShellRuntime, type AgentState } from '../src/index.js';
-import { createBareRepository } from './support/git-repo.js';
-import { TestInstance } from './support/test-instance.js';
-import { isAlive } from './support/processes.js';
+import { createBareRepository, isAlive, TestInstance } from '@sandfleet/test-helpers';
 
 const REPO = 'github.com/sandfleet/agent-test';
 

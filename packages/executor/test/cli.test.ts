@@ -1,46 +1,14 @@
 import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { AUTH_FAILED_MESSAGE } from '../src/index.js';
-import { TestInstance } from './support/test-instance.js';
+import { spawnExecutor, TestInstance, type SpawnedProcess } from '@sandfleet/test-helpers';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/executor.js');
-
-interface Spawned {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<number | null>;
-}
-
-function executor(args: string[], env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: os.tmpdir(), NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => out, exit };
-}
-
-function outputMatches(run: Spawned, pattern: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!pattern.test(run.output())) return;
-      run.child.stdout!.off('data', check);
-      resolve();
-    };
-    run.child.stdout!.on('data', check);
-    run.exit.then(() => reject(new Error(`exited before printing ${pattern}:\n${run.output()}`)));
-    check();
-  });
-}
+const executor = (args: string[], env: Record<string, string>): SpawnedProcess => spawnExecutor(args, { HOME: os.tmpdir(), NO_COLOR: '1', ...env });
+const outputMatches = async (run: SpawnedProcess, pattern: RegExp): Promise<void> => void (await run.outputMatches(pattern));
 
 describe('executor CLI (real processes)', () => {
   let instance: TestInstance;

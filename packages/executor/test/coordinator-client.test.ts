@@ -10,7 +10,7 @@ import {
   type CoordinatorClientOptions,
 } from '../src/index.js';
 import { supportsJobPayloadV2 } from '@sandfleet/protocol';
-import { TestInstance } from './support/test-instance.js';
+import { TestInstance } from '@sandfleet/test-helpers';
 
 describe('coordinator client', () => {
   let instance: TestInstance;

@@ -15,8 +15,7 @@ import {
   startGitProxy,
   type JobLogContext,
 } from '../src/index.js';
-import { createBareRepository } from './support/git-repo.js';
-import { TestInstance } from './support/test-instance.js';
+import { createBareRepository, TestInstance } from '@sandfleet/test-helpers';
 
 const REPO = 'github.com/sandfleet/tiny';
 const TOKEN = 'job-token-secret-9f8e7d';

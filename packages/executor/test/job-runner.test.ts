@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CoordinatorClient, createLogger, JobCanceledError, loadConfig, runJob, ShellRuntime, type ExecutorJob, type JobRunnerDeps } from '../src/index.js';
-import { TestInstance } from './support/test-instance.js';
+import { TestInstance } from '@sandfleet/test-helpers';
 
 describe('runJob', () => {
   let instance: TestInstance;

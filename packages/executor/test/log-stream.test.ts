@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildRedactions, CoordinatorClient, LogFlushError, Redactor, StepLog } from '../src/index.js';
-import { TestInstance } from './support/test-instance.js';
+import { TestInstance } from '@sandfleet/test-helpers';
 
 const SECRET = 'p4ssw0rd-in-output';
 

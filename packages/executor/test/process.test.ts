@@ -4,17 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildStepScript, runProcess, ShellRuntime, SpawnError, stepScriptPath, writeWorkspaceFile } from '../src/index.js';
-import { isAlive } from './support/processes.js';
+import { isAlive, waitFor } from '@sandfleet/test-helpers';
 
-async function waitUntil<T>(what: string, check: () => T | undefined, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitUntil = <T>(what: string, check: () => T | undefined) => waitFor(what, check, 5_000, 20);
 
 describe('process cancellation', () => {
   it('kills the whole process group, grandchildren included', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { testBackends } from '@sandfleet/db/testing';
+import { testBackends } from '@sandfleet/test-helpers/db';
 import { executorClient, startCoordinator, type CoordinatorProcess } from './harness.js';
 
 for (const backend of testBackends()) {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { testBackends } from '@sandfleet/db/testing';
+import { isAlive } from '@sandfleet/test-helpers';
+import { testBackends } from '@sandfleet/test-helpers/db';
 import { createGitRepository, startCoordinator, startExecutor, waitFor, waitForJobState, type CoordinatorProcess, type ExecutorProcess } from './harness.js';
 
 for (const backend of testBackends()) {
@@ -88,13 +89,4 @@ for (const backend of testBackends()) {
       assert.match(text, /event: end\ndata: \{"state":"completed"\}/);
     });
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

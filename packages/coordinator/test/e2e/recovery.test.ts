@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { testBackends } from '@sandfleet/db/testing';
+import { testBackends } from '@sandfleet/test-helpers/db';
 import { executorClient, startCoordinator, startExecutor, waitForJobState, type CoordinatorProcess } from './harness.js';
 
 // Short stall detection so the tests see a reset within seconds (production: 25 s).

@@ -8,7 +8,8 @@ import { DockerCli, DockerCommandError } from '../../src/sandbox/docker/cli.js';
 import { DockerRuntime, RootWithoutUsernsError } from '../../src/sandbox/docker/docker.js';
 import { findBinary, makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig, Sandbox } from '../../src/sandbox/runtime.js';
-import { buildTestImages, emptyWorkspace, startDockerd, writeScripts, startRegistry, type TestDockerd, type TestRegistry } from './fixtures.js';
+import { buildTestImages, emptyWorkspace, startRegistry, writeScripts, type TestRegistry } from '@sandfleet/test-helpers';
+import { startDockerd, type TestDockerd } from './fixtures.js';
 import { defineSandboxSuite, LIMITS, type StepOutput } from './suite.js';
 
 /** Names of every container on the daemon at `host`, running or not. */

@@ -9,7 +9,7 @@ import { parseReference } from '../../src/image/reference.js';
 import { applyLayer } from '../../src/image/unpack.js';
 import { capture } from '../../src/process/run.js';
 import http from 'node:http';
-import { buildTestImages, freePort, startRegistry, type TestImage, type TestRegistry } from './fixtures.js';
+import { buildTestImages, freePort, startRegistry, type TestImage, type TestRegistry } from '@sandfleet/test-helpers';
 
 /**
  * A minimal registry with Docker Hub-style token auth: /v2/ answers 401 with a Bearer challenge

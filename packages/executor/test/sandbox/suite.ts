@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { ID_SHIFT } from '../../src/image/ids.js';
 import type { RuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { JobLimits, Runtime, RuntimeConfig, Sandbox, SandboxOptions, StepResult, StepSpec } from '../../src/sandbox/runtime.js';
-import { buildTestImages, emptyWorkspace, freePort, startRegistry, writeScripts, type TestImages, type TestRegistry } from './fixtures.js';
+import { buildTestImages, emptyWorkspace, freePort, makeTempDir, startRegistry, taggedJobId, writeScripts, type TestImages, type TestRegistry } from '@sandfleet/test-helpers';
 import { assertAllBlocked, BLOCKED, blockedProbeScript, OUTSIDE, startUpstream, tcp, udp, type TestUpstream } from './upstream.js';
 
 export const LIMITS: JobLimits = { cpus: 1, memoryBytes: 64 * 1024 * 1024, pids: 64, diskBytes: 64 * 1024 * 1024 };
@@ -89,7 +89,7 @@ export function defineSandboxSuite(name: string, suite: SuiteOptions): void {
     });
 
     before(async () => {
-      stateDir = await fs.mkdtemp(path.join(os.tmpdir(), `sandfleet-${name}-`));
+      stateDir = makeTempDir(`sandfleet-${name}-`);
       await suite.before?.();
       runtime = suite.makeRuntime(config(), {});
       const availability = await runtime.probe();
@@ -123,8 +123,10 @@ export function defineSandboxSuite(name: string, suite: SuiteOptions): void {
       const workspaceDir = await emptyWorkspace();
       workspaces.push(workspaceDir);
       const progress: string[] = [];
+      // Tagged: the netns, cgroup and mounts made for it are then attributed to this test process.
+      const jobId = taggedJobId(`${name}-${path.basename(workspaceDir)}`);
       const sandbox = await rt.prepare({
-        jobId: `${name}-${path.basename(workspaceDir)}`,
+        jobId,
         workspaceDir,
         progress: (l) => progress.push(l),
         signal: AbortSignal.timeout(120_000),
@@ -132,7 +134,7 @@ export function defineSandboxSuite(name: string, suite: SuiteOptions): void {
       });
       // The workspace is prepared into the sandbox, after it exists.
       await writeScripts(sandbox.workspaceDir, scripts);
-      return { sandbox, workspaceDir, progress, jobId: `${name}-${path.basename(workspaceDir)}` };
+      return { sandbox, workspaceDir, progress, jobId };
     }
 
     async function run(sandbox: Sandbox, script: string, options: { image?: string; dir?: string; env?: string[]; signal?: AbortSignal } = {}): Promise<StepOutput> {

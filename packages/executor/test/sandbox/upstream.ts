@@ -11,9 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { makeTempDir, TEST_TAG, trackNetns } from '@sandfleet/test-helpers';
 import { capture, runProcess } from '../../src/process/run.js';
 import { NamespaceUplink } from '../../src/network/uplink.js';
 
@@ -58,8 +58,9 @@ export interface TestUpstream {
 }
 
 export async function startUpstream(): Promise<TestUpstream> {
-  const namespace = `sft-up-${randomBytes(3).toString('hex')}`;
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-upstream-'));
+  const namespace = `sft-up-${TEST_TAG}-${randomBytes(3).toString('hex')}`;
+  trackNetns(namespace);
+  const dir = makeTempDir('sandfleet-upstream-');
   const run = async (argv: string[]) => {
     const r = await capture(argv, { env: ENV });
     if (r.exitCode !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);

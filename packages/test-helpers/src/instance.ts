@@ -6,8 +6,9 @@ import { EXTENSIONS_HEADER, WAIT_HEADER } from '@sandfleet/protocol';
 
 /**
  * A small, real HTTP server on 127.0.0.1 that answers the executor API the way a Sourcegraph
- * instance does (reference §2), records every request, and serves git smart HTTP for registered
- * repositories by running `git upload-pack --stateless-rpc` on a real bare repository.
+ * instance does (queue operations under /.executors/queue/, files, git, `token-executor` auth),
+ * records every request, and serves git smart HTTP for registered repositories by running
+ * `git upload-pack --stateless-rpc` on a real bare repository.
  */
 
 export interface RecordedRequest {
@@ -62,7 +63,9 @@ export class TestInstance {
     this.extensions = options.extensions ?? [];
     this.#server = http.createServer((req, res) => {
       this.#handle(req, res).catch((err) => {
-        res.writeHead(500).end(String(err));
+        // A failure after the answer began (a client that went away) can only end the connection.
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500).end(String(err));
       });
     });
   }
@@ -235,7 +238,8 @@ function runGit(args: string[], env: Record<string, string>, input: Buffer): Pro
     child.stderr.on('data', (c: Buffer) => (err += c));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`git ${args.join(' ')}: ${code} ${err}`))));
-    // git may answer and exit without reading all of its input (a refused want): not an error here.
+    // git may exit before reading all of its input (a request it rejects, or one it answers
+    // early): the write then fails with EPIPE, and the exit status above says what happened.
     child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
