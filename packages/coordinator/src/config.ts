@@ -56,6 +56,8 @@ export interface CoordinatorConfig {
   executorActiveMs: number;
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
+  /** A log follower re-reads this often in case a notification was lost. */
+  logFollowRecheckMs: number;
   /** Serve the locally built demo image under /v2/ (SANDFLEET_SERVE_DEMO_IMAGE; `sandfleet up` sets it). */
   serveDemoImage: boolean;
   /** The janitor deletes executors not seen for this long (SANDFLEET_EXECUTOR_RETENTION, default 168h). */
@@ -150,6 +152,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     resetterIntervalMs,
     executorActiveMs: 15_000,
     maxBodyBytes,
+    logFollowRecheckMs: 5_000,
     serveDemoImage: env.SANDFLEET_SERVE_DEMO_IMAGE === 'true',
     executorRetentionMs,
     janitorIntervalMs,

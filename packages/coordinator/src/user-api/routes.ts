@@ -117,6 +117,6 @@ async function followLogStream(deps: AppDeps, jobId: number, resumeFrom: number,
     jobId,
     resumeFrom,
     (e) => stream.writeSSE({ event: e.event, ...('id' in e && e.id !== undefined ? { id: String(e.id) } : {}), data: JSON.stringify(e.data) }),
-    { signal: AbortSignal.any([stop.signal, request]) },
+    { signal: AbortSignal.any([stop.signal, request]), recheckMs: deps.config.logFollowRecheckMs },
   );
 }
