@@ -131,8 +131,8 @@ export function describeEachBackend(name: string, fn: (ctx: BackendTestContext) 
 
 type TestFn = () => Promise<void>;
 
-/** Tests whose failure mode is a hang (a lock wait, a lost notification) fail after this instead. */
-export const HANG_TIMEOUT_MS = 20_000;
+/** Tests whose failure mode is a hang (a lock wait, a lost notification) fail after this instead; generous, as opening PGlite twice takes seconds on a loaded machine. */
+export const HANG_TIMEOUT_MS = 60_000;
 
 /** A test that needs two connections at once. Skipped where one connection serialises everything. */
 export function itMultiConnection(ctx: BackendTestContext, name: string, fn: TestFn): void {
