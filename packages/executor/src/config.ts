@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
 import { DockerAuthConfig, MAX_DEQUEUE_WAIT_SECONDS, QUEUE_NAMES, isQueueName } from '@sandfleet/protocol';
+import { mirrorUrl } from './image/mirrors.js';
 import { RUNTIME_NAMES, type JobLimits, type NetworkPolicy, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 
@@ -217,8 +218,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     .map((s) => s.trim())
     .filter(Boolean);
   for (const mirror of registryMirrorUrls) {
-    if (!isHttpUrl(mirror)) problems.push(`invalid value ${JSON.stringify(mirror)} in EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: not an http(s) URL`);
+    if (!isHttpUrl(mirrorUrl(mirror))) problems.push(`invalid value ${JSON.stringify(mirror)} in EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: not an http(s) URL`);
   }
+  const allowedPrivateRegistries = (raw('EXECUTOR_ALLOWED_PRIVATE_REGISTRIES') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const imageMaxBytes = raw('EXECUTOR_IMAGE_MAX_SIZE') === undefined ? undefined : read('EXECUTOR_IMAGE_MAX_SIZE', sizeBytes, '10G');
+  const imageCacheBytes = raw('EXECUTOR_IMAGE_CACHE_SIZE') === undefined ? undefined : read('EXECUTOR_IMAGE_CACHE_SIZE', sizeBytes, '20G');
   const authText = raw('EXECUTOR_DOCKER_AUTH_CONFIG');
   let dockerAuthConfig: DockerAuthConfig | undefined;
   if (authText !== undefined) {
@@ -256,6 +260,10 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     stateDir,
     registryMirrorUrls: Object.freeze([...registryMirrorUrls]) as string[],
     dockerAuthConfig,
+    // Only when set: the image store owns the defaults (10G per image, 20G of cache).
+    ...(allowedPrivateRegistries.length || imageMaxBytes !== undefined || imageCacheBytes !== undefined
+      ? { imageStore: Object.freeze({ allowedPrivateRegistries, maxImageBytes: imageMaxBytes, cacheBytes: imageCacheBytes }) }
+      : {}),
     network: network! as NetworkPolicy,
     limits,
   });

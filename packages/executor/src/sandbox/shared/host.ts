@@ -17,7 +17,7 @@ export interface RuntimeDeps {
 export function makeRuntimeDeps(config: RuntimeConfig, overrides: Partial<Omit<RuntimeDeps, 'config'>> = {}): RuntimeDeps {
   return {
     config,
-    images: overrides.images ?? new ImageStore(config.stateDir, config.registryMirrorUrls, config.dockerAuthConfig),
+    images: overrides.images ?? new ImageStore(config.stateDir, config.registryMirrorUrls, config.dockerAuthConfig, config.imageStore),
     uplink: overrides.uplink ?? new HostUplink(),
   };
 }
