@@ -115,6 +115,11 @@ function parsePax(data: Buffer): Record<string, string> {
   return out;
 }
 
+/** PAX numbers are plain decimal; anything else (`1e3`, `-1`, `0x10`) is NaN, which callers refuse. */
+function paxInteger(text: string): number {
+  return /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+}
+
 export class TarReader {
   private remaining = 0;
   private padding = 0;
@@ -152,9 +157,9 @@ export class TarReader {
         path: pax.path ?? longName ?? name,
         type,
         mode: numeric(block, 100, 8),
-        uid: pax.uid !== undefined ? Number(pax.uid) : numeric(block, 108, 8),
-        gid: pax.gid !== undefined ? Number(pax.gid) : numeric(block, 116, 8),
-        size: pax.size !== undefined ? Number(pax.size) : size,
+        uid: pax.uid !== undefined ? paxInteger(pax.uid) : numeric(block, 108, 8),
+        gid: pax.gid !== undefined ? paxInteger(pax.gid) : numeric(block, 116, 8),
+        size: pax.size !== undefined ? paxInteger(pax.size) : size,
         mtime: pax.mtime !== undefined ? Number(pax.mtime) : numeric(block, 136, 12),
         linkPath: pax.linkpath ?? longLink ?? field(block, 157, 100),
       };

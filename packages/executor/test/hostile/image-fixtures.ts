@@ -40,7 +40,7 @@ function octal(value: number, width: number): string {
   return value.toString(8).padStart(width - 1, '0').slice(-(width - 1)) + '\0';
 }
 
-function header(name: string, type: string, size: number, spec: TarSpec): Buffer {
+function header(name: string, type: string, size: number, spec: Omit<TarSpec, 'path'>): Buffer {
   const h = Buffer.alloc(BLOCK);
   h.write(name.slice(0, 100), 0, 'utf8');
   h.write(octal(spec.mode ?? (type === '5' ? 0o755 : 0o644), 8), 100, 'ascii');
