@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 
@@ -146,7 +147,7 @@ export interface HostileRegistry {
 }
 
 /** A registry v2 API in this process, optionally wanting Basic credentials. */
-export async function startHostileRegistry(options: { auth?: { username: string; password: string }; listenHost?: string } = {}): Promise<HostileRegistry> {
+export async function startHostileRegistry(options: { auth?: { username: string; password: string }; listenHost?: string; tls?: { key: string; cert: string } } = {}): Promise<HostileRegistry> {
   const manifests = new Map<string, Blob>();
   const blobs = new Map<string, Blob>();
   const requests: SeenRequest[] = [];
@@ -169,7 +170,7 @@ export async function startHostileRegistry(options: { auth?: { username: string;
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://registry');
     requests.push({ path: url.pathname, authorization: req.headers.authorization });
     if (registry.override?.(req, res, url)) return;
@@ -182,12 +183,13 @@ export async function startHostileRegistry(options: { auth?: { username: string;
     const blob = m ? (m[2] === 'manifests' ? manifests : blobs).get(`${m[1]}:${m[3]}`) : undefined;
     if (!blob) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': blob.mediaType, 'content-length': blob.data.length }).end(blob.data);
-  });
+  };
+  const server = options.tls ? https.createServer(options.tls, handler) : http.createServer(handler);
   server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, options.listenHost ?? '127.0.0.1', r));
   registry.port = (server.address() as net.AddressInfo).port;
   registry.host = `${options.listenHost ?? '127.0.0.1'}:${registry.port}`;
-  registry.url = `http://${registry.host}`;
+  registry.url = `${options.tls ? 'https' : 'http'}://${registry.host}`;
   return registry;
 }
 
