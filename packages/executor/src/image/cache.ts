@@ -7,7 +7,7 @@ import type { BlobStore } from './blob-store.js';
  * Bookkeeping for unpacked root filesystems: one `usage/<name>.json` per rootfs records what it
  * is made of and how big it is; the file's mtime is the rootfs's last use. When the cache (rootfs
  * and blobs together) exceeds its budget, the least recently used root filesystems go first, with
- * the blobs no remaining image needs. A rootfs that is mounted anywhere, or was handed to a job by
+ * the blobs no remaining image needs (and no pull touched lately). A rootfs that is mounted anywhere, or was handed to a job by
  * this process recently (it is about to be mounted), is never evicted.
  */
 interface UsageRecord {
@@ -73,7 +73,7 @@ export class RootfsCache {
       total -= record.bytes;
       const stillNeeded = new Set([...remaining].flatMap((r) => r.blobs));
       for (const digest of record.blobs) {
-        if (stillNeeded.has(digest) || !blobSizes.has(digest)) continue;
+        if (stillNeeded.has(digest) || !blobSizes.has(digest) || await this.recentlyUsedBlob(digest)) continue;
         await fs.rm(this.blobs.pathOf(digest), { force: true });
         total -= blobSizes.get(digest) ?? 0;
         blobSizes.delete(digest);
@@ -81,6 +81,12 @@ export class RootfsCache {
       evicted.push(record.rootfs);
     }
     return evicted;
+  }
+
+  /** A pull in progress (not recorded yet) may be about to unpack a blob it just ensured. */
+  private async recentlyUsedBlob(digest: string): Promise<boolean> {
+    const st = await fs.stat(this.blobs.pathOf(digest)).catch(() => undefined);
+    return st !== undefined && Date.now() - st.mtimeMs < HANDED_OUT_GRACE_MS;
   }
 
   private inUse(rootfs: string, mounted: string): boolean {

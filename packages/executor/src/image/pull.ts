@@ -130,10 +130,13 @@ export class ImageStore {
     }
     try {
       for (const layer of layers) {
-        await this.blobs.ensure(layer.digest, () => this.openBlob(endpoint, reference, layer.digest, request.signal), {
+        const blob = await this.blobs.ensure(layer.digest, () => this.openBlob(endpoint, reference, layer.digest, request.signal), {
           maxBytes: layer.size ?? this.limits.maxImageBytes,
           onDone: (bytes, cached) => request.progress(`pulling ${reference.canonical} … layer ${shortDigest(layer.digest)} ${cached ? 'cached' : formatBytes(bytes)}`),
         });
+        // Marks the blob as wanted, so a concurrent eviction leaves it for this unpack.
+        const now = new Date();
+        await fs.utimes(blob, now, now).catch(() => {});
       }
       const bytes = await this.unpackOnce(rootfs, layers, diffIdsOf(config), idShift);
       await this.cache.touch(rootfs, bytes === undefined ? undefined : { bytes, blobs: [configDigest, ...layers.map((l) => l.digest)] });
@@ -225,7 +228,8 @@ export class ImageStore {
       const arch = process.arch === 'x64' ? 'amd64' : process.arch;
       const chosen = Array.isArray(manifest.manifests) ? manifest.manifests.find((m) => m?.platform?.os === 'linux' && m.platform.architecture === arch) : undefined;
       if (!chosen) {
-        const have = (Array.isArray(manifest.manifests) ? manifest.manifests : []).map((m) => `${m?.platform?.os}/${m?.platform?.architecture}`).join(', ');
+        const listed = Array.isArray(manifest.manifests) ? manifest.manifests : [];
+        const have = listed.slice(0, 10).map((m) => `${safeToken(m?.platform?.os, 20) ?? '?'}/${safeToken(m?.platform?.architecture, 20) ?? '?'}`).join(', ') + (listed.length > 10 ? ', …' : '');
         throw fail(`no linux/${arch} image in the manifest list (has ${have || 'nothing'})`);
       }
       if (typeof chosen.digest !== 'string' || !DIGEST.test(chosen.digest)) throw fail('the manifest list names an invalid digest');
@@ -281,7 +285,8 @@ export class ImageStore {
 /** The manifest's layers, checked against the image budgets before anything is downloaded. */
 function checkedLayers(manifest: Manifest, limits: ImageLimits, fail: (d: string) => ImagePullError): Descriptor[] {
   if (!manifest.config?.digest || !Array.isArray(manifest.layers)) {
-    throw fail(`unsupported manifest (schemaVersion ${manifest.schemaVersion ?? '?'}, ${manifest.mediaType ?? 'no media type'})`);
+    const schema = typeof manifest.schemaVersion === 'number' ? manifest.schemaVersion : '?';
+    throw fail(`unsupported manifest (schemaVersion ${schema}, ${safeToken(manifest.mediaType, 100) ?? 'no or an invalid media type'})`);
   }
   const descriptors = [manifest.config, ...manifest.layers];
   let total = 0;
@@ -294,6 +299,11 @@ function checkedLayers(manifest: Manifest, limits: ImageLimits, fail: (d: string
     }
   }
   return manifest.layers;
+}
+
+/** A registry-supplied word (media type, os, architecture) fit for a message, or undefined. */
+function safeToken(value: unknown, max: number): string | undefined {
+  return typeof value === 'string' && value.length <= max && /^[\w.+/-]+$/.test(value) ? value : undefined;
 }
 
 function diffIdsOf(config: unknown): string[] | undefined {

@@ -106,7 +106,7 @@ class LayerApplier {
 
   async apply(entry: TarEntry, reader: TarReader): Promise<void> {
     const parts = cleanPath(entry.path);
-    if (parts === undefined) throw new Error(`layer entry escapes the rootfs: ${JSON.stringify(entry.path)}`);
+    if (parts === undefined) throw new Error(`layer entry escapes the rootfs: ${quote(entry.path)}`);
     if (parts.length === 0) return; // the layer's "./" itself
     const name = parts[parts.length - 1]!;
     const parent = this.resolve(parts.slice(0, -1), true, true);
@@ -121,7 +121,7 @@ class LayerApplier {
     }
     if (name.startsWith('.wh.')) {
       const hidden = name.slice(4);
-      if (hidden === '' || hidden === '.' || hidden === '..') throw new Error(`invalid whiteout ${JSON.stringify(entry.path)}`);
+      if (hidden === '' || hidden === '.' || hidden === '..') throw new Error(`invalid whiteout ${quote(entry.path)}`);
       fs.rmSync(path.join(parent, hidden), { recursive: true, force: true });
       return;
     }
@@ -164,10 +164,10 @@ class LayerApplier {
       }
       case '1': {
         const linkParts = cleanPath(entry.linkPath);
-        if (linkParts === undefined || linkParts.length === 0) throw new Error(`hard link escapes the rootfs: ${entry.linkPath}`);
+        if (linkParts === undefined || linkParts.length === 0) throw new Error(`hard link escapes the rootfs: ${quote(entry.linkPath)}`);
         const source = this.resolve(linkParts, false, false);
         const st = lstatOrUndefined(source);
-        if (!st || st.isDirectory()) throw new Error(`hard link ${entry.path} -> ${entry.linkPath}: target missing or a directory`);
+        if (!st || st.isDirectory()) throw new Error(`hard link ${quote(entry.path)} -> ${quote(entry.linkPath)}: target missing or a directory`);
         fs.linkSync(source, target);
         break;
       }
@@ -229,6 +229,11 @@ class LayerApplier {
     }
     return path.join(this.root, ...current);
   }
+}
+
+/** A layer path for a message: quoted and cut short (a PAX path may be a megabyte long). */
+function quote(p: string): string {
+  return JSON.stringify(p.length > 200 ? `${p.slice(0, 200)}…` : p);
 }
 
 /** Splits a layer path into components; undefined when it tries to climb out with `..`. */

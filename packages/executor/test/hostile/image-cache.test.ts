@@ -81,6 +81,7 @@ describe('the unpacked-image cache', () => {
     const two = await earlier.pull(`${registry.host}/lru/two:1`, { progress: noop, signal: timeout() });
     await fs.utimes(path.join(stateDir, 'images/usage', `rootfs-${path.basename(one.rootfs)}.json`), new Date(1000), new Date(1000));
     await fs.utimes(path.join(stateDir, 'images/usage', `rootfs-${path.basename(two.rootfs)}.json`), new Date(2000), new Date(2000));
+    for (const blob of [images[0]!.config, ...images[0]!.layers]) await fs.utimes(earlier.blobs.pathOf(blob.digest), new Date(1000), new Date(1000));
     // `two` is mounted (as a step root's lower dir would be): it stays, though it is old.
     const mnt = await fs.mkdtemp(path.join(dir, 'mnt-'));
     assert.equal((await capture(['mount', '--bind', '-o', 'ro', two.rootfs, mnt], { env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' } })).exitCode, 0);
