@@ -152,7 +152,8 @@ export class ImageStore {
   /** The image config blob, bounded in size and checked to describe exactly `layerCount` layers. */
   private async readConfig(endpoint: RegistryEndpoint, reference: ImageReference, digest: string, layerCount: number, signal: AbortSignal, fail: (d: string) => ImagePullError): Promise<unknown> {
     const configPath = await this.blobs.ensure(digest, () => this.openBlob(endpoint, reference, digest, signal), { maxBytes: MAX_CONFIG_BYTES }).catch((err: unknown) => {
-      throw err instanceof ImageLimitError ? fail(`the image config ${err.message.replace(/^blob \S+ /, '')}`) : err;
+      if (err instanceof ImageLimitError) throw fail(`the image config ${err.message.replace(/^blob \S+ /, '')}`);
+      throw err instanceof ImagePullError || signal.aborted || !(err instanceof Error) ? err : fail(err.message);
     });
     if ((await fs.stat(configPath)).size > MAX_CONFIG_BYTES) throw fail(`the image config is larger than the ${formatSize(MAX_CONFIG_BYTES)} limit`);
     let config: unknown;

@@ -43,6 +43,26 @@ describe('the unpacked-image cache', () => {
     }
   });
 
+  it('refuses blobs whose bytes do not hash to their digest, and layer counts the config does not list', async () => {
+    const store = new ImageStore(await fs.mkdtemp(path.join(dir, 's-')), [], undefined, LOCAL);
+    const real = imageOf([tar([{ path: 'marker', data: 'real\n' }])]);
+    const flipped = (data: Buffer) => {
+      const copy = Buffer.from(data);
+      copy[copy.length - 1]! ^= 1;
+      return copy;
+    };
+    const forged = { ...real.layers[0]!, data: flipped(real.layers[0]!.data) };
+    registry.pushRaw('forged/layer', '1', real.manifest, [real.config, forged]);
+    await assert.rejects(store.pull(`${registry.host}/forged/layer:1`, { progress: noop, signal: timeout() }), /blob digest mismatch: expected sha256:[0-9a-f]{64}, got sha256:/);
+    const forgedConfig = { ...real.config, data: flipped(real.config.data) };
+    registry.pushRaw('forged/config', '1', real.manifest, [forgedConfig, ...real.layers]);
+    await assert.rejects(new ImageStore(await fs.mkdtemp(path.join(dir, 's-')), [], undefined, LOCAL).pull(`${registry.host}/forged/config:1`, { progress: noop, signal: timeout() }), /blob digest mismatch/);
+    // One more layer than the reused config lists.
+    const extra = imageOf([tar([{ path: 'marker', data: 'the real image\n' }]), tar([{ path: 'extra', data: 'x' }])], { config: popular.config });
+    registry.push('evil/extra', '1', extra);
+    await assert.rejects(store.pull(`${registry.host}/evil/extra:1`, { progress: noop, signal: timeout() }), /the image config lists 1 layer diff_ids for a manifest with 2 layers/);
+  });
+
   it('keys a rootfs by config and layers, so two images sharing a config never share one', async () => {
     // Even with diff_ids that match (a config listing the poisoner's layer), the slots differ.
     const store = new ImageStore(await fs.mkdtemp(path.join(dir, 's-')), [], undefined, LOCAL);
