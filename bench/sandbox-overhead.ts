@@ -52,10 +52,10 @@ const rows: { name: string; raw?: number; step?: number; job?: number; note?: st
 try {
   await registry.push('bench/busybox', '1', (await buildTestImages()).busyboxRoot);
   const image = `${registry.host}/bench/busybox:1`;
-  const store = new ImageStore(stateDir);
+  const store = new ImageStore(stateDir, [], { allowedPrivateRegistries: ['127.0.0.1'] });
   const shifted = await store.pull(image, { progress: () => {}, signal: AbortSignal.timeout(60_000) });
   const plain = await store.pull(image, { progress: () => {}, signal: AbortSignal.timeout(60_000), idShift: 0 });
-  const config: RuntimeConfig = { runtime: 'auto', stateDir, registryMirrorUrls: [], network: 'none', limits };
+  const config: RuntimeConfig = { runtime: 'auto', stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits };
 
   // A bundle for the raw OCI runtimes: the unpacked image read-only, `true`, default namespaces.
   const bundle = async (name: string, rootfs: string, userns: boolean) => {

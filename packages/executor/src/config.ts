@@ -13,6 +13,7 @@ import {
 } from '@sandfleet/protocol';
 import { NETWORK_POLICIES, type NetworkPolicy } from './network/policy.js';
 import { RUNTIME_NAMES, type HostEnvironment, type JobLimits, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
+import { mirrorUrl } from './image/mirrors.js';
 
 /**
  * The executor's configuration, parsed once from the environment (Sourcegraph's executor variables
@@ -223,8 +224,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     .map((s) => s.trim())
     .filter(Boolean);
   for (const mirror of registryMirrorUrls) {
-    if (!isHttpUrl(mirror)) problems.push(`invalid value ${JSON.stringify(mirror)} in EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: not an http(s) URL`);
+    if (!isHttpUrl(mirrorUrl(mirror))) problems.push(`invalid value ${JSON.stringify(mirror)} in EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: not an http(s) URL`);
   }
+  const allowedPrivateRegistries = (raw('EXECUTOR_ALLOWED_PRIVATE_REGISTRIES') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const imageMaxBytes = raw('EXECUTOR_IMAGE_MAX_SIZE') === undefined ? undefined : read('EXECUTOR_IMAGE_MAX_SIZE', sizeBytes, '10G');
+  const imageCacheBytes = raw('EXECUTOR_IMAGE_CACHE_SIZE') === undefined ? undefined : read('EXECUTOR_IMAGE_CACHE_SIZE', sizeBytes, '20G');
   const authText = raw('EXECUTOR_DOCKER_AUTH_CONFIG');
   let dockerAuthConfig: DockerAuthConfig | undefined;
   if (authText !== undefined) {
@@ -262,6 +266,10 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     stateDir,
     registryMirrorUrls: Object.freeze([...registryMirrorUrls]) as string[],
     dockerAuthConfig,
+    // Only when set: the image store owns the defaults (10G per image, 20G of cache).
+    ...(allowedPrivateRegistries.length || imageMaxBytes !== undefined || imageCacheBytes !== undefined
+      ? { imageStore: Object.freeze({ allowedPrivateRegistries, maxImageBytes: imageMaxBytes, cacheBytes: imageCacheBytes }) }
+      : {}),
     network: network! as NetworkPolicy,
     limits,
   });

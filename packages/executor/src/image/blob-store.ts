@@ -5,6 +5,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { formatSize, ImageLimitError } from './limits.js';
+
+export interface EnsureOptions {
+  /** Sees the number of bytes written (0 and `cached` when the blob was already there). */
+  onDone?: (bytes: number, cached: boolean) => void;
+  /** The download fails as soon as it exceeds this many bytes. */
+  maxBytes?: number;
+}
 
 /**
  * Content-addressed blobs under `<root>/sha256/<hex>`. A blob is written to a temporary file,
@@ -26,10 +34,11 @@ export class BlobStore {
   }
 
   /**
-   * Returns the blob's path, downloading it with `open` when it is not cached yet.
-   * `onBytes` sees the number of bytes written so far (for progress lines).
+   * Returns the blob's path, downloading it with `open` when it is not cached yet. A download is
+   * hashed as it streams and kept only when its sha256 is `digest`.
    */
-  async ensure(digest: string, open: () => Promise<Response>, onDone?: (bytes: number, cached: boolean) => void): Promise<string> {
+  async ensure(digest: string, open: () => Promise<Response>, options: EnsureOptions = {}): Promise<string> {
+    const { onDone } = options;
     const final = this.pathOf(digest);
     if (await this.has(digest)) {
       onDone?.(0, true);
@@ -37,7 +46,7 @@ export class BlobStore {
     }
     let pending = this.inFlight.get(digest);
     if (!pending) {
-      pending = this.download(digest, open, onDone).finally(() => this.inFlight.delete(digest));
+      pending = this.download(digest, open, options).finally(() => this.inFlight.delete(digest));
       this.inFlight.set(digest, pending);
     } else {
       pending = pending.then((p) => {
@@ -48,7 +57,7 @@ export class BlobStore {
     return pending;
   }
 
-  private async download(digest: string, open: () => Promise<Response>, onDone?: (bytes: number, cached: boolean) => void): Promise<string> {
+  private async download(digest: string, open: () => Promise<Response>, { onDone, maxBytes = Infinity }: EnsureOptions): Promise<string> {
     const final = this.pathOf(digest);
     await fs.mkdir(path.dirname(final), { recursive: true });
     const tmpDir = path.join(this.root, 'tmp');
@@ -56,12 +65,18 @@ export class BlobStore {
     const tmp = path.join(tmpDir, `${hexOf(digest)}.${randomBytes(6).toString('hex')}`);
     const response = await open();
     if (!response.body) throw new Error(`blob ${digest}: empty response body`);
+    const declared = Number(response.headers.get('content-length'));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      await response.body.cancel();
+      throw new ImageLimitError(`blob ${digest} is larger than the ${formatSize(maxBytes)} limit`);
+    }
     const hash = createHash('sha256');
     let bytes = 0;
     const hasher = new Transform({
       transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
         bytes += chunk.length;
+        if (bytes > maxBytes) return cb(new ImageLimitError(`blob ${digest} is larger than the ${formatSize(maxBytes)} limit`));
+        hash.update(chunk);
         cb(null, chunk);
       },
     });

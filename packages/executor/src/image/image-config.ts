@@ -14,6 +14,28 @@ export function parseImageConfig(json: unknown): ImageConfig {
   return { user: config.User ?? '', env: config.Env ?? [], workingDir: config.WorkingDir ?? '' };
 }
 
+/** Image ids live in [0, 65536): the user namespaces map exactly that range onto the host. */
+const ID_LIMIT = 65_536;
+
+export class ImageUserError extends Error {
+  constructor(detail: string) {
+    super(detail);
+    this.name = 'ImageUserError';
+  }
+}
+
+/**
+ * A uid/gid as written in `User` or /etc/passwd, /etc/group. Outside [0, 65536) an id is not
+ * mapped into the sandbox at all, and 4294967295 (-1) even means "leave as is" (root) to setpriv.
+ */
+function imageId(text: string | undefined, what: string): number {
+  const value = /^\d{1,10}$/.test(text ?? '') ? Number(text) : NaN;
+  if (!Number.isInteger(value) || value < 0 || value >= ID_LIMIT) {
+    throw new ImageUserError(`image ${what} ${JSON.stringify(String(text ?? '').slice(0, 40))} is not an id in [0, ${ID_LIMIT})`);
+  }
+  return value;
+}
+
 export interface ResolvedUser {
   uid: number;
   gid: number;
@@ -35,28 +57,28 @@ export function resolveUser(rootfs: string, user: string): ResolvedUser {
   if (userPart === '' || userPart === 'root') {
     uid = 0;
     const row = passwd.find((r) => r[2] === '0');
-    gid = row ? Number(row[3]) : 0;
+    gid = row ? imageId(row[3], 'group of root in /etc/passwd') : 0;
     home = row?.[5] || '/root';
   } else if (/^\d+$/.test(userPart)) {
-    uid = Number(userPart);
+    uid = imageId(userPart, 'user');
     const row = passwd.find((r) => r[2] === userPart);
     if (row) {
-      gid = Number(row[3]);
+      gid = imageId(row[3], `group of user ${uid} in /etc/passwd`);
       home = row[5] || '/';
     }
   } else {
     const row = passwd.find((r) => r[0] === userPart);
     if (!row) throw new Error(`image user "${userPart}" is not in the image's /etc/passwd`);
-    uid = Number(row[2]);
-    gid = Number(row[3]);
+    uid = imageId(row[2], `uid of "${userPart}" in /etc/passwd`);
+    gid = imageId(row[3], `gid of "${userPart}" in /etc/passwd`);
     home = row[5] || '/';
   }
   if (groupPart !== undefined && groupPart !== '') {
-    if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
+    if (/^\d+$/.test(groupPart)) gid = imageId(groupPart, 'group');
     else {
       const row = groups.find((r) => r[0] === groupPart);
       if (!row) throw new Error(`image group "${groupPart}" is not in the image's /etc/group`);
-      gid = Number(row[2]);
+      gid = imageId(row[2], `gid of group "${groupPart}" in /etc/group`);
     }
   }
   return { uid, gid: gid ?? uid, home };

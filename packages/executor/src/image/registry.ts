@@ -1,5 +1,8 @@
+import { BlockedAddressError, NameResolutionError, type RegistryAddressPolicy } from './address-policy.js';
 import { basicHeader, parseChallenge, type BasicCredentials } from './auth.js';
 import { SandfleetError } from '@sandfleet/protocol';
+import { ImageLimitError, MAX_TOKEN_RESPONSE_BYTES } from './limits.js';
+import { RedirectError, readLimited, registryGet } from './registry-http.js';
 
 /** A pull failed; the message names the image and the registry it was pulled from. */
 export class ImagePullError extends SandfleetError {
@@ -32,6 +35,7 @@ export class RegistryEndpoint {
     /** For messages: `pulling X from <label>`. */
     readonly label: string,
     private readonly image: string,
+    private readonly policy: RegistryAddressPolicy,
   ) {}
 
   /** GET `/v2/<repository>/<suffix>`; retries once with credentials after a 401 challenge. */
@@ -57,11 +61,11 @@ export class RegistryEndpoint {
     const all: Record<string, string> = { ...headers };
     if (this.authorization) all.authorization = this.authorization;
     try {
-      return await fetch(url, { headers: all, signal, redirect: 'follow' });
+      return await registryGet(this.policy, new URL(url), all, signal);
     } catch (err) {
       if (signal.aborted) throw err;
-      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
-      throw new ImagePullError(this.image, this.label, `registry unreachable (${cause})`, { cause: err });
+      if (isRefusal(err)) throw new ImagePullError(this.image, this.label, err.message, { cause: err });
+      throw new ImagePullError(this.image, this.label, `registry unreachable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
   }
 
@@ -76,16 +80,25 @@ export class RegistryEndpoint {
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm) {
       throw new ImagePullError(this.image, this.label, 'HTTP 401 without a usable WWW-Authenticate challenge', { status: 401 });
     }
-    const tokenUrl = new URL(challenge.params.realm);
+    let tokenUrl: URL;
+    try {
+      tokenUrl = new URL(challenge.params.realm);
+    } catch {
+      throw new ImagePullError(this.image, this.label, 'HTTP 401 with an invalid token realm', { status: 401 });
+    }
+    if (tokenUrl.protocol !== 'https:' && tokenUrl.protocol !== 'http:') {
+      throw new ImagePullError(this.image, this.label, 'HTTP 401 with a token realm that is not http(s)', { status: 401 });
+    }
     if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
     tokenUrl.searchParams.set('scope', challenge.params.scope ?? `repository:${this.repository}:pull`);
     const headers: Record<string, string> = {};
     if (this.credentials) headers.authorization = basicHeader(this.credentials);
     let response: Response;
     try {
-      response = await fetch(tokenUrl, { headers, signal });
+      response = await registryGet(this.policy, tokenUrl, headers, signal);
     } catch (err) {
       if (signal.aborted) throw err;
+      if (isRefusal(err)) throw new ImagePullError(this.image, this.label, `token realm refused: ${err.message}`, { cause: err });
       throw new ImagePullError(this.image, this.label, `token service ${tokenUrl.origin} unreachable`, { cause: err });
     }
     if (!response.ok) {
@@ -94,9 +107,21 @@ export class RegistryEndpoint {
         ? `the token service ${tokenUrl.origin} rejected the credentials${this.credentials ? ` for user "${this.credentials.username}"` : ''} (HTTP ${response.status})`
         : `token service ${tokenUrl.origin} answered HTTP ${response.status}`, { status: response.status });
     }
-    const body = (await response.json()) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
+    // Never echo the body: it comes from whoever the realm named.
+    let body: { token?: unknown; access_token?: unknown };
+    try {
+      body = JSON.parse((await readLimited(response, MAX_TOKEN_RESPONSE_BYTES, 'the token response')).toString('utf8')) as typeof body;
+    } catch (err) {
+      if (err instanceof ImageLimitError) throw new ImagePullError(this.image, this.label, `token service ${tokenUrl.origin}: ${err.message}`);
+      throw new ImagePullError(this.image, this.label, `token service ${tokenUrl.origin} returned an invalid response (HTTP ${response.status})`);
+    }
+    const token = typeof body?.token === 'string' ? body.token : typeof body?.access_token === 'string' ? body.access_token : undefined;
     if (!token) throw new ImagePullError(this.image, this.label, `token service ${tokenUrl.origin} returned no token`);
     this.authorization = `Bearer ${token}`;
   }
+}
+
+/** A refusal with a fixed, safe message (it never carries a response body). */
+function isRefusal(err: unknown): err is Error {
+  return err instanceof BlockedAddressError || err instanceof NameResolutionError || err instanceof RedirectError || err instanceof ImageLimitError;
 }

@@ -17,6 +17,13 @@ export interface TarEntry {
 
 const BLOCK = 512;
 
+export class TarFormatError extends Error {
+  constructor(detail: string) {
+    super(detail);
+    this.name = 'TarFormatError';
+  }
+}
+
 export class ByteReader {
   private buffered: Buffer[] = [];
   private length = 0;
@@ -43,6 +50,15 @@ export class ByteReader {
     if (!(await this.fill(n))) {
       if (this.length === 0) return null;
       throw new Error(`unexpected end of tar stream (wanted ${n} bytes, have ${this.length})`);
+    }
+    const first = this.buffered[0]!;
+    if (first.length >= n) {
+      // The common case: no copy of everything buffered for each 512-byte header.
+      const out = first.subarray(0, n);
+      if (first.length === n) this.buffered.shift();
+      else this.buffered[0] = first.subarray(n);
+      this.length -= n;
+      return out;
     }
     const all = Buffer.concat(this.buffered, this.length);
     const out = all.subarray(0, n);
@@ -99,23 +115,34 @@ function parsePax(data: Buffer): Record<string, string> {
   return out;
 }
 
+/** PAX numbers are plain decimal; anything else (`1e3`, `-1`, `0x10`) is NaN, which callers refuse. */
+function paxInteger(text: string): number {
+  return /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+}
+
 export class TarReader {
   private remaining = 0;
   private padding = 0;
 
-  constructor(private readonly bytes: ByteReader) {}
+  /** `maxRecordBytes` bounds a PAX header or GNU long name/link, which is read into memory. */
+  constructor(private readonly bytes: ByteReader, private readonly maxRecordBytes = 1 << 20) {}
 
   async next(): Promise<TarEntry | null> {
     await this.skipData();
     let pax: Record<string, string> = {};
     let longName: string | undefined;
     let longLink: string | undefined;
+    let recordBytes = 0;
     for (;;) {
       const block = await this.bytes.readExactly(BLOCK);
       if (!block || block.every((b) => b === 0)) return null;
       const type = String.fromCharCode(block[156] ?? 0x30).replace('\0', '0');
       const size = numeric(block, 124, 12);
       if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
+        recordBytes += size;
+        if (!Number.isSafeInteger(size) || recordBytes > this.maxRecordBytes) {
+          throw new TarFormatError(`tar ${type === 'L' || type === 'K' ? 'long name' : 'PAX header'} record of ${size} bytes is larger than the ${this.maxRecordBytes}-byte limit`);
+        }
         const data = await this.readAll(size);
         if (type === 'x') pax = { ...pax, ...parsePax(data) };
         else if (type === 'L') longName = data.toString('utf8').replace(/\0+$/, '');
@@ -130,12 +157,13 @@ export class TarReader {
         path: pax.path ?? longName ?? name,
         type,
         mode: numeric(block, 100, 8),
-        uid: pax.uid !== undefined ? Number(pax.uid) : numeric(block, 108, 8),
-        gid: pax.gid !== undefined ? Number(pax.gid) : numeric(block, 116, 8),
-        size: pax.size !== undefined ? Number(pax.size) : size,
+        uid: pax.uid !== undefined ? paxInteger(pax.uid) : numeric(block, 108, 8),
+        gid: pax.gid !== undefined ? paxInteger(pax.gid) : numeric(block, 116, 8),
+        size: pax.size !== undefined ? paxInteger(pax.size) : size,
         mtime: pax.mtime !== undefined ? Number(pax.mtime) : numeric(block, 136, 12),
         linkPath: pax.linkpath ?? longLink ?? field(block, 157, 100),
       };
+      if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw new TarFormatError(`tar entry ${JSON.stringify(entry.path.slice(0, 200))} has an invalid size`);
       // Links and directories carry no data even when a size is (wrongly) set.
       const dataSize = type === '0' || type === '7' ? entry.size : 0;
       this.remaining = dataSize;

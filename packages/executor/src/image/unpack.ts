@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import fsp from 'node:fs/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
+import { MAX_TAR_HEADER_RECORD_BYTES, type UnpackBudget } from './limits.js';
 import { ByteReader, TarReader, type TarEntry } from './tar-reader.js';
 
 /**
@@ -23,6 +25,20 @@ export interface UnpackOptions {
   idShift: number;
   /** Image ids at or above this are squashed to 65534 ("nobody") before shifting. */
   idRange: number;
+  /**
+   * The layer's diff_id from the image config: the sha256 of its uncompressed tar. The layer is
+   * refused when its content hashes differently (the config names the image's real content).
+   */
+  expectedDiffId?: string | undefined;
+  /** Shared by all layers of an image: bounds unpacked bytes and entries. */
+  budget?: UnpackBudget | undefined;
+}
+
+export class LayerVerificationError extends Error {
+  constructor(detail: string) {
+    super(detail);
+    this.name = 'LayerVerificationError';
+  }
 }
 
 export interface LayerStats {
@@ -36,16 +52,37 @@ export async function applyLayer(rootfs: string, blobPath: string, mediaType: st
   if (/gzip/.test(mediaType) || (await isGzip(blobPath))) stream = source.pipe(createGunzip());
   else if (/zstd/.test(mediaType)) throw new Error(`zstd-compressed layers are not supported (${mediaType})`);
   else stream = source;
-  const reader = new TarReader(new ByteReader(stream[Symbol.asyncIterator]()));
+  const hash = createHash('sha256');
+  const counted = countAndHash(stream, hash, options.budget);
+  const iterator = counted[Symbol.asyncIterator]();
+  const reader = new TarReader(new ByteReader(iterator), MAX_TAR_HEADER_RECORD_BYTES);
   const applier = new LayerApplier(rootfs, options);
   try {
     for (let entry = await reader.next(); entry; entry = await reader.next()) {
+      options.budget?.spendEntry();
       await applier.apply(entry, reader);
+    }
+    if (options.expectedDiffId !== undefined) {
+      // The diff_id covers the whole stream, end-of-archive blocks and any padding included.
+      while (!(await iterator.next()).done);
+      const actual = `sha256:${hash.digest('hex')}`;
+      if (actual !== options.expectedDiffId) {
+        throw new LayerVerificationError(`layer content does not match the image config: diff_id ${options.expectedDiffId} expected, the layer's uncompressed sha256 is ${actual}`);
+      }
     }
   } finally {
     source.destroy();
   }
   return applier.stats;
+}
+
+/** Passes the uncompressed stream through, hashing it and spending the unpack budget. */
+async function* countAndHash(stream: AsyncIterable<Buffer>, hash: ReturnType<typeof createHash>, budget: UnpackBudget | undefined): AsyncGenerator<Buffer> {
+  for await (const chunk of stream) {
+    budget?.spendBytes(chunk.length);
+    hash.update(chunk);
+    yield chunk;
+  }
 }
 
 async function isGzip(file: string): Promise<boolean> {
@@ -69,7 +106,7 @@ class LayerApplier {
 
   async apply(entry: TarEntry, reader: TarReader): Promise<void> {
     const parts = cleanPath(entry.path);
-    if (parts === undefined) throw new Error(`layer entry escapes the rootfs: ${JSON.stringify(entry.path)}`);
+    if (parts === undefined) throw new Error(`layer entry escapes the rootfs: ${quote(entry.path)}`);
     if (parts.length === 0) return; // the layer's "./" itself
     const name = parts[parts.length - 1]!;
     const parent = this.resolve(parts.slice(0, -1), true, true);
@@ -84,7 +121,7 @@ class LayerApplier {
     }
     if (name.startsWith('.wh.')) {
       const hidden = name.slice(4);
-      if (hidden === '' || hidden === '.' || hidden === '..') throw new Error(`invalid whiteout ${JSON.stringify(entry.path)}`);
+      if (hidden === '' || hidden === '.' || hidden === '..') throw new Error(`invalid whiteout ${quote(entry.path)}`);
       fs.rmSync(path.join(parent, hidden), { recursive: true, force: true });
       return;
     }
@@ -118,7 +155,8 @@ class LayerApplier {
           });
           fs.fchownSync(fd, uid, gid);
           fs.fchmodSync(fd, mode);
-          fs.futimesSync(fd, entry.mtime, entry.mtime);
+          const mtime = Number.isFinite(entry.mtime) ? entry.mtime : 0;
+          fs.futimesSync(fd, mtime, mtime);
         } finally {
           fs.closeSync(fd);
         }
@@ -126,10 +164,10 @@ class LayerApplier {
       }
       case '1': {
         const linkParts = cleanPath(entry.linkPath);
-        if (linkParts === undefined || linkParts.length === 0) throw new Error(`hard link escapes the rootfs: ${entry.linkPath}`);
+        if (linkParts === undefined || linkParts.length === 0) throw new Error(`hard link escapes the rootfs: ${quote(entry.linkPath)}`);
         const source = this.resolve(linkParts, false, false);
         const st = lstatOrUndefined(source);
-        if (!st || st.isDirectory()) throw new Error(`hard link ${entry.path} -> ${entry.linkPath}: target missing or a directory`);
+        if (!st || st.isDirectory()) throw new Error(`hard link ${quote(entry.path)} -> ${quote(entry.linkPath)}: target missing or a directory`);
         fs.linkSync(source, target);
         break;
       }
@@ -191,6 +229,11 @@ class LayerApplier {
     }
     return path.join(this.root, ...current);
   }
+}
+
+/** A layer path for a message: quoted and cut short (a PAX path may be a megabyte long). */
+function quote(p: string): string {
+  return JSON.stringify(p.length > 200 ? `${p.slice(0, 200)}…` : p);
 }
 
 /** Splits a layer path into components; undefined when it tries to climb out with `..`. */

@@ -2,6 +2,7 @@ import type { DockerAuthConfig } from '@sandfleet/protocol';
 import { SandfleetError } from '@sandfleet/protocol';
 import type { NetworkPolicy } from '../network/policy.js';
 import type { WorkspaceRequest } from '../workspace/prepare.js';
+import type { ImageStoreOptions } from '../image/pull.js';
 
 /**
  * A runtime turns "run this step script in this image over this workspace" into a sandboxed
@@ -128,6 +129,8 @@ export interface RuntimeConfig {
   stateDir: string;
   /** EXECUTOR_DOCKER_REGISTRY_MIRROR_URL, split on commas. */
   registryMirrorUrls: string[];
+  /** EXECUTOR_ALLOWED_PRIVATE_REGISTRIES, EXECUTOR_IMAGE_MAX_SIZE, EXECUTOR_IMAGE_CACHE_SIZE (defaults when unset). */
+  imageStore?: ImageStoreOptions | undefined;
   /** EXECUTOR_DOCKER_AUTH_CONFIG; a job's own dockerAuthConfig takes precedence. */
   dockerAuthConfig?: DockerAuthConfig | undefined;
   /** EXECUTOR_NETWORK. */

@@ -41,6 +41,8 @@ async function startTokenRegistry(image: TestImage, user: string, password: stri
 }
 
 const noop = () => {};
+/** The test registries listen on loopback, which pulls may only reach when the operator allows it. */
+const LOCAL = { allowedPrivateRegistries: ['127.0.0.1'] };
 
 describe('image references', () => {
   it('applies Docker defaults', () => {
@@ -108,7 +110,7 @@ describe('image pulls from a local registry', () => {
 
   it('pulls a manifest list, picks linux/amd64 and honours whiteouts', async () => {
     const lines: string[] = [];
-    const store = new ImageStore(stateDir);
+    const store = new ImageStore(stateDir, [], LOCAL);
     const pulled = await store.pull(`${registry.host}/test/busybox:1`, { progress: (l) => lines.push(l), signal: AbortSignal.timeout(30_000) });
     assert.equal(pulled.config.user, '1000:1000');
     assert.ok(pulled.config.env.includes('IMAGE_VAR=from-image'));
@@ -124,7 +126,7 @@ describe('image pulls from a local registry', () => {
   it('shares one download and one unpack between concurrent pulls', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-images-'));
     try {
-      const store = new ImageStore(dir);
+      const store = new ImageStore(dir, [], LOCAL);
       const pulls = await Promise.all([1, 2, 3].map(() => store.pull(`${registry.host}/test/busybox-root:1`, { progress: noop, signal: AbortSignal.timeout(30_000) })));
       assert.equal(new Set(pulls.map((p) => p.rootfs)).size, 1);
       assert.deepEqual(await fs.readdir(path.join(dir, 'images/blobs/tmp')), []);
@@ -136,7 +138,7 @@ describe('image pulls from a local registry', () => {
 
   it('pulls through a mirror when the image registry is unreachable', async () => {
     const dead = await freePort();
-    const store = new ImageStore(await fs.mkdtemp(path.join(stateDir, 'm-')), [registry.url]);
+    const store = new ImageStore(await fs.mkdtemp(path.join(stateDir, 'm-')), [`127.0.0.1:${dead}=${registry.url}`], LOCAL);
     const lines: string[] = [];
     const pulled = await store.pull(`127.0.0.1:${dead}/test/busybox:1`, { progress: (l) => lines.push(l), signal: AbortSignal.timeout(30_000) });
     assert.equal(pulled.config.user, '1000:1000');
@@ -145,14 +147,14 @@ describe('image pulls from a local registry', () => {
 
   it('tries the next endpoint when the first mirror is down', async () => {
     const dead = await freePort();
-    const store = new ImageStore(await fs.mkdtemp(path.join(stateDir, 'm-')), [`http://127.0.0.1:${dead}`]);
+    const store = new ImageStore(await fs.mkdtemp(path.join(stateDir, 'm-')), [`${registry.host}=http://127.0.0.1:${dead}`], LOCAL);
     const pulled = await store.pull(`${registry.host}/test/busybox-root:1`, { progress: noop, signal: AbortSignal.timeout(30_000) });
     assert.equal(pulled.config.user, '');
   });
 
   it('fails clearly when the registry is unreachable or the image is missing', async () => {
     const dead = await freePort();
-    const store = new ImageStore(stateDir);
+    const store = new ImageStore(stateDir, [], LOCAL);
     await assert.rejects(store.pull(`127.0.0.1:${dead}/test/busybox:1`, { progress: noop, signal: AbortSignal.timeout(30_000) }),
       new RegExp(`cannot pull 127\\.0\\.0\\.1:${dead}/test/busybox:1 from 127\\.0\\.0\\.1:${dead}: registry unreachable`));
     await assert.rejects(store.pull(`${registry.host}/test/nope:1`, { progress: noop, signal: AbortSignal.timeout(30_000) }),
@@ -163,7 +165,7 @@ describe('image pulls from a local registry', () => {
     const images = await buildTestImages();
     const tokenRegistry = await startTokenRegistry(images.busybox, 'robot', 'tok-pass');
     try {
-      const store = new ImageStore(await fs.mkdtemp(path.join(stateDir, 't-')));
+      const store = new ImageStore(await fs.mkdtemp(path.join(stateDir, 't-')), [], LOCAL);
       const image = `${tokenRegistry.host}/tok/busybox:1`;
       const auth = (pw: string) => ({ auths: { [tokenRegistry.host]: { auth: Buffer.from(`robot:${pw}`).toString('base64') } } });
       await assert.rejects(store.pull(image, { auth: auth('nope'), progress: noop, signal: AbortSignal.timeout(30_000) }),
@@ -177,7 +179,7 @@ describe('image pulls from a local registry', () => {
 
   it('authenticates with dockerAuthConfig and rejects a wrong credential clearly', async () => {
     const image = `${authRegistry.host}/private/busybox:1`;
-    const store = new ImageStore(await fs.mkdtemp(path.join(stateDir, 'a-')));
+    const store = new ImageStore(await fs.mkdtemp(path.join(stateDir, 'a-')), [], LOCAL);
     await assert.rejects(store.pull(image, { progress: noop, signal: AbortSignal.timeout(30_000) }), /requires authentication and no credentials are configured/);
     const wrong = { auths: { [authRegistry.host]: { auth: Buffer.from('ci:wrong').toString('base64') } } };
     await assert.rejects(store.pull(image, { auth: wrong, progress: noop, signal: AbortSignal.timeout(30_000) }),

@@ -83,6 +83,8 @@ export function defineSandboxSuite(name: string, suite: SuiteOptions): void {
       runtime: name as RuntimeConfig['runtime'],
       stateDir,
       registryMirrorUrls: [],
+      // The test registries listen on loopback, which pulls may only reach when allowed.
+      imageStore: { allowedPrivateRegistries: ['127.0.0.1'] },
       network: 'public',
       limits,
       ...overrides,
@@ -334,7 +336,7 @@ export function defineSandboxSuite(name: string, suite: SuiteOptions): void {
 
     test('pulls through a mirror when the image\'s registry is unreachable', async () => {
       const dead = await freePort();
-      const mirrored = suite.makeRuntime(config({ registryMirrorUrls: [registry.url], stateDir: await fs.mkdtemp(path.join(stateDir, 'mirror-')) }), { uplink: upstream.uplink });
+      const mirrored = suite.makeRuntime(config({ registryMirrorUrls: [`127.0.0.1:${dead}=${registry.url}`], stateDir: await fs.mkdtemp(path.join(stateDir, 'mirror-')) }), { uplink: upstream.uplink });
       const { sandbox, progress } = await prepare({ 'm.sh': 'echo via mirror' }, {}, mirrored);
       try {
         const r = await run(sandbox, 'm.sh', { image: `127.0.0.1:${dead}/test/busybox:1` });

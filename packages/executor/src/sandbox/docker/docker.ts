@@ -4,6 +4,7 @@ import type { DockerAuthConfig } from '@sandfleet/protocol';
 import { findCredentials } from '../../image/auth.js';
 import { resolveUser } from '../../image/image-config.js';
 import { parseReference } from '../../image/reference.js';
+import { mirrorsFor } from '../../image/mirrors.js';
 import { createJobNetwork, type JobNetwork } from '../../network/job-network.js';
 import type { Uplink } from '../../network/uplink.js';
 import { DockerCli, DockerCommandError } from './cli.js';
@@ -283,7 +284,7 @@ class DockerSandbox implements Sandbox {
     const ref = parseReference(image);
     const tagOrDigest = ref.digest ? `@${ref.digest}` : `:${ref.tag}`;
     const attempts = [
-      ...this.job.config.registryMirrorUrls.map((m) => ({ label: `mirror ${m}`, ref: `${new URL(m).host}/${ref.repository}${tagOrDigest}` })),
+      ...mirrorsFor(ref.registry, this.job.config.registryMirrorUrls).map((m) => ({ label: `mirror ${m}`, ref: `${new URL(m).host}/${ref.repository}${tagOrDigest}` })),
       { label: ref.registry, ref: image },
     ];
     const failures: string[] = [];

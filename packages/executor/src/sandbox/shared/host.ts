@@ -26,7 +26,7 @@ export function makeRuntimeDeps(config: RuntimeConfig, overrides: Partial<Omit<R
   const host = overrides.host ?? DEFAULT_HOST;
   return {
     config,
-    images: overrides.images ?? new ImageStore(config.stateDir, config.registryMirrorUrls),
+    images: overrides.images ?? new ImageStore(config.stateDir, config.registryMirrorUrls, config.imageStore),
     uplink: overrides.uplink ?? new HostUplink(undefined, host.underTestRunner),
     host,
   };

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { resolveUser } from '../../src/image/image-config.js';
+import { ID_RANGE, ID_SHIFT } from '../../src/image/ids.js';
+import { applyLayer } from '../../src/image/unpack.js';
+import { tar } from './image-fixtures.js';
+
+describe('image user and file ids', () => {
+  let dir: string;
+  let rootfs: string;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-hostile-ids-'));
+    rootfs = path.join(dir, 'rootfs');
+    await fs.mkdir(path.join(rootfs, 'etc'), { recursive: true });
+    await fs.writeFile(path.join(rootfs, 'etc/passwd'), [
+      'root:x:0:0:root:/root:/bin/sh',
+      'app:x:1000:1000::/home/app:/bin/sh',
+      'minusone:x:4294967295:1000::/:/bin/sh',
+      'badgid:x:1001:4294967295::/:/bin/sh',
+      'empty:x::::/:/bin/sh',
+      'big:x:65536:65536::/:/bin/sh',
+    ].join('\n') + '\n');
+    await fs.writeFile(path.join(rootfs, 'etc/group'), 'root:x:0:\nstaff:x:50:\nwide:x:4294967295:\n');
+  });
+  after(async () => fs.rm(dir, { recursive: true, force: true }));
+
+  it('refuses image users and groups outside [0, 65536)', () => {
+    for (const user of ['4294967295', '65536', '0:4294967295', '1000:65536', 'minusone', 'badgid', 'empty', 'big', 'app:wide', '99999999999']) {
+      assert.throws(() => resolveUser(rootfs, user), /is not an id in \[0, 65536\)/, user);
+    }
+  });
+
+  it('still resolves every id inside the range', () => {
+    assert.deepEqual(resolveUser(rootfs, 'app'), { uid: 1000, gid: 1000, home: '/home/app' });
+    assert.deepEqual(resolveUser(rootfs, '65535:staff'), { uid: 65535, gid: 50, home: '/' });
+    assert.deepEqual(resolveUser(rootfs, ''), { uid: 0, gid: 0, home: '/root' });
+  });
+
+  it('squashes out-of-range file owners in layers to nobody before shifting', async () => {
+    const layer = path.join(dir, 'owners.tar');
+    await fs.writeFile(layer, tar([
+      { path: 'minus-one', data: 'x', pax: { uid: '4294967295', gid: '4294967295' } },
+      { path: 'too-big', data: 'x', pax: { uid: '70000', gid: '65536' } },
+      { path: 'negative', data: 'x', pax: { uid: '-1', gid: '-5' } },
+      { path: 'junk', data: 'x', pax: { uid: 'zero', gid: '1e3' } },
+      { path: 'fine', data: 'x', uid: 1000, gid: 1000 },
+    ]));
+    const out = path.join(dir, 'unpacked');
+    await fs.mkdir(out);
+    await applyLayer(out, layer, 'application/vnd.oci.image.layer.v1.tar', { idShift: ID_SHIFT, idRange: ID_RANGE });
+    for (const name of ['minus-one', 'too-big', 'negative', 'junk']) {
+      const st = await fs.stat(path.join(out, name));
+      assert.deepEqual([st.uid, st.gid], [ID_SHIFT + 65534, ID_SHIFT + 65534], name);
+    }
+    const fine = await fs.stat(path.join(out, 'fine'));
+    assert.deepEqual([fine.uid, fine.gid], [ID_SHIFT + 1000, ID_SHIFT + 1000]);
+  });
+});
