@@ -26,7 +26,7 @@ describe('step log entries', () => {
   const open = (key = 'step.docker.0', command = ['/bin/sh', `echo ${SECRET}`]) => {
     const job = { id: nextJobId++, token: 'tok', queue: 'batches' };
     const redactor = new Redactor(buildRedactions(instance.password, { [SECRET]: '***' }));
-    const log = new StepLog({ client, job, key, command, redactor, flushIntervalMs: 20 });
+    const log = new StepLog({ client, job, key, command, redactor, flushIntervalMs: 20, retry: { baseDelayMs: 5 } });
     return { job, log };
   };
   const entryOf = (jobId: number) => instance.logs.get(jobId)?.[0];

@@ -37,7 +37,7 @@ export type JobOutcome =
   | { status: 'canceled'; reason: CancelReason; message: string };
 
 export interface JobRunnerDeps {
-  config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig'>;
+  config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig' | 'maxLogBytes'>;
   client: Pick<CoordinatorClient, 'addExecutionLogEntry' | 'updateExecutionLogEntry' | 'appendExecutionLog' | 'supports' | 'getFile' | 'jobHeaders'>;
   runtime: Runtime;
   log: Logger;
@@ -66,7 +66,7 @@ class JobUnsupportedError extends Error {
 export async function runJob(job: ExecutorJob, deps: JobRunnerDeps, signal: AbortSignal): Promise<JobOutcome> {
   const log = deps.log;
   const redactor = new Redactor(buildRedactions(deps.config.frontendPassword, job.redactedValues, [job.token]));
-  const ctx: JobLogContext = { client: deps.client, job, redactor, log, flushIntervalMs: deps.logFlushIntervalMs };
+  const ctx: JobLogContext = { client: deps.client, job, redactor, log, flushIntervalMs: deps.logFlushIntervalMs, maxLogBytes: deps.config.maxLogBytes };
   let workspace: Workspace | undefined;
   let sandbox: Sandbox | undefined;
   try {
