@@ -2,7 +2,7 @@
  * A step that floods its log, through a real coordinator (in this process, PostgreSQL) and a real
  * executor process: 100 MB of short lines, and 100 MB without a single newline. For each: time from
  * enqueue to the end of the job, peak RSS (VmHWM, reset before each case) of the executor and of this
- * process (the coordinator) against their idle RSS in the same run (a fresh pair per case), the bytes stored (from the user
+ * coordinator (in a child process of this bench, fresh per case) against their idle RSS in the same run, the bytes stored (from the user
  * API) and how long `GET /api/jobs/{id}` takes to return the job with its whole log.
  *   node --import tsx bench/log-flood.ts [--runtimes=shell,bwrap] [--bytes=100000000]
  */
@@ -16,6 +16,8 @@ import vm from 'node:vm';
 import { ACCESS_TOKEN, benchCoordinator } from './support.js';
 
 const RUNTIMES = (process.argv.find((a) => a.startsWith('--runtimes='))?.split('=')[1] ?? 'shell,bwrap').split(',');
+/** `--one=<runtime>:<case index>`: measure that case alone and print its row as JSON (a child of the main run). */
+const ONE = process.argv.find((a) => a.startsWith('--one='))?.split('=')[1];
 const BYTES = Number(process.argv.find((a) => a.startsWith('--bytes='))?.split('=')[1] ?? 100_000_000);
 const JOB_TIMEOUT_MS = 150_000;
 const EXECUTOR_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../packages/executor/bin/executor.js');
@@ -142,12 +144,34 @@ async function runJob(c: Awaited<ReturnType<typeof benchCoordinator>>, command: 
   }
 }
 
-console.log(`log flood: ${BYTES} bytes of output per step; RSS idle → peak (VmHWM); coordinator = this process`);
+/** Each case runs in a fresh process, so the coordinator's idle RSS is not an earlier case's heap. */
+function measureInChild(runtime: string, index: number): Promise<Row> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), `--one=${runtime}:${index}`, `--bytes=${BYTES}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c));
+  return new Promise((resolve, reject) => {
+    child.once('close', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Row);
+      else reject(new Error(`exit ${code}: ${out.trim().slice(-300)}`));
+    });
+  });
+}
+
+if (ONE) {
+  const [runtime, index] = ONE.split(':');
+  console.log(JSON.stringify(await measure(runtime!, CASES[Number(index)]!)));
+  process.exit(0);
+}
+
+console.log(`log flood: ${BYTES} bytes of output per step; RSS idle → peak (VmHWM); coordinator and executor fresh per case`);
 const all: Row[] = [];
 for (const runtime of RUNTIMES) {
-  for (const flood of CASES) {
+  for (const [index, flood] of CASES.entries()) {
     try {
-      all.push(await measure(runtime, flood));
+      all.push(await measureInChild(runtime, index));
     } catch (err) {
       console.log(`${runtime}/${flood.name}: skipped (${err instanceof Error ? err.message : String(err)})`);
     }
