@@ -52,6 +52,8 @@ export interface ExecutorConfig {
   readonly diskSpaceBytes: number;
   /** EXECUTOR_JOB_PIDS (Sandfleet); processes per job, 0 = unbounded. @default 1024 */
   readonly jobPids: number;
+  /** EXECUTOR_MAX_LOG_BYTES (Sandfleet); log output one job may store, the rest is dropped with a marker line. @default 100 MiB */
+  readonly maxLogBytes: number;
   /** EXECUTOR_STATE_DIR (Sandfleet); image cache and runtime state. @default "/var/lib/sandfleet/executor" */
   readonly stateDir: string;
   /** EXECUTOR_WORKSPACE_DIR (Sandfleet); parent of the per-job workspaces. @default os.tmpdir() */
@@ -209,6 +211,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
   const diskSpaceBytes = sizeBytes.safeParse(diskSpace).data;
   if (diskSpaceBytes === undefined) problems.push(`invalid disk size provided for EXECUTOR_FIRECRACKER_DISK_SPACE: ${JSON.stringify(diskSpace)}`);
   const jobPids = read('EXECUTOR_JOB_PIDS', nonNegativeInt, '1024');
+  const maxLogBytes = read('EXECUTOR_MAX_LOG_BYTES', sizeBytes, '100M');
 
   const explicitRuntime = read('EXECUTOR_RUNTIME', runtimeName, 'auto');
   const useFirecracker = read('EXECUTOR_USE_FIRECRACKER', goBool, 'false');
@@ -291,6 +294,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     diskSpace,
     diskSpaceBytes: diskSpaceBytes!,
     jobPids: jobPids!,
+    maxLogBytes: maxLogBytes!,
     stateDir,
     workspaceDir,
     longPollWaitSeconds: longPollWaitSeconds!,

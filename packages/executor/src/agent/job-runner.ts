@@ -25,7 +25,7 @@ import { JobUnsupportedError, outcomeOf, type JobOutcome } from './outcome.js';
  */
 
 export interface JobRunnerDeps {
-  config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig' | 'host'>;
+  config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig' | 'host' | 'maxLogBytes'>;
   client: Pick<CoordinatorClient, 'addExecutionLogEntry' | 'updateExecutionLogEntry' | 'appendExecutionLog' | 'supports' | 'getFile' | 'jobHeaders'>;
   runtime: Runtime;
   log: Logger;
@@ -45,7 +45,7 @@ class StepFailedError extends SandfleetError {
 export async function runJob(job: ExecutorJob, deps: JobRunnerDeps, signal: AbortSignal): Promise<JobOutcome> {
   const log = deps.log;
   const redactor = new Redactor(buildRedactions(deps.config.frontendPassword, job.redactedValues, [job.token]));
-  const ctx: JobLogContext = { client: deps.client, job, redactor, log, flushIntervalMs: deps.logFlushIntervalMs };
+  const ctx: JobLogContext = { client: deps.client, job, redactor, log, flushIntervalMs: deps.logFlushIntervalMs, maxLogBytes: deps.config.maxLogBytes };
   let workspace: Workspace | undefined;
   let sandbox: Sandbox | undefined;
   const host: HostEnvironment = { ...deps.config.host, ...(deps.hostPath === undefined ? {} : { path: deps.hostPath }) };

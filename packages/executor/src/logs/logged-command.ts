@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { runProcess, SpawnError } from '../process/run.js';
 import type { JobRef } from '../apiclient/client.js';
+import { LogBudget } from './log-budget.js';
 import { StepLog, type LogClient } from './log-stream.js';
 import type { Redactor } from './redaction.js';
 
@@ -12,6 +13,20 @@ export interface JobLogContext {
   log?: Logger | undefined;
   /** Time between uploads of new output, in ms. @default 1000 */
   flushIntervalMs?: number | undefined;
+  /** EXECUTOR_MAX_LOG_BYTES: log bytes the whole job may store. @default DEFAULT_MAX_LOG_BYTES */
+  maxLogBytes?: number | undefined;
+}
+
+/** One budget per job: the context object is created once per job and shared by all its entries. */
+const budgets = new WeakMap<JobLogContext, LogBudget>();
+
+function budgetOf(ctx: JobLogContext): LogBudget {
+  let budget = budgets.get(ctx);
+  if (!budget) {
+    budget = new LogBudget(ctx.maxLogBytes);
+    budgets.set(ctx, budget);
+  }
+  return budget;
 }
 
 /** Opens a log entry for `key` in this job's context. */
@@ -23,6 +38,7 @@ export function openStepLog(ctx: JobLogContext, key: string, command: readonly s
     command,
     redactor: ctx.redactor,
     log: ctx.log,
+    budget: budgetOf(ctx),
     ...(ctx.flushIntervalMs === undefined ? {} : { flushIntervalMs: ctx.flushIntervalMs }),
   }).start();
 }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { SandfleetError } from '@sandfleet/protocol';
+import type { Readable } from 'node:stream';
 
 /**
  * The only place the executor starts processes. Every runtime (shell, bwrap, runc, runsc, docker,
@@ -15,9 +16,16 @@ export interface RunOptions {
   /** Aborting kills the whole process group: SIGTERM, then SIGKILL after `killGraceMs`. */
   signal?: AbortSignal;
   killGraceMs?: number;
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
+  /**
+   * Output handlers. When one returns a promise, that pipe is not read until it settles: the child
+   * then blocks on write rather than the executor buffering a flood of output (backpressure).
+   */
+  onStdout?: OutputHandler;
+  onStderr?: OutputHandler;
 }
+
+/** Receives one chunk; a returned promise pauses reading that pipe until it settles, anything else is ignored. */
+export type OutputHandler = (chunk: Buffer) => unknown;
 
 export interface RunResult {
   /** The exit code, or 128 + signal number when the process was killed by a signal. */
@@ -70,8 +78,8 @@ export function runProcess(options: RunOptions): Promise<RunResult> {
       child.stdin?.on('error', () => {}); // a child that exits without reading stdin is not our error
       child.stdin?.end(options.stdin);
     }
-    child.stdout?.on('data', (chunk: Buffer) => options.onStdout?.(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => options.onStderr?.(chunk));
+    if (child.stdout) forwardOutput(child.stdout, options.onStdout);
+    if (child.stderr) forwardOutput(child.stderr, options.onStderr);
     // 'error' fires instead of 'close' when the binary cannot be started.
     child.once('error', (err) => {
       options.signal?.removeEventListener('abort', onAbort);
@@ -90,6 +98,20 @@ export function runProcess(options: RunOptions): Promise<RunResult> {
 
 /** The PATH of a captured command whose caller gives no environment. */
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+function forwardOutput(stream: Readable, handler: OutputHandler | undefined): void {
+  stream.on('data', (chunk: Buffer) => {
+    // Handlers typed as returning void may still hand a promise through (e.g. via a sandbox's StepIO).
+    const wait = handler?.(chunk);
+    if (!isPromiseLike(wait)) return;
+    stream.pause();
+    const resume = () => stream.resume();
+    wait.then(resume, resume);
+  });
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<void> {
+  return typeof (value as PromiseLike<void> | null)?.then === 'function';
+}
 
 /** Runs a short command and collects its output; for probes such as `git version`. */
 export async function capture(

@@ -1,0 +1,194 @@
+/**
+ * A step that floods its log, through a real coordinator (in this process, PostgreSQL) and a real
+ * executor process: 100 MB of short lines, and 100 MB without a single newline. For each: time from
+ * enqueue to the end of the job, peak RSS (VmHWM, reset before each case) of the executor and of this
+ * coordinator (in a child process of this bench, fresh per case) against their idle RSS in the same run, the bytes stored (from the user
+ * API) and how long `GET /api/jobs/{id}` takes to return the job with its whole log.
+ *   node --import tsx bench/log-flood.ts [--runtimes=shell,bwrap] [--bytes=100000000]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { ACCESS_TOKEN, startCoordinatorServer, type CoordinatorServer } from '@sandfleet/test-helpers/coordinator';
+
+const RUNTIMES = (process.argv.find((a) => a.startsWith('--runtimes='))?.split('=')[1] ?? 'shell,bwrap').split(',');
+/** `--one=<runtime>:<case index>`: measure that case alone and print its row as JSON (a child of the main run). */
+const ONE = process.argv.find((a) => a.startsWith('--one='))?.split('=')[1];
+const BYTES = Number(process.argv.find((a) => a.startsWith('--bytes='))?.split('=')[1] ?? 100_000_000);
+const JOB_TIMEOUT_MS = 150_000;
+const EXECUTOR_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../packages/executor/bin/executor.js');
+
+const CASES = [
+  { name: 'lines', script: `yes line | head -c ${BYTES}` },
+  { name: 'no newline', script: `head -c ${BYTES} /dev/zero | tr '\\0' x` },
+];
+
+/** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM). */
+function memoryOf(pid: number | 'self', field: 'VmRSS' | 'VmHWM'): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return kib * 1024;
+}
+
+/** Resets VmHWM to the current RSS, so the next reading is this case's peak. */
+function resetPeak(pid: number | 'self'): void {
+  fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+v8.setFlagsFromString('--expose-gc');
+/** This process's collector, so its idle RSS is not last case's garbage. */
+const gc = vm.runInNewContext('gc') as () => void;
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+interface Row {
+  runtime: string;
+  name: string;
+  state: string;
+  seconds: number;
+  executorIdle: number;
+  executorPeak: number;
+  coordinatorIdle: number;
+  coordinatorPeak: number;
+  storedBytes: number;
+  getMs: number;
+  tail: string;
+}
+
+async function startExecutor(url: string, runtime: string, stateDir: string): Promise<ChildProcess> {
+  const executor = spawn(process.execPath, [EXECUTOR_BIN, 'run'], {
+    env: {
+      PATH: process.env.PATH!,
+      HOME: stateDir,
+      EXECUTOR_FRONTEND_URL: url,
+      EXECUTOR_FRONTEND_PASSWORD: ACCESS_TOKEN,
+      EXECUTOR_QUEUE_NAME: 'batches',
+      EXECUTOR_RUNTIME: runtime,
+      EXECUTOR_NETWORK: 'none',
+      EXECUTOR_JOB_MEMORY: '512M',
+      EXECUTOR_FIRECRACKER_DISK_SPACE: '256M',
+      EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: url,
+      EXECUTOR_STATE_DIR: stateDir,
+      EXECUTOR_WORKSPACE_DIR: stateDir,
+      SRC_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  // Idle means: started, registered, polling.
+  await new Promise((r) => setTimeout(r, 3_000));
+  if (executor.exitCode !== null) throw new Error(`executor (${runtime}) exited with ${executor.exitCode}`);
+  return executor;
+}
+
+/** One case on a fresh coordinator and executor, so neither carries memory from another case. */
+async function measure(runtime: string, { name, script }: (typeof CASES)[number]): Promise<Row> {
+  const c = await startCoordinatorServer('postgres', { SANDFLEET_SERVE_DEMO_IMAGE: 'true' });
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-bench-executor-'));
+  const executor = await startExecutor(c.url, runtime, stateDir);
+  try {
+    // A first small job pulls the image, so the case measures output only.
+    await runJob(c, 'true');
+    gc();
+    const executorIdle = memoryOf(executor.pid!, 'VmRSS');
+    const coordinatorIdle = memoryOf('self', 'VmRSS');
+    resetPeak(executor.pid!);
+    resetPeak('self');
+    const started = performance.now();
+    const { id, state } = await runJob(c, script);
+    const seconds = (performance.now() - started) / 1000;
+    const executorPeak = memoryOf(executor.pid!, 'VmHWM');
+    const coordinatorPeakRun = memoryOf('self', 'VmHWM');
+    const getStarted = performance.now();
+    const job = await c.admin('GET', `/api/jobs/${id}`);
+    const getMs = performance.now() - getStarted;
+    const step = (job.executionLogs as { key: string; out?: string }[]).find((e) => e.key.startsWith('step.'));
+    const out = step?.out ?? '';
+    return {
+      runtime,
+      name,
+      state,
+      seconds,
+      executorIdle,
+      executorPeak,
+      coordinatorIdle,
+      coordinatorPeak: coordinatorPeakRun,
+      storedBytes: Buffer.byteLength(out),
+      getMs,
+      tail: out.slice(-300).trim().split('\n').at(-1) ?? '',
+    };
+  } finally {
+    executor.kill('SIGTERM');
+    await new Promise((r) => executor.once('exit', r));
+    await c.close();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function runJob(c: CoordinatorServer, command: string): Promise<{ id: number; state: string }> {
+  const { id } = await c.admin('POST', '/api/jobs', { queue: 'batches', dockerSteps: [{ image: 'sandfleet/demo:latest', commands: [command] }] });
+  const deadline = Date.now() + JOB_TIMEOUT_MS;
+  for (;;) {
+    // The list view carries no logs, so polling does not load the coordinator.
+    const { jobs } = await c.admin('GET', '/api/jobs?queue=batches&limit=5');
+    const state = (jobs as { id: number; state: string }[]).find((j) => j.id === id)?.state ?? 'unknown';
+    if (state !== 'queued' && state !== 'processing') return { id, state };
+    if (Date.now() > deadline) {
+      await c.admin('POST', `/api/jobs/${id}/cancel`);
+      return { id, state: 'timed out' };
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Each case runs in a fresh process, so the coordinator's idle RSS is not an earlier case's heap. */
+function measureInChild(runtime: string, index: number): Promise<Row> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), `--one=${runtime}:${index}`, `--bytes=${BYTES}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c));
+  return new Promise((resolve, reject) => {
+    child.once('close', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as Row);
+      else reject(new Error(`exit ${code}: ${out.trim().slice(-300)}`));
+    });
+  });
+}
+
+if (ONE) {
+  const [runtime, index] = ONE.split(':');
+  console.log(JSON.stringify(await measure(runtime!, CASES[Number(index)]!)));
+  process.exit(0);
+}
+
+console.log(`log flood: ${BYTES} bytes of output per step; RSS idle → peak (VmHWM); coordinator and executor fresh per case`);
+const all: Row[] = [];
+for (const runtime of RUNTIMES) {
+  for (const [index, flood] of CASES.entries()) {
+    try {
+      all.push(await measureInChild(runtime, index));
+    } catch (err) {
+      console.log(`${runtime}/${flood.name}: skipped (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+}
+const header = ['runtime', 'output', 'state', 'time', 'executor RSS', 'coordinator RSS', 'stored', 'GET job'];
+const table = all.map((r) => [
+  r.runtime,
+  r.name,
+  r.state,
+  `${r.seconds.toFixed(1)} s`,
+  `${mib(r.executorIdle)} → ${mib(r.executorPeak)}`,
+  `${mib(r.coordinatorIdle)} → ${mib(r.coordinatorPeak)}`,
+  `${r.storedBytes} B`,
+  `${r.getMs.toFixed(0)} ms`,
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+for (const row of [header, ...table]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
+for (const r of all) console.log(`${r.runtime}/${r.name}: last line stored: ${r.tail.length > 200 ? `${r.tail.slice(0, 40)}… (${r.tail.length} characters)` : r.tail}`);
+process.exit(0);
