@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { deleteOrphanedJobTokens, deleteStaleExecutors, type Database } from '@sandfleet/db';
 import type { CoordinatorConfig } from '../config.js';
+import { startPeriodic } from './periodic.js';
 
 export interface JanitorDeps {
   config: Pick<CoordinatorConfig, 'executorRetentionMs' | 'janitorIntervalMs'>;
@@ -26,19 +27,5 @@ export async function runJanitor(deps: JanitorDeps): Promise<JanitorRun> {
 
 /** Runs the janitor every janitorIntervalMs (the first pass after one interval); returns the stop function. */
 export function startJanitor(deps: JanitorDeps): () => void {
-  let running = false;
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
-      await runJanitor(deps);
-    } catch (err) {
-      deps.log.error({ err }, 'janitor failed');
-    } finally {
-      running = false;
-    }
-  };
-  const timer = setInterval(tick, deps.config.janitorIntervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return startPeriodic('janitor', deps.config.janitorIntervalMs, deps.log, async () => void (await runJanitor(deps)));
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { resetStalled, type Database } from '@sandfleet/db';
 import type { CoordinatorConfig } from '../config.js';
 import type { Metrics } from '../metrics.js';
+import { startPeriodic } from './periodic.js';
 
 /**
  * Returns jobs whose executor stopped heartbeating to the queue (or fails them after too many
@@ -9,23 +10,11 @@ import type { Metrics } from '../metrics.js';
  * stalledMaxAge + interval.
  */
 export function startResetter(deps: { config: CoordinatorConfig; database: Database; metrics: Metrics; log: Logger }): () => void {
-  let running = false;
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
-      for (const [queue, settings] of Object.entries(deps.config.queues)) {
-        const { reset, failed } = await resetStalled(deps.database.db, { queue, stalledMaxAgeMs: settings.stalledMaxAgeMs, maxResets: settings.maxResets });
-        if (reset.length || failed.length) deps.log.warn({ queue, reset, failed }, 'reset stalled jobs');
-        deps.metrics.stalled(queue, reset.length, failed.length);
-      }
-    } catch (err) {
-      deps.log.error({ err }, 'resetter failed');
-    } finally {
-      running = false;
+  return startPeriodic('resetter', deps.config.resetterIntervalMs, deps.log, async () => {
+    for (const [queue, settings] of Object.entries(deps.config.queues)) {
+      const { reset, failed } = await resetStalled(deps.database.db, { queue, stalledMaxAgeMs: settings.stalledMaxAgeMs, maxResets: settings.maxResets });
+      if (reset.length || failed.length) deps.log.warn({ queue, reset, failed }, 'reset stalled jobs');
+      deps.metrics.stalled(queue, reset.length, failed.length);
     }
-  };
-  const timer = setInterval(tick, deps.config.resetterIntervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  });
 }
