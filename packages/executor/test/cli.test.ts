@@ -41,6 +41,7 @@ describe('executor CLI (real processes)', () => {
     assert.match(run.output(), /✓ git \d+\.\d+/);
     assert.match(run.output(), new RegExp(`✓ authorized with ${instance.url.replaceAll('.', '\\.')}`));
     assert.match(run.output(), /✓ shell +\/bin\/sh on the host/);
+    assert.match(run.output(), /✓ seccomp allow-list: \/usr\/share\/containers\/seccomp\.json/);
     assert.match(run.output(), /auto would pick: /);
     assert.match(run.output(), /the shell runtime runs job steps directly on this host/);
     assert.match(run.output(), /All checks passed!/);
