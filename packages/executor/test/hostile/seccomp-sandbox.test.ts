@@ -14,7 +14,7 @@ import { BwrapRuntime } from '../../src/sandbox/oci/bwrap.js';
 import { OciRuntime } from '../../src/sandbox/oci/oci.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import { loadSeccompProfile, resolveSeccomp, SeccompUnavailableError } from '../../src/sandbox/shared/seccomp.js';
-import type { Runtime, RuntimeConfig, StepSpec } from '../../src/sandbox/runtime.js';
+import { RuntimeUnavailableError, type Runtime, type RuntimeConfig, type StepSpec } from '../../src/sandbox/runtime.js';
 
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 const REFUSED = ['add_key', 'vmsplice', 'userfaultfd', 'personality'];
@@ -56,10 +56,10 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const runtimes: Record<string, (config: RuntimeConfig) => Runtime> = {
-    bwrap: (config) => new BwrapRuntime(makeRuntimeDeps(config)),
-    runc: (config) => new OciRuntime(makeRuntimeDeps(config), 'runc'),
-    crun: (config) => new OciRuntime(makeRuntimeDeps(config), 'crun'),
+  const runtimes: Record<string, (config: RuntimeConfig, seccompProfile?: string) => Runtime> = {
+    bwrap: (config, seccompProfile) => new BwrapRuntime(makeRuntimeDeps(config, { seccompProfile })),
+    runc: (config, seccompProfile) => new OciRuntime(makeRuntimeDeps(config, { seccompProfile }), 'runc'),
+    crun: (config, seccompProfile) => new OciRuntime(makeRuntimeDeps(config, { seccompProfile }), 'crun'),
   };
 
   for (const [name, make] of Object.entries(runtimes)) {
@@ -103,8 +103,25 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
     }
   }
 
-  it('a missing profile makes the runtimes unavailable rather than unfiltered', () => {
-    assert.throws(() => loadSeccompProfile(path.join(dir, 'no-such-profile.json')), (err: unknown) => err instanceof SeccompUnavailableError && /apt-get install golang-github-containers-common/.test(err.message));
+  it('a missing or default-allow profile makes the runtimes unavailable rather than unfiltered', async () => {
+    const missing = path.join(dir, 'no-such-profile.json');
+    assert.throws(() => loadSeccompProfile(missing), (err: unknown) => err instanceof SeccompUnavailableError && /apt-get install golang-github-containers-common/.test(err.message));
+    const allowAll = path.join(dir, 'allow-all.json');
+    await fs.writeFile(allowAll, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [] }));
+    assert.throws(() => loadSeccompProfile(allowAll), SeccompUnavailableError);
+    for (const [name, make] of Object.entries(runtimes)) {
+      for (const profile of [missing, allowAll]) {
+        const config: RuntimeConfig = { runtime: name === 'bwrap' ? 'bwrap' : 'oci', stateDir: path.join(dir, `state-${name}`), registryMirrorUrls: [], network: 'none', limits: { cpus: 1, memoryBytes: 0, pids: 0, diskBytes: 0 } };
+        const runtime = make(config, profile);
+        const availability = await runtime.probe();
+        assert.equal(availability.available, false, `${name} with ${profile}`);
+        // Either the runtime's binary is missing here, or it says the profile is the reason.
+        if (!/not installed/.test(availability.reason)) assert.match(availability.reason, /seccomp profile/, availability.reason);
+        const workspaceDir = await emptyWorkspace();
+        workspaces.push(workspaceDir);
+        await assert.rejects(runtime.prepare({ jobId: taggedJobId(`seccomp-none-${name}`), workspaceDir, progress: () => {}, signal: AbortSignal.timeout(60_000) }), RuntimeUnavailableError);
+      }
+    }
   });
 
   it('resolves capability and architecture conditions like Docker does', () => {

@@ -41,7 +41,7 @@ export class BwrapRuntime implements Runtime {
       throw err;
     }
     const version = (await capture([bwrap, '--version'], { env: { PATH: SYSTEM_PATH } })).stdout.trim();
-    return { available: true, reason: `${version}, seccomp allow-list ${SECCOMP_PROFILE}, ${describeCgroups(detectCgroups()).text}` };
+    return { available: true, reason: `${version}, seccomp allow-list ${this.deps.seccompProfile ?? SECCOMP_PROFILE}, ${describeCgroups(detectCgroups()).text}` };
   }
 
   async prepare(options: SandboxOptions): Promise<Sandbox> {
@@ -58,7 +58,7 @@ export class BwrapRuntime implements Runtime {
 
   /** The compiled BPF file; SeccompUnavailableError when the profile or libseccomp is missing. */
   private async seccompFilter(): Promise<string> {
-    return seccompBpf(this.deps.config.stateDir, resolveSeccomp(loadSeccompProfile(), { caps: [] }));
+    return seccompBpf(this.deps.config.stateDir, resolveSeccomp(loadSeccompProfile(this.deps.seccompProfile), { caps: [] }));
   }
 }
 

@@ -53,16 +53,16 @@ export class OciRuntime implements Runtime {
     if (!binary) return { available: false, reason: why };
     const basics = checkHostBasics([], describeCgroups(detectCgroups()));
     if (basics) return basics;
-    const seccomp = seccompProfile();
+    const seccomp = seccompProfile(this.deps.seccompProfile);
     if (seccomp instanceof SeccompUnavailableError) return { available: false, reason: seccomp.message };
     const version = (await capture([binary, '--version'], { env: { PATH: SYSTEM_PATH } })).stdout.split('\n')[0]?.trim() ?? binary;
-    return { available: true, reason: `${version}${why === binary ? '' : ` — ${why}`}, seccomp allow-list ${SECCOMP_PROFILE}, ${describeCgroups(detectCgroups()).text}` };
+    return { available: true, reason: `${version}${why === binary ? '' : ` — ${why}`}, seccomp allow-list ${this.deps.seccompProfile ?? SECCOMP_PROFILE}, ${describeCgroups(detectCgroups()).text}` };
   }
 
   async prepare(options: SandboxOptions): Promise<Sandbox> {
     const { binary, why } = await this.binary();
     if (!binary) throw new RuntimeUnavailableError('oci', why);
-    const seccomp = seccompProfile();
+    const seccomp = seccompProfile(this.deps.seccompProfile);
     if (seccomp instanceof SeccompUnavailableError) throw new RuntimeUnavailableError('oci', seccomp.message);
     const job = await prepareJobResources(options, { deps: this.deps });
     return new OciSandbox(job, binary, seccomp);
@@ -70,9 +70,9 @@ export class OciRuntime implements Runtime {
 }
 
 /** The seccomp profile, or why there is none (steps never run unfiltered). */
-function seccompProfile(): SeccompProfile | SeccompUnavailableError {
+function seccompProfile(file?: string): SeccompProfile | SeccompUnavailableError {
   try {
-    return loadSeccompProfile();
+    return loadSeccompProfile(file);
   } catch (err) {
     if (err instanceof SeccompUnavailableError) return err;
     throw err;
