@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void report(const char *name, long r) {
@@ -26,7 +27,18 @@ int main(void) {
   report("userfaultfd", syscall(SYS_userfaultfd, 1 | O_CLOEXEC));
   /* personality with anything but the harmless values (here ADDR_NO_RANDOMIZE). */
   report("personality", syscall(SYS_personality, 0x0040000));
-  /* What every program does: must still work. */
+  /* A new user namespace (the way to the kernel's root-only code), by unshare and by clone. */
+  long child = syscall(SYS_clone, 0x10000000 /* CLONE_NEWUSER */ | 17 /* SIGCHLD */, 0, 0, 0, 0);
+  if (child == 0) _exit(0);
+  if (child > 0) waitpid((pid_t)child, 0, 0);
+  report("clone_newuser", child);
+  /* Last among the namespace probes: afterwards this process is in a new, unmapped namespace. */
+  report("unshare_newuser", syscall(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */));
+  /* What every program does: must still work, fork (clone without namespace flags) included. */
   report("getpid", syscall(SYS_getpid));
+  pid_t forked = fork();
+  if (forked == 0) _exit(0);
+  if (forked > 0) waitpid(forked, 0, 0);
+  report("fork", forked);
   return 0;
 }

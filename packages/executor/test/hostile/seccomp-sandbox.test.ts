@@ -17,7 +17,7 @@ import { loadSeccompProfile, resolveSeccomp, SeccompUnavailableError } from '../
 import { RuntimeUnavailableError, type Runtime, type RuntimeConfig, type StepSpec } from '../../src/sandbox/runtime.js';
 
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
-const REFUSED = ['add_key', 'vmsplice', 'userfaultfd', 'personality'];
+const REFUSED = ['add_key', 'vmsplice', 'userfaultfd', 'personality', 'unshare_newuser', 'clone_newuser'];
 
 function parse(out: string): Record<string, string> {
   return Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => l.split('=', 2) as [string, string]));
@@ -74,7 +74,7 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
         workspaces.push(workspaceDir);
         const sandbox = await runtime.prepare({ jobId: taggedJobId(`seccomp-${name}`), workspaceDir, progress: () => {}, signal: AbortSignal.timeout(120_000) });
         try {
-          await writeScripts(sandbox.workspaceDir, { 'probe.sh': '/data/probe', 'after.sh': 'echo still fine; ls /data/probe' });
+          await writeScripts(sandbox.workspaceDir, { 'probe.sh': '/data/probe', 'after.sh': 'echo still fine; ls /data/probe', 'unshare.sh': 'unshare -U true' });
           await fs.copyFile(probe!, path.join(sandbox.workspaceDir, 'probe'));
           await fs.chmod(path.join(sandbox.workspaceDir, 'probe'), 0o755);
           const run = async (script: string) => {
@@ -88,9 +88,14 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
           assert.equal(inside.exitCode, 0, inside.stderr);
           const got = parse(inside.stdout);
           assert.equal(got.getpid, 'ok', inside.stdout);
+          assert.equal(got.fork, 'ok', inside.stdout);
           const checked = REFUSED.filter((s) => onHost[s] === 'ok');
           assert.ok(checked.length >= 2, `too few probe syscalls work on this host: ${JSON.stringify(onHost)}`);
           for (const s of checked) assert.match(got[s] ?? '', /^errno (1|38)$/, `${s} must be refused inside ${name}: ${inside.stdout}`);
+          // busybox's unshare too (glibc-free: it calls unshare(2) directly).
+          const ns = await run('unshare.sh');
+          assert.notEqual(ns.exitCode, 0, ns.stdout);
+          assert.match(ns.stderr + ns.stdout, /unshare\b.*(Operation not permitted|not implemented|No space left)/i);
           // The sandbox is still usable and the host still runs the probe unfiltered.
           const later = await run('after.sh');
           assert.equal(later.exitCode, 0, later.stderr);
@@ -136,6 +141,14 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
     assert.equal(names([]).has('bpf'), false);
     assert.equal(names([]).has('arch_prctl'), true);
     assert.equal(names([], 'arm64').has('arch_prctl'), false);
+    // Without CAP_SYS_ADMIN, clone and unshare only without CLONE_NEWUSER; clone3 not at all.
+    const resolved = resolveSeccomp(profile, { caps: [], arch: 'x64' });
+    assert.deepEqual(resolved.syscalls.filter((r) => r.names.includes('clone') || r.names.includes('unshare')).map((r) => r.args?.[0]), [
+      { index: 0, value: 0x10000000, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' },
+      { index: 0, value: 0x10000000, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' },
+    ]);
+    assert.equal(names([]).has('clone3'), false);
+    assert.equal(names(['CAP_SYS_ADMIN']).has('clone3'), true);
     assert.deepEqual(resolveSeccomp(profile, { caps: [], arch: 'x64' }).architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
   });
 });

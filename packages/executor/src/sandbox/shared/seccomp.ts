@@ -136,12 +136,40 @@ export function resolveSeccomp(profile: SeccompProfile, target: SeccompTarget): 
     ...(rule.errnoRet !== undefined ? { errnoRet: rule.errnoRet } : {}),
     ...(rule.args?.length ? { args: rule.args.map((a) => ({ index: a.index, value: a.value, valueTwo: a.valueTwo ?? 0, op: a.op })) } : {}),
   }));
-  return {
+  const resolved = {
     defaultAction: profile.defaultAction,
     ...(profile.defaultErrnoRet !== undefined ? { defaultErrnoRet: profile.defaultErrnoRet } : {}),
     architectures,
     syscalls,
   };
+  return caps.has('CAP_SYS_ADMIN') ? resolved : withoutNewUserNamespaces(resolved, goArch);
+}
+
+const CLONE_NEWUSER = 0x10000000;
+const ENOSYS = 38;
+
+/**
+ * containers/common's profile lets any process create user namespaces (podman's rootless
+ * containers need that); a step has no business doing so, and a new user namespace is how an
+ * unprivileged process reaches the kernel's root-only code (mounts, netfilter, …). Like Docker's
+ * profile for a container without CAP_SYS_ADMIN: clone and unshare are allowed only without
+ * CLONE_NEWUSER, and clone3, whose flags sit in memory a filter cannot read, reports ENOSYS so
+ * libc falls back to clone.
+ */
+function withoutNewUserNamespaces(seccomp: OciSeccomp, goArch: string): OciSeccomp {
+  const guarded = ['clone', 'clone3', 'unshare'];
+  const syscalls = seccomp.syscalls
+    .map((rule) => (rule.action === 'SCMP_ACT_ALLOW' ? { ...rule, names: rule.names.filter((n) => !guarded.includes(n)) } : rule))
+    .filter((rule) => rule.names.length > 0);
+  const noNewUser = (index: number): OciSeccompArg[] => [{ index, value: CLONE_NEWUSER, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }];
+  // s390's clone takes the stack first and the flags second.
+  const cloneFlags = goArch === 's390x' ? 1 : 0;
+  syscalls.push(
+    { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: noNewUser(cloneFlags) },
+    { names: ['unshare'], action: 'SCMP_ACT_ALLOW', args: noNewUser(0) },
+    { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
+  );
+  return { ...seccomp, syscalls };
 }
 
 const compiled = new Map<string, Promise<string>>();
