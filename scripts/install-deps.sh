@@ -9,8 +9,11 @@ purpose=${1:-run}
 packages=(git ca-certificates)
 # Sandboxes: the local executor and the tests run steps in real sandboxes.
 packages+=(bubblewrap crun runc runsc nftables iptables iproute2 uidmap busybox-static e2fsprogs util-linux mount tar)
+# The seccomp allow-list bwrap and runc/crun run steps under, and libseccomp to compile it for bwrap.
+packages+=(golang-github-containers-common python3-seccomp)
 if [ "$purpose" = test ]; then
-  packages+=(docker.io docker-registry postgresql-client python3)
+  # gcc (with libc6-dev) builds the static probe of the seccomp tests.
+  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev)
 fi
 
 missing=()

@@ -41,6 +41,7 @@ describe('executor CLI (real processes)', () => {
     assert.match(run.output(), /✓ git \d+\.\d+/);
     assert.match(run.output(), new RegExp(`✓ authorized with ${instance.url.replaceAll('.', '\\.')}`));
     assert.match(run.output(), /✓ shell +\/bin\/sh on the host/);
+    assert.match(run.output(), /✓ seccomp allow-list: \/usr\/share\/containers\/seccomp\.json/);
     assert.match(run.output(), /auto would pick: /);
     assert.match(run.output(), /the shell runtime runs job steps directly on this host/);
     assert.match(run.output(), /All checks passed!/);
@@ -71,7 +72,8 @@ describe('executor CLI (real processes)', () => {
   it('install --dry-run lists each step without changing the host', async () => {
     const run = executor(['install', 'bwrap', '--dry-run', '--state-dir', '/nonexistent/sandfleet-dry-run'], env);
     assert.equal(await run.exit, 0, run.output());
-    assert.match(run.output(), /apt packages: .*bubblewrap/);
+    assert.match(run.output(), /apt packages: .*golang-github-containers-common python3-seccomp bubblewrap/);
+    assert.match(run.output(), /seccomp allow-list \/usr\/share\/containers\/seccomp\.json .*\n\s+present/);
     assert.match(run.output(), /state directory \/nonexistent\/sandfleet-dry-run .*\n\s+would create/);
     assert.equal(existsSync('/nonexistent/sandfleet-dry-run'), false);
     const bad = executor(['install', 'nonsense'], env);

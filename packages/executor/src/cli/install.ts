@@ -6,6 +6,7 @@ import { DockerCli } from '../sandbox/docker/cli.js';
 import { describeDaemon, inspectDaemon, type DockerDaemon } from '../sandbox/docker/daemon.js';
 import { configureDaemonJson, DAEMON_JSON, ensureRemapUser, REMAP_USER } from '../sandbox/docker/userns.js';
 import { SYSTEM_PATH } from '../sandbox/shared/host.js';
+import { loadSeccompProfile, SECCOMP_BPF_PACKAGE, SECCOMP_PACKAGE, SECCOMP_PROFILE } from '../sandbox/shared/seccomp.js';
 
 /**
  * `executor install [runtime|all]`: installs the Debian packages a sandbox runtime needs and sets
@@ -19,10 +20,14 @@ export type InstallTarget = (typeof INSTALL_TARGETS)[number];
 /** Packages every image runtime needs: namespaces, firewall, loop disks, uid tools. */
 const COMMON = ['iproute2', 'nftables', 'iptables', 'util-linux', 'mount', 'e2fsprogs', 'uidmap', 'tar'];
 
+/** The seccomp allow-list (containers/common's profile) bwrap and runc/crun run steps under. */
+const SECCOMP = [SECCOMP_PACKAGE];
+
 export const PACKAGES: Record<InstallTarget, string[]> = {
   network: COMMON,
-  bwrap: [...COMMON, 'bubblewrap'],
-  oci: [...COMMON, 'runc', 'crun'],
+  // bwrap takes a compiled BPF program: libseccomp's Python binding compiles the profile.
+  bwrap: [...COMMON, ...SECCOMP, SECCOMP_BPF_PACKAGE, 'bubblewrap'],
+  oci: [...COMMON, ...SECCOMP, 'runc', 'crun'],
   gvisor: [...COMMON, 'runsc'],
   docker: [...COMMON, 'docker.io'],
 };
@@ -89,6 +94,16 @@ export function planInstall(targets: InstallTarget[], options: InstallOptions): 
       },
     },
   ];
+  if (targets.includes('bwrap') || targets.includes('oci')) {
+    steps.push({
+      title: `seccomp allow-list ${SECCOMP_PROFILE} (bwrap and runc/crun are unavailable without it)`,
+      run: async () => {
+        if (options.dryRun && !fs.existsSync(SECCOMP_PROFILE)) return `would be installed by ${SECCOMP_PACKAGE}`;
+        loadSeccompProfile();
+        return 'present';
+      },
+    });
+  }
   if (targets.includes('oci')) {
     steps.push({
       title: 'crun on hybrid cgroups: move the hugetlb controller from cgroup v2 to a v1 hierarchy',

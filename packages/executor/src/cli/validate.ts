@@ -3,6 +3,7 @@ import { CoordinatorClient, connectionOptions, CoordinatorUnreachableError, Unex
 import { ConfigError, loadConfig, type ExecutorConfig } from '../config.js';
 import { gitVersionOutput, isGitVersionSupported, MIN_GIT_VERSION, parseGitVersion, srcCliVersionOutput } from './host-tools.js';
 import { probeRuntimes, selectRuntime } from '../sandbox/select.js';
+import { loadSeccompProfile, SECCOMP_PROFILE, seccompCompilerPresent, SeccompUnavailableError, SECCOMP_BPF_PACKAGE } from '../sandbox/shared/seccomp.js';
 
 /**
  * `executor validate` (reference §7): configuration, git version, authentication against the
@@ -58,6 +59,16 @@ export async function runValidation(env: NodeJS.ProcessEnv, io: ValidateIo): Pro
     else if (err instanceof CoordinatorUnreachableError) fail(`cannot reach ${config.frontendUrl}: ${err.message}`, `make EXECUTOR_FRONTEND_URL (${config.frontendUrl}) reachable from this host`);
     else throw err;
   }
+
+  // bwrap and runc/crun refuse to run without the seccomp allow-list; say so before their lines.
+  try {
+    loadSeccompProfile();
+    ok(`seccomp allow-list: ${SECCOMP_PROFILE}`);
+  } catch (err) {
+    if (!(err instanceof SeccompUnavailableError)) throw err;
+    warn(`${err.message}: bwrap, runc and crun are unavailable without it`);
+  }
+  if (!(await seccompCompilerPresent())) warn(`${SECCOMP_BPF_PACKAGE} is not installed: bwrap is unavailable without it (executor install bwrap)`);
 
   io.write('  runtimes on this host:');
   for (const { name, availability } of await probeRuntimes(config.runtimeConfig, { host: config.host })) {

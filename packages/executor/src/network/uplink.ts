@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { inNetns, must, tryRun } from './commands.js';
+import { HostFirewall } from './host-firewall.js';
 
 /**
  * Where a job's router namespace sends the traffic it allows. Production uses the host's default
@@ -43,13 +44,18 @@ async function attachVeth(routerNs: string, slot: number, peerNetns: string, pee
  * namespace). The routers masquerade, so the upstream needs no routes back.
  */
 export class NamespaceUplink implements Uplink {
-  constructor(readonly namespace: string, readonly dnsServers: readonly string[] = [], private readonly blockedHostAddresses: readonly string[] = []) {}
+  /**
+   * `hostFirewall`: install HostUplink's host table in the namespace too, for a namespace that
+   * stands in for the host (or holds other things routers must not reach).
+   */
+  constructor(readonly namespace: string, readonly dnsServers: readonly string[] = [], private readonly blockedHostAddresses: readonly string[] = [], private readonly hostFirewall?: HostFirewall) {}
 
   async hostAddresses(): Promise<string[]> {
     return [...this.blockedHostAddresses];
   }
 
   async attach(routerNs: string, slot: number): Promise<void> {
+    await this.hostFirewall?.ensure();
     await attachVeth(routerNs, slot, this.namespace, `sfu${slot}`, (argv) => inNetns(this.namespace, argv));
   }
 
@@ -61,8 +67,9 @@ export class NamespaceUplink implements Uplink {
 /**
  * Production uplink: a veth into the host's own network namespace, IPv4 forwarding on, and a
  * masquerade rule for the transit range out of whatever interface carries the default route. The
- * host keeps its own firewall; ours only adds table `inet sandfleet_host`, which masquerades job
- * traffic and drops anything a router sends to the host itself or that arrives unasked for a job.
+ * host keeps its own firewall; ours only adds table `inet sandfleet_host` (HostFirewall), once,
+ * which masquerades job traffic and drops anything a router sends to the host itself or that
+ * arrives unasked for a job.
  * An accept in our table cannot override a DROP policy in another table (Docker's FORWARD chain):
  * on such hosts the operator must also allow `sfu*` there.
  *
@@ -71,6 +78,7 @@ export class NamespaceUplink implements Uplink {
  */
 export class HostUplink implements Uplink {
   readonly dnsServers: readonly string[];
+  private readonly firewall = new HostFirewall();
 
   constructor(dnsServers?: readonly string[], private readonly underTestRunner = true) {
     this.dnsServers = dnsServers ?? hostResolvers();
@@ -86,32 +94,12 @@ export class HostUplink implements Uplink {
     if (this.underTestRunner) {
       throw new Error('refusing to wire a job network to the host\'s real interfaces under the test runner; inject a test uplink');
     }
-    await this.ensureHostRules();
+    await this.firewall.ensure();
     await attachVeth(routerNs, slot, String(process.pid), `sfu${slot}`, (argv) => argv);
   }
 
   async detach(slot: number): Promise<void> {
     await tryRun(['ip', 'link', 'del', `sfu${slot}`]);
-  }
-
-  private async ensureHostRules(): Promise<void> {
-    fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
-    await tryRun(['nft', 'delete', 'table', 'inet', 'sandfleet_host']);
-    await must(['nft', '-f', '-'], `table inet sandfleet_host {
-  chain forward { type filter hook forward priority -10; policy accept;
-    iifname "sfu*" ip saddr ${TRANSIT_RANGE} accept
-    oifname "sfu*" ct state established,related accept
-    oifname "sfu*" drop
-  }
-  chain input { type filter hook input priority -10; policy accept;
-    iifname "sfu*" ct state established,related accept
-    iifname "sfu*" drop
-  }
-  chain postrouting { type nat hook postrouting priority 100; policy accept;
-    ip saddr ${TRANSIT_RANGE} oifname != "sfu*" masquerade
-  }
-}
-`);
   }
 }
 

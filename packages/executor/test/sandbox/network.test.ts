@@ -48,6 +48,22 @@ describe('job network namespaces (upstream is a test namespace)', () => {
     assertAllBlocked(r.stdout, BLOCKED, { icmp: true });
   });
 
+  it('keeps rejecting a job\'s traffic while another job\'s network starts and ends', async () => {
+    const marker = path.join(stateDir, 'stop-probing');
+    const loop = inJob(a, `i=0; while [ ! -e ${marker} ] && [ $i -lt 1000 ]; do ${tcp(OUTSIDE.metadata)} 2>&1; echo rc=$?; i=$((i+1)); done`);
+    const c = await createJobNetwork('ntest-c', 'public', upstream.uplink, stateDir);
+    await c.destroy();
+    await fs.writeFile(marker, '');
+    const r = await loop;
+    const attempts = r.stdout.match(/rc=\d+/g) ?? [];
+    assert.ok(attempts.length > 0, r.stdout);
+    assert.doesNotMatch(r.stdout, /hello from|rc=0/);
+    assert.equal(r.stdout.match(/No route to host|Host is unreachable/g)?.length, attempts.length, r.stdout);
+    const after = await inJob(a, `${tcp(OUTSIDE.metadata)} 2>&1; ${tcp(OUTSIDE.public)}`);
+    assert.match(after.stdout, /No route to host|Host is unreachable/);
+    assert.match(after.stdout, /hello from 203\.0\.113\.10/);
+  });
+
   it('does not let DNS servers be used for anything but DNS', async () => {
     const r = await inJob(a, `${tcp(OUTSIDE.dns)} 2>&1`);
     assert.doesNotMatch(r.stdout, /hello from/);

@@ -2,8 +2,12 @@ import { capture, runProcess } from '../../process/run.js';
 import { ID_SHIFT } from '../../image/ids.js';
 import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
 import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
-import { ImageSandbox, prepareJobResources, shellQuote, type LaunchResult, type StepLaunch } from './image-sandbox.js';
-import type { Availability, Runtime, Sandbox, SandboxOptions } from '../runtime.js';
+import { loadSeccompProfile, resolveSeccomp, SECCOMP_PROFILE, seccompBpf, SeccompUnavailableError } from '../shared/seccomp.js';
+import { ImageSandbox, prepareJobResources, shellQuote, type JobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
+import { RuntimeUnavailableError, type Availability, type Runtime, type Sandbox, type SandboxOptions } from '../runtime.js';
+
+/** Seccomp fd the wrapper shell opens for bwrap (`--seccomp 3`). */
+const SECCOMP_FD = 3;
 
 /**
  * bubblewrap: namespaces (user, pid, ipc, uts, cgroup, mount) around the step, in the job's own
@@ -14,6 +18,8 @@ import type { Availability, Runtime, Sandbox, SandboxOptions } from '../runtime.
  * rootfs; image root therefore becomes host uid 100000, never 0. Files of other image users show up
  * as 65534 inside, which changes nothing for permission checks. bwrap has no resource limits of its
  * own: the wrapper shell joins the job's cgroup before exec'ing into nsenter → setpriv → bwrap.
+ * The step runs under the seccomp allow-list (shared/seccomp.ts), compiled to BPF for a process
+ * without capabilities (bwrap drops them all); the wrapper opens it as fd 3 before dropping root.
  */
 export class BwrapRuntime implements Runtime {
   readonly name = 'bwrap' as const;
@@ -28,17 +34,39 @@ export class BwrapRuntime implements Runtime {
     if (basics) return basics;
     const trial = await capture(['setpriv', `--reuid=${ID_SHIFT}`, `--regid=${ID_SHIFT}`, '--clear-groups', bwrap, '--unshare-user', '--unshare-pid', '--unshare-net', '--ro-bind', '/', '/', '--proc', '/proc', '/bin/true'], { env: { PATH: SYSTEM_PATH } });
     if (trial.exitCode !== 0) return { available: false, reason: `bwrap cannot create namespaces here: ${trial.stderr.trim()}` };
+    try {
+      await this.seccompFilter();
+    } catch (err) {
+      if (err instanceof SeccompUnavailableError) return { available: false, reason: err.message };
+      throw err;
+    }
     const version = (await capture([bwrap, '--version'], { env: { PATH: SYSTEM_PATH } })).stdout.trim();
-    return { available: true, reason: `${version}, ${describeCgroups(detectCgroups()).text}` };
+    return { available: true, reason: `${version}, seccomp allow-list ${this.deps.seccompProfile ?? SECCOMP_PROFILE}, ${describeCgroups(detectCgroups()).text}` };
   }
 
   async prepare(options: SandboxOptions): Promise<Sandbox> {
+    let filter: string;
+    try {
+      filter = await this.seccompFilter();
+    } catch (err) {
+      if (err instanceof SeccompUnavailableError) throw new RuntimeUnavailableError('bwrap', err.message);
+      throw err;
+    }
     const job = await prepareJobResources(options, { deps: this.deps });
-    return new BwrapSandbox(job);
+    return new BwrapSandbox(job, filter);
+  }
+
+  /** The compiled BPF file; SeccompUnavailableError when the profile or libseccomp is missing. */
+  private async seccompFilter(): Promise<string> {
+    return seccompBpf(this.deps.config.stateDir, resolveSeccomp(loadSeccompProfile(this.deps.seccompProfile), { caps: [] }));
   }
 }
 
 class BwrapSandbox extends ImageSandbox {
+  constructor(job: JobResources, private readonly seccompFile: string) {
+    super(job);
+  }
+
   protected async launch(l: StepLaunch): Promise<LaunchResult> {
     const { limits } = this.job;
     const hostUid = ID_SHIFT + l.user.uid;
@@ -56,6 +84,7 @@ class BwrapSandbox extends ImageSandbox {
       // /tmp is RAM; its pages are charged to the job's memory cgroup, and the size caps it too.
       ...(limits.memoryBytes > 0 ? ['--size', String(limits.memoryBytes)] : []), '--tmpfs', '/tmp',
       '--cap-drop', 'ALL',
+      '--seccomp', String(SECCOMP_FD),
       '--die-with-parent',
       '--new-session',
       '--clearenv',
@@ -68,7 +97,7 @@ class BwrapSandbox extends ImageSandbox {
     ];
     const join = this.job.cgroup.procsFiles().map((f) => `echo $$ > ${shellQuote(f)}`).join(' && ');
     const argv = [
-      '/bin/sh', '-c', `${join} && exec "$@"`, 'sandfleet-step',
+      '/bin/sh', '-c', `${join} && exec "$@" ${SECCOMP_FD}<${shellQuote(this.seccompFile)}`, 'sandfleet-step',
       'nsenter', `--net=${this.job.network.netnsPath}`, '--',
       'setpriv', `--reuid=${hostUid}`, `--regid=${hostGid}`, '--clear-groups', '--',
       ...bwrap,

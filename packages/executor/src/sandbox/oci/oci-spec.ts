@@ -1,43 +1,18 @@
 import { ID_RANGE, ID_SHIFT } from '../../image/ids.js';
+import { resolveSeccomp, type SeccompProfile } from '../shared/seccomp.js';
 import type { JobResources, StepLaunch } from './image-sandbox.js';
 
 /** Docker's default capability set; given only to image root (and only inside its user namespace). */
 const ROOT_CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE'];
 
-/**
- * A deny-list seccomp profile: the default action allows, and the syscalls a CI step has no
- * business making — kernel keyrings, BPF, perf, module and kexec loading, mounts and namespace
- * games, io_uring, clock setting, swap, reboot — fail with EPERM. `clone` with CLONE_NEWUSER is
- * refused and `clone3` reports ENOSYS so libc falls back to `clone`, where the flag can be checked.
- * Docker's profile is an allow-list and stricter; this one trades some strictness for staying
- * small and obviously correct.
- */
-export function seccompProfile(): object {
-  const denied = [
-    'add_key', 'keyctl', 'request_key', 'bpf', 'perf_event_open', 'userfaultfd', 'kexec_load', 'kexec_file_load',
-    'init_module', 'finit_module', 'delete_module', 'open_by_handle_at', 'mount', 'umount2', 'pivot_root',
-    'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'open_tree', 'mount_setattr', 'setns', 'unshare',
-    'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'iopl', 'ioperm', 'syslog', 'vhangup', 'clock_settime',
-    'clock_adjtime', 'settimeofday', 'adjtimex', 'lookup_dcookie', 'nfsservctl', 'io_uring_setup', 'io_uring_enter',
-    'io_uring_register', 'personality', 'uselib', 'ustat', 'sysfs', '_sysctl', 'create_module', 'get_kernel_syms',
-    'query_module', 'kcmp', 'process_vm_writev', 'name_to_handle_at',
-  ];
-  const CLONE_NEWUSER = 0x10000000;
-  return {
-    defaultAction: 'SCMP_ACT_ALLOW',
-    architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
-    syscalls: [
-      { names: denied, action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
-      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
-      { names: ['clone'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, args: [{ index: 0, value: CLONE_NEWUSER, valueTwo: CLONE_NEWUSER, op: 'SCMP_CMP_MASKED_EQ' }] },
-    ],
-  };
-}
-
 export interface SpecOptions {
   /** Map image ids onto ID_SHIFT.. with a user namespace (runc, crun). */
   userNamespace: boolean;
-  seccomp: boolean;
+  /**
+   * The seccomp allow-list (shared/seccomp.ts), resolved for the step's capabilities; false for
+   * gVisor, whose own kernel serves the syscalls.
+   */
+  seccomp: SeccompProfile | false;
   /** cgroupsPath; below the job's cgroup so the job's limits apply. */
   cgroupsPath: string;
   /** Put pids and cpu limits into linux.resources as well (memory stays on the job's cgroup). */
@@ -92,7 +67,7 @@ export function buildSpec(job: JobResources, l: StepLaunch, options: SpecOptions
       resources,
       maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-      ...(options.seccomp ? { seccomp: seccompProfile() } : {}),
+      ...(options.seccomp ? { seccomp: resolveSeccomp(options.seccomp, { caps }) } : {}),
     },
   };
 }

@@ -5,6 +5,7 @@ import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
 import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
 import { ImageSandbox, prepareJobResources, type JobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
 import { buildSpec } from './oci-spec.js';
+import { loadSeccompProfile, SECCOMP_PROFILE, SeccompUnavailableError, type SeccompProfile } from '../shared/seccomp.js';
 import { RuntimeUnavailableError, type Availability, type Runtime, type Sandbox, type SandboxOptions } from '../runtime.js';
 
 export type OciBinary = 'crun' | 'runc';
@@ -26,7 +27,7 @@ export async function crunUsable(): Promise<{ ok: boolean; why: string }> {
 
 /**
  * runc or crun with one OCI bundle per step: the step's overlay root, /data bound in, a user
- * namespace mapping image ids onto 100000+, no_new_privileges, a deny-list seccomp profile, and the
+ * namespace mapping image ids onto 100000+, no_new_privileges, the seccomp allow-list (shared/seccomp.ts), and the
  * job's network namespace by path. The cgroup is `/sandfleet/<job>/<step>`, below the job cgroup
  * that holds the memory limit (so OOM kills stay countable after the runtime removes its cgroup);
  * pids and cpu are also in linux.resources.
@@ -52,20 +53,34 @@ export class OciRuntime implements Runtime {
     if (!binary) return { available: false, reason: why };
     const basics = checkHostBasics([], describeCgroups(detectCgroups()));
     if (basics) return basics;
+    const seccomp = seccompProfile(this.deps.seccompProfile);
+    if (seccomp instanceof SeccompUnavailableError) return { available: false, reason: seccomp.message };
     const version = (await capture([binary, '--version'], { env: { PATH: SYSTEM_PATH } })).stdout.split('\n')[0]?.trim() ?? binary;
-    return { available: true, reason: `${version}${why === binary ? '' : ` — ${why}`}, ${describeCgroups(detectCgroups()).text}` };
+    return { available: true, reason: `${version}${why === binary ? '' : ` — ${why}`}, seccomp allow-list ${this.deps.seccompProfile ?? SECCOMP_PROFILE}, ${describeCgroups(detectCgroups()).text}` };
   }
 
   async prepare(options: SandboxOptions): Promise<Sandbox> {
     const { binary, why } = await this.binary();
     if (!binary) throw new RuntimeUnavailableError('oci', why);
+    const seccomp = seccompProfile(this.deps.seccompProfile);
+    if (seccomp instanceof SeccompUnavailableError) throw new RuntimeUnavailableError('oci', seccomp.message);
     const job = await prepareJobResources(options, { deps: this.deps });
-    return new OciSandbox(job, binary);
+    return new OciSandbox(job, binary, seccomp);
+  }
+}
+
+/** The seccomp profile, or why there is none (steps never run unfiltered). */
+function seccompProfile(file?: string): SeccompProfile | SeccompUnavailableError {
+  try {
+    return loadSeccompProfile(file);
+  } catch (err) {
+    if (err instanceof SeccompUnavailableError) return err;
+    throw err;
   }
 }
 
 class OciSandbox extends ImageSandbox {
-  constructor(job: JobResources, private readonly binary: OciBinary) {
+  constructor(job: JobResources, private readonly binary: OciBinary, private readonly seccomp: SeccompProfile) {
     super(job);
   }
 
@@ -73,7 +88,7 @@ class OciSandbox extends ImageSandbox {
     const bundle = path.dirname(l.root);
     const stateRoot = path.join(this.job.stateDir, 'oci', this.binary);
     await fs.mkdir(stateRoot, { recursive: true, mode: 0o700 });
-    const spec = buildSpec(this.job, l, { userNamespace: true, seccomp: true, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: true });
+    const spec = buildSpec(this.job, l, { userNamespace: true, seccomp: this.seccomp, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: true });
     await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
     return runContainer(this.binary, ['--root', stateRoot], `sf-${this.job.key}-${l.stepName}`, bundle, l);
   }

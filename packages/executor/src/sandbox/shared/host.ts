@@ -20,6 +20,8 @@ export interface RuntimeDeps {
   uplink: Uplink;
   /** The executor's PATH, HOME and DOCKER_HOST (DEFAULT_HOST unless given). */
   host: HostEnvironment;
+  /** The seccomp profile bwrap and runc/crun filter with (shared/seccomp.ts SECCOMP_PROFILE). */
+  seccompProfile?: string;
 }
 
 export function makeRuntimeDeps(config: RuntimeConfig, overrides: Partial<Omit<RuntimeDeps, 'config'>> = {}): RuntimeDeps {
@@ -29,6 +31,7 @@ export function makeRuntimeDeps(config: RuntimeConfig, overrides: Partial<Omit<R
     images: overrides.images ?? new ImageStore(config.stateDir, config.registryMirrorUrls, config.imageStore),
     uplink: overrides.uplink ?? new HostUplink(undefined, host.underTestRunner),
     host,
+    ...(overrides.seccompProfile ? { seccompProfile: overrides.seccompProfile } : {}),
   };
 }
 
