@@ -3,7 +3,7 @@ import path from 'node:path';
 import { capture } from '../../process/run.js';
 import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
 import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
-import { ImageSandbox, prepareJobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
+import { ImageSandbox, prepareJobResources, privateDir, writePrivateFile, type LaunchResult, type StepLaunch } from './image-sandbox.js';
 import { buildSpec } from './oci-spec.js';
 import { runContainer } from './oci.js';
 import type { Availability, Runtime, Sandbox, SandboxOptions } from '../runtime.js';
@@ -60,9 +60,10 @@ class GvisorSandbox extends ImageSandbox {
   protected async launch(l: StepLaunch): Promise<LaunchResult> {
     const bundle = path.dirname(l.root);
     const stateRoot = path.join(this.job.stateDir, 'oci', 'runsc');
-    await fs.mkdir(stateRoot, { recursive: true, mode: 0o700 });
+    await privateDir(path.dirname(stateRoot));
+    await privateDir(stateRoot);
     const spec = buildSpec(this.job, l, { userNamespace: false, seccomp: false, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: false });
-    await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    await writePrivateFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
     const network = this.job.policy === 'none' ? 'none' : 'host';
     return runContainer('runsc', ['--root', stateRoot, '--platform=ptrace', `--network=${network}`], `sf-${this.job.key}-${l.stepName}`, bundle, l);
   }
