@@ -15,7 +15,10 @@ import type { Availability, Runtime, Sandbox, SandboxOptions } from '../runtime.
  * subshells of `nc`/`nslookup` crashed the sentry ("panic: error initializing first thread:
  * resource temporarily unavailable"); 64 + 1024 runs it. gVisor has no guest pids limit of its
  * own here, so the job's pids limit becomes this much larger on the host, and a fork bomb ends
- * with the sentry crashing at that limit (contained, but the step gets no output).
+ * with the sentry crashing at that limit (contained, but the step gets no output). Neither spec
+ * field helps with this runsc (20221219), measured: linux.resources.pids is applied to the
+ * sandbox's host cgroup, sentry included (the bomb then ends the same way, earlier), and an
+ * RLIMIT_NPROC in process.rlimits does not stop the bomb before the memory limit kills it.
  */
 export const GVISOR_PIDS_HEADROOM = 1024;
 
