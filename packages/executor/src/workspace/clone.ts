@@ -105,7 +105,7 @@ export function gitCloneCommands(job: CloneFields, repoDir: string, cloneUrl: st
     // trailing `--` keeps it from being read as a path.
     git('setup.git.checkout', ...(sparse.length > 0 ? ['-c', 'protocol.version=2'] : []), 'checkout', '--progress', '--force', job.commit, '--'),
     // Tools that read the remote (code-intel indexers) should see the repository name, not the proxy.
-    git('setup.git.set-remote', 'remote', 'set-url', 'origin', job.repositoryName),
+    git('setup.git.set-remote', 'remote', 'set-url', '--end-of-options', 'origin', job.repositoryName),
   ];
 }
 

@@ -107,14 +107,15 @@ export abstract class ImageSandbox implements Sandbox {
     if (this.tornDown) throw new Error('sandbox already torn down');
     const { options, limits } = this.job;
     const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
-    const user = resolveUser(image.rootfs, image.config.user);
-    await this.job.fs.ownWorkspace(user.uid, user.gid);
     const stepName = String(++this.steps);
+    // The root first: it refuses an image whose /etc would lead the user lookup out of it.
     const { root, release } = await this.job.fs.stepRoot(image.rootfs, stepName, {
       resolvConf: this.job.network.resolvConf,
       hosts: '127.0.0.1\tlocalhost\n::1\tlocalhost\n',
     });
     try {
+      const user = resolveUser(image.rootfs, image.config.user);
+      await this.job.fs.ownWorkspace(user.uid, user.gid);
       this.job.cgroup.resetPeak();
       const before = this.job.cgroup.memoryEvents();
       const pidsBefore = this.job.cgroup.pidsLimitHits();
