@@ -40,6 +40,8 @@ export interface ExecutorConfig {
   readonly maxActiveTimeMs: number;
   /** EXECUTOR_HEARTBEAT_INTERVAL (Sandfleet); Sourcegraph's executor uses a fixed 5s. @default 5000 */
   readonly heartbeatIntervalMs: number;
+  /** EXECUTOR_ALLOW_HOST_CLI_STEPS; run src-cli steps (cliSteps) on the host, shell runtime only. @default false */
+  readonly allowHostCliSteps: boolean;
   /** EXECUTOR_KEEP_WORKSPACES; leave job workspaces on disk for debugging. @default false */
   readonly keepWorkspaces: boolean;
   /** EXECUTOR_JOB_NUM_CPUS (fallback EXECUTOR_FIRECRACKER_NUM_CPUS); 0 = unbounded. @default 4 */
@@ -197,6 +199,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
   const heartbeatIntervalMs = read('EXECUTOR_HEARTBEAT_INTERVAL', durationMs, '5s');
   if (heartbeatIntervalMs === 0) problems.push('invalid value "0" for EXECUTOR_HEARTBEAT_INTERVAL: must be greater than 0');
   const keepWorkspaces = read('EXECUTOR_KEEP_WORKSPACES', goBool, 'false');
+  const allowHostCliSteps = read('EXECUTOR_ALLOW_HOST_CLI_STEPS', goBool, 'false');
 
   const cpusName = raw('EXECUTOR_JOB_NUM_CPUS') === undefined && raw('EXECUTOR_FIRECRACKER_NUM_CPUS') !== undefined
     ? 'EXECUTOR_FIRECRACKER_NUM_CPUS'
@@ -288,6 +291,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     maxActiveTimeMs: maxActiveTimeMs!,
     heartbeatIntervalMs: heartbeatIntervalMs!,
     keepWorkspaces: keepWorkspaces!,
+    allowHostCliSteps: allowHostCliSteps!,
     jobNumCpus: jobNumCpus!,
     jobMemory,
     jobMemoryBytes: jobMemoryBytes!,

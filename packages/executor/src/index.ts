@@ -15,7 +15,7 @@ export {
   type HeartbeatTelemetry,
   type JobRef,
 } from './apiclient/client.js';
-export { startGitProxy, type GitProxy, type GitProxyOptions } from './workspace/git-proxy.js';
+export { GIT_PROXY_SECRET_HEADER, startGitProxy, type GitProxy, type GitProxyOptions } from './workspace/git-proxy.js';
 export { gitVersionOutput, isGitVersionSupported, MIN_GIT_VERSION, parseGitVersion } from './cli/host-tools.js';
 export { runJob, findOnPath, type JobRunnerDeps } from './agent/job-runner.js';
 export { JobCanceledError, JobUnsupportedError, outcomeOf, reportOutcome, type CancelReason, type JobOutcome } from './agent/outcome.js';
@@ -28,7 +28,7 @@ export { formatDuration, parseDurationMs, parseSizeBytes } from '@sandfleet/prot
 export { AUTH_FAILED_MESSAGE, runValidation, type ValidateIo } from './cli/validate.js';
 export { EXECUTOR_VERSION } from './version.js';
 export { createWorkspace, writeJobFiles, type Workspace } from './workspace/workspace.js';
-export { cloneRepository, gitCloneCommands, gitEnv, SetupCommandError, type GitHost } from './workspace/clone.js';
+export { assertObjectId, cloneRepository, gitCloneCommands, gitEnv, InvalidCommitError, SetupCommandError, type GitHost } from './workspace/clone.js';
 export { prepareWorkspaceOnHost, type WorkspaceRequest } from './workspace/prepare.js';
 export { ensureDirectoryInside, parseModifiedAt, PathEscapeError, resolveInside, writeWorkspaceFile } from './workspace/files.js';
 export { runProcess, capture, SpawnError, type RunOptions, type RunResult } from './process/run.js';

@@ -220,7 +220,7 @@ describe('agent with the shell runtime against a test instance', () => {
   it('fails a job with src-cli steps when src is not installed', async (t) => {
     if (await findOnPath('src', process.env.PATH ?? '')) return t.skip('src-cli is installed on this host');
     instance.enqueue({ id: 14, cliSteps: [{ command: ['batch', 'exec'], dir: '' }] });
-    startAgent();
+    startAgent({ EXECUTOR_ALLOW_HOST_CLI_STEPS: 'true' });
     const mark = await markFor(14);
     assert.equal(mark.op, 'markFailed');
     assert.match(mark.errorMessage!, /src-cli \("src"\) is not installed/);

@@ -21,10 +21,10 @@ const REPO = 'github.com/sandfleet/tiny';
 const TOKEN = 'job-token-secret-9f8e7d';
 
 /** A raw GET that keeps the path exactly as written (fetch would normalize `..`). */
-function rawGet(base: string, rawPath: string): Promise<number> {
+function rawGetWith(base: string, rawPath: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const url = new URL(base);
-    http.get({ host: url.hostname, port: url.port, path: rawPath }, (res) => {
+    http.get({ host: url.hostname, port: url.port, path: rawPath, headers }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     }).on('error', reject);
@@ -97,7 +97,7 @@ describe('git clone through the local git proxy', () => {
     ]);
     assert.ok(entries.every((e) => e.exitCode === 0 && typeof e.durationMs === 'number'), JSON.stringify(entries));
     const fetchEntry = entries[3]!;
-    assert.deepEqual(fetchEntry.command!.slice(3), ['-c', 'protocol.version=2', 'fetch', '--progress', '--no-recurse-submodules', 'origin', repo.commit]);
+    assert.deepEqual(fetchEntry.command!.slice(3), ['-c', 'protocol.version=2', 'fetch', '--progress', '--no-recurse-submodules', '--end-of-options', 'origin', repo.commit]);
     assert.match(fetchEntry.out, /^stderr: /m);
 
     const gitRequests = instance.requests.filter((r) => r.path.startsWith('/.executors/git/'));
@@ -137,12 +137,12 @@ describe('git clone through the local git proxy', () => {
   });
 
   it('builds --no-tags for shallow clones without tags', () => {
-    const commands = gitCloneCommands({ repositoryName: 'r', commit: 'c', fetchTags: false, shallowClone: true, sparseCheckout: null }, '/w', 'http://x/r', { path: process.env.PATH, home: process.env.HOME });
+    const commands = gitCloneCommands({ repositoryName: 'r', commit: 'c'.repeat(40), fetchTags: false, shallowClone: true, sparseCheckout: null }, '/w', 'http://x/r', { path: process.env.PATH, home: process.env.HOME });
     assert.deepEqual(commands.find((c) => c.key === 'setup.git.fetch')!.argv, [
-      'git', '-C', '/w', '-c', 'protocol.version=2', 'fetch', '--progress', '--no-recurse-submodules', '--no-tags', '--depth=1', 'origin', 'c',
+      'git', '-C', '/w', '-c', 'protocol.version=2', 'fetch', '--progress', '--no-recurse-submodules', '--no-tags', '--depth=1', '--end-of-options', 'origin', 'c'.repeat(40),
     ]);
     const env = commands[0]!.env;
-    assert.deepEqual(Object.keys(env).sort(), [...(process.env.HOME ? ['HOME'] : []), 'GIT_LFS_SKIP_SMUDGE', 'GIT_TERMINAL_PROMPT', 'PATH'].sort());
+    assert.deepEqual(Object.keys(env).filter((k) => !/^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(k)).sort(), [...(process.env.HOME ? ['HOME'] : []), 'GIT_CONFIG_COUNT', 'GIT_CONFIG_GLOBAL', 'GIT_CONFIG_NOSYSTEM', 'GIT_LFS_SKIP_SMUDGE', 'GIT_TERMINAL_PROMPT', 'PATH'].sort());
     assert.equal(env.GIT_TERMINAL_PROMPT, '0');
     assert.equal(env.GIT_LFS_SKIP_SMUDGE, '1');
   });
@@ -161,6 +161,8 @@ describe('git clone through the local git proxy', () => {
     const proxy = await startGitProxy({ frontendUrl: instance.url, repositoryName: REPO, jobHeaders: client.jobHeaders(job(104)) });
     try {
       const before = instance.requests.length;
+      const [name, value] = proxy.gitConfig['http.extraHeader']!.split(': ') as [string, string];
+      const rawGet = (base: string, rawPath: string) => rawGetWith(base, rawPath, { [name]: value });
       assert.equal(await rawGet(proxy.url, '/github.com/other/repo/info/refs?service=git-upload-pack'), 403);
       assert.equal(await rawGet(proxy.url, `/${REPO}/../other/info/refs?service=git-upload-pack`), 403);
       assert.equal(await rawGet(proxy.url, `/${REPO}/%2e%2e/other/info/refs`), 403);

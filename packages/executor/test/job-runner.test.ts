@@ -24,6 +24,7 @@ describe('runJob', () => {
       EXECUTOR_FRONTEND_PASSWORD: instance.password,
       EXECUTOR_QUEUE_NAME: 'batches',
       EXECUTOR_RUNTIME: 'shell',
+      EXECUTOR_ALLOW_HOST_CLI_STEPS: 'true',
       EXECUTOR_WORKSPACE_DIR: path.join(root, 'workspaces'),
     });
     const client = new CoordinatorClient({
@@ -75,7 +76,7 @@ describe('runJob', () => {
     const entries = instance.logs.get(301)!;
     assert.deepEqual(entries.map((e) => e.key), ['setup.fs.extras', 'step.docker.0', 'step.src.exec']);
     assert.equal(entries[1]!.out.split('\n').find((l) => l.startsWith('stdout:')), 'stdout: plain v1 text, not base64');
-    assert.deepEqual(entries[2]!.command, ['src', 'batch', 'exec', '-f', 'spec.json']);
+    assert.deepEqual(entries[2]!.command, [path.join(binDir, 'src'), 'batch', 'exec', '-f', 'spec.json']);
     assert.equal(entries[2]!.out, 'stdout: src batch exec -f spec.json in work with FOO=bar\n');
     assert.match(entries[0]!.out, /^Wrote work\/plain\.txt in \d+ms\nWrote \.sourcegraph-executor\/301\.0_@\.sh\n$/);
   });

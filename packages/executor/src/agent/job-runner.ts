@@ -25,7 +25,7 @@ import { JobUnsupportedError, outcomeOf, type JobOutcome } from './outcome.js';
  */
 
 export interface JobRunnerDeps {
-  config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig' | 'host' | 'maxLogBytes'>;
+  config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig' | 'host' | 'maxLogBytes'> & Partial<Pick<ExecutorConfig, 'allowHostCliSteps'>>;
   client: Pick<CoordinatorClient, 'addExecutionLogEntry' | 'updateExecutionLogEntry' | 'appendExecutionLog' | 'supports' | 'getFile' | 'jobHeaders'>;
   runtime: Runtime;
   log: Logger;
@@ -50,9 +50,7 @@ export async function runJob(job: ExecutorJob, deps: JobRunnerDeps, signal: Abor
   let sandbox: Sandbox | undefined;
   const host: HostEnvironment = { ...deps.config.host, ...(deps.hostPath === undefined ? {} : { path: deps.hostPath }) };
   try {
-    if ((job.cliSteps ?? []).length > 0 && !(await findOnPath('src', host.path))) {
-      throw new JobUnsupportedError('this job has src-cli steps (cliSteps) but src-cli ("src") is not installed on this executor host');
-    }
+    const srcCli = (job.cliSteps ?? []).length > 0 ? await hostSrcCli(deps, host) : undefined;
     workspace = await createWorkspace(deps.config.workspaceDir, job.id);
     log.debug({ workspace: workspace.dir }, 'workspace created');
     sandbox = await prepareSandbox(ctx, job, deps, workspace.dir, signal);
@@ -100,13 +98,13 @@ export async function runJob(job: ExecutorJob, deps: JobRunnerDeps, signal: Abor
       throwIfAborted(signal);
       const key = `step.src.${step.key || i}`;
       const cwd = resolveInside(wsDir, step.dir, true);
-      const result = await runHostCommand(ctx, { key, argv: ['src', ...step.command], cwd, env: stepEnv(step.env ?? [], host) }, signal);
+      const result = await runHostCommand(ctx, { key, argv: [srcCli!, ...step.command], cwd, env: stepEnv(step.env ?? [], host) }, signal);
       throwIfAborted(signal);
       if (result.exitCode !== 0) throw new StepFailedError(key, result.exitCode);
     }
     return { status: 'completed' };
   } catch (err) {
-    return outcomeOf(err, signal);
+    return redactOutcome(outcomeOf(err, signal), redactor);
   } finally {
     if (sandbox) await sandbox.teardown().catch((err: unknown) => log.warn({ err }, 'sandbox teardown failed'));
     if (workspace && !deps.config.keepWorkspaces) {
@@ -142,20 +140,49 @@ async function prepareSandbox(ctx: JobLogContext, job: ExecutorJob, deps: JobRun
   }
 }
 
+/**
+ * src-cli steps run on the host, outside any sandbox: only with the shell runtime (which runs
+ * everything there anyway) and only when the operator opted in. Returns the absolute path of `src`.
+ */
+async function hostSrcCli(deps: JobRunnerDeps, host: HostEnvironment): Promise<string> {
+  if (deps.runtime.isolating || !deps.config.allowHostCliSteps) {
+    throw new JobUnsupportedError(
+      `this job has src-cli steps (cliSteps), which run on the executor host outside the sandbox: refused with the ${deps.runtime.name} runtime` +
+        (deps.runtime.isolating ? '' : ' unless EXECUTOR_ALLOW_HOST_CLI_STEPS=true'),
+    );
+  }
+  const src = await findOnPath('src', host.path);
+  if (!src) throw new JobUnsupportedError('this job has src-cli steps (cliSteps) but src-cli ("src") is not installed on this executor host');
+  return src;
+}
+
+/** Outcome messages can quote commands and errors: they get the job's redaction like its logs. */
+function redactOutcome(outcome: JobOutcome, redactor: Redactor): JobOutcome {
+  return 'message' in outcome ? { ...outcome, message: redactor.redactString(outcome.message) } : outcome;
+}
+
 function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw signal.reason;
 }
 
-/** `NAME=value` pairs plus PATH and HOME of the host (as Sourcegraph passes to src-cli). */
+/**
+ * `NAME=value` pairs plus PATH and HOME of the host (as Sourcegraph passes to src-cli). The job
+ * cannot choose how the host finds programs or loads libraries: PATH, HOME and the dynamic
+ * loader's variables are the host's.
+ */
 function stepEnv(pairs: readonly string[], host: HostEnvironment): Record<string, string> {
-  const env: Record<string, string> = { PATH: host.path };
-  if (host.home) env.HOME = host.home;
+  const env: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    const name = pair.slice(0, eq);
+    if (eq > 0 && !HOST_ONLY_ENV.test(name)) env[name] = pair.slice(eq + 1);
   }
+  env.PATH = host.path;
+  if (host.home) env.HOME = host.home;
   return env;
 }
+
+const HOST_ONLY_ENV = /^(PATH|HOME|LD_\w*|GCONV_PATH|NODE_OPTIONS)$/;
 
 /** Whether an executable named `name` is on `searchPath`. */
 export async function findOnPath(name: string, searchPath: string): Promise<string | undefined> {

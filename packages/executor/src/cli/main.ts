@@ -73,7 +73,7 @@ async function runCommand(env: NodeJS.ProcessEnv, options: { verify: boolean }):
   if (!runtime.isolating) {
     log.warn(
       { runtime: runtime.name },
-      'WARNING: the shell runtime runs job steps directly on this host with no isolation; use it only for trusted jobs',
+      'WARNING: the shell runtime runs job steps directly on this host with no isolation: steps can read this executor\'s secrets (its environment and EXECUTOR_FRONTEND_PASSWORD) and everything it can; use it only for trusted jobs',
     );
   }
 

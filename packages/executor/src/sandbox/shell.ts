@@ -1,8 +1,18 @@
 import path from 'node:path';
 import { runProcess } from '../process/run.js';
+import { findBinary } from './shared/host.js';
 import type { Availability, Runtime, Sandbox, SandboxOptions, StepIO, StepResult, StepSpec } from './runtime.js';
 
 const DEFAULT_STEP_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * The step's supervisor: the kernel sends it SIGUSR1 when the executor dies (PR_SET_PDEATHSIG,
+ * through setpriv), and it then kills the step's whole process group, so no step outlives a
+ * SIGKILLed executor while its job runs again elsewhere. A process that leaves the group (setsid)
+ * escapes this: the shell runtime isolates nothing. On SIGTERM (a cancel, sent to the group) it
+ * reaps the step before it exits, and exits as the step did.
+ */
+const SUPERVISOR = `trap 'kill -KILL 0' USR1; trap 'wait $!; exit $?' TERM; /bin/sh "$1" & wait $!`;
 
 /**
  * Runs steps directly on the host with /bin/sh: no isolation at all. It exists for development and
@@ -29,13 +39,15 @@ class ShellSandbox implements Sandbox {
 
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {
     const command = ['/bin/sh', path.join(this.workspaceDir, step.scriptPath)];
+    // By absolute path: the step's env may set PATH, and it is the child's PATH that finds argv[0].
+    const argv = [findBinary('setpriv') ?? '/usr/bin/setpriv', '--pdeathsig', 'USR1', '--', '/bin/sh', '-c', SUPERVISOR, 'sandfleet-step', command[1]!];
     const env: Record<string, string> = { PATH: this.hostPath, HOME: this.workspaceDir };
     for (const pair of step.env) {
       const eq = pair.indexOf('=');
       if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
     const result = await runProcess({
-      argv: command,
+      argv,
       cwd: path.join(this.workspaceDir, step.dir),
       env,
       signal: io.signal,

@@ -1,9 +1,10 @@
+import path from 'node:path';
 import { capture, runProcess } from '../../process/run.js';
 import { ID_SHIFT } from '../../image/ids.js';
 import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
 import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
 import { loadSeccompProfile, resolveSeccomp, SECCOMP_PROFILE, seccompBpf, SeccompUnavailableError } from '../shared/seccomp.js';
-import { ImageSandbox, prepareJobResources, shellQuote, type JobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
+import { ImageSandbox, prepareJobResources, shellQuote, writePrivateFile, type JobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
 import { RuntimeUnavailableError, type Availability, type Runtime, type Sandbox, type SandboxOptions } from '../runtime.js';
 
 /** Seccomp fd the wrapper shell opens for bwrap (`--seccomp 3`). */
@@ -88,16 +89,16 @@ class BwrapSandbox extends ImageSandbox {
       '--die-with-parent',
       '--new-session',
       '--clearenv',
-      ...l.env.flatMap((pair) => {
-        const eq = pair.indexOf('=');
-        return ['--setenv', pair.slice(0, eq), pair.slice(eq + 1)];
-      }),
+      // The env (secrets) through a root-only file on fd 5, never argv: /proc/*/cmdline is world-readable.
+      '--args', '5',
       '--chdir', l.cwd,
       '--', '/bin/sh', l.script,
     ];
+    const envArgs = path.join(path.dirname(l.root), 'env.args');
+    await writePrivateFile(envArgs, l.env.flatMap((pair) => ['--setenv', pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]).map((a) => `${a}\0`).join(''));
     const join = this.job.cgroup.procsFiles().map((f) => `echo $$ > ${shellQuote(f)}`).join(' && ');
     const argv = [
-      '/bin/sh', '-c', `${join} && exec "$@" ${SECCOMP_FD}<${shellQuote(this.seccompFile)}`, 'sandfleet-step',
+      '/bin/sh', '-c', `${join} && exec 5< ${shellQuote(envArgs)} && exec "$@" ${SECCOMP_FD}<${shellQuote(this.seccompFile)}`, 'sandfleet-step',
       'nsenter', `--net=${this.job.network.netnsPath}`, '--',
       'setpriv', `--reuid=${hostUid}`, `--regid=${hostGid}`, '--clear-groups', '--',
       ...bwrap,

@@ -1,9 +1,8 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { capture } from '../../process/run.js';
 import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
 import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
-import { ImageSandbox, prepareJobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
+import { ImageSandbox, prepareJobResources, privateDir, writePrivateFile, type LaunchResult, type StepLaunch } from './image-sandbox.js';
 import { buildSpec } from './oci-spec.js';
 import { runContainer } from './oci.js';
 import type { Availability, Runtime, Sandbox, SandboxOptions } from '../runtime.js';
@@ -15,7 +14,10 @@ import type { Availability, Runtime, Sandbox, SandboxOptions } from '../runtime.
  * subshells of `nc`/`nslookup` crashed the sentry ("panic: error initializing first thread:
  * resource temporarily unavailable"); 64 + 1024 runs it. gVisor has no guest pids limit of its
  * own here, so the job's pids limit becomes this much larger on the host, and a fork bomb ends
- * with the sentry crashing at that limit (contained, but the step gets no output).
+ * with the sentry crashing at that limit (contained, but the step gets no output). Neither spec
+ * field helps with this runsc (20221219), measured: linux.resources.pids is applied to the
+ * sandbox's host cgroup, sentry included (the bomb then ends the same way, earlier), and an
+ * RLIMIT_NPROC in process.rlimits does not stop the bomb before the memory limit kills it.
  */
 export const GVISOR_PIDS_HEADROOM = 1024;
 
@@ -60,9 +62,10 @@ class GvisorSandbox extends ImageSandbox {
   protected async launch(l: StepLaunch): Promise<LaunchResult> {
     const bundle = path.dirname(l.root);
     const stateRoot = path.join(this.job.stateDir, 'oci', 'runsc');
-    await fs.mkdir(stateRoot, { recursive: true, mode: 0o700 });
+    await privateDir(path.dirname(stateRoot));
+    await privateDir(stateRoot);
     const spec = buildSpec(this.job, l, { userNamespace: false, seccomp: false, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: false });
-    await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    await writePrivateFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
     const network = this.job.policy === 'none' ? 'none' : 'host';
     return runContainer('runsc', ['--root', stateRoot, '--platform=ptrace', `--network=${network}`], `sf-${this.job.key}-${l.stepName}`, bundle, l);
   }

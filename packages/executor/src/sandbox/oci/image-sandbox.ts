@@ -107,13 +107,15 @@ export abstract class ImageSandbox implements Sandbox {
     if (this.tornDown) throw new Error('sandbox already torn down');
     const { options, limits } = this.job;
     const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
-    const user = resolveUser(image.rootfs, image.config.user);
-    await this.job.fs.ownWorkspace(user.uid, user.gid);
     const stepName = String(++this.steps);
-    const { root, release } = await this.job.fs.stepRoot(image.rootfs, stepName);
+    // The root first: it refuses an image whose /etc would lead the user lookup out of it.
+    const { root, release } = await this.job.fs.stepRoot(image.rootfs, stepName, {
+      resolvConf: this.job.network.resolvConf,
+      hosts: '127.0.0.1\tlocalhost\n::1\tlocalhost\n',
+    });
     try {
-      await fs.writeFile(path.join(root, 'etc/resolv.conf'), this.job.network.resolvConf);
-      await fs.writeFile(path.join(root, 'etc/hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost\n');
+      const user = resolveUser(image.rootfs, image.config.user);
+      await this.job.fs.ownWorkspace(user.uid, user.gid);
       this.job.cgroup.resetPeak();
       const before = this.job.cgroup.memoryEvents();
       const pidsBefore = this.job.cgroup.pidsLimitHits();
@@ -157,6 +159,19 @@ export function abortReason(signal: AbortSignal): string {
   if (reason instanceof Error) return reason.name === 'TimeoutError' ? 'time limit exceeded' : reason.message;
   if (typeof reason === 'string') return reason;
   return 'cancelled';
+}
+
+/** A directory only root can enter (runtime state: it holds every step's configuration and env). */
+export async function privateDir(dir: string): Promise<string> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.chmod(dir, 0o700);
+  return dir;
+}
+
+/** Writes a file only root can read: a step's config.json or env carries the job's secrets. */
+export async function writePrivateFile(file: string, content: string): Promise<void> {
+  await fs.writeFile(file, content, { mode: 0o600 });
+  await fs.chmod(file, 0o600);
 }
 
 /** `'a b'` → `'a b'` quoted for /bin/sh. */

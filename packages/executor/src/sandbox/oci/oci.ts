@@ -3,7 +3,7 @@ import path from 'node:path';
 import { capture, runProcess } from '../../process/run.js';
 import { describeCgroups, detectCgroups } from '../shared/cgroup.js';
 import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../shared/host.js';
-import { ImageSandbox, prepareJobResources, type JobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
+import { ImageSandbox, prepareJobResources, privateDir, writePrivateFile, type JobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
 import { buildSpec } from './oci-spec.js';
 import { loadSeccompProfile, SECCOMP_PROFILE, SeccompUnavailableError, type SeccompProfile } from '../shared/seccomp.js';
 import { RuntimeUnavailableError, type Availability, type Runtime, type Sandbox, type SandboxOptions } from '../runtime.js';
@@ -87,9 +87,10 @@ class OciSandbox extends ImageSandbox {
   protected async launch(l: StepLaunch): Promise<LaunchResult> {
     const bundle = path.dirname(l.root);
     const stateRoot = path.join(this.job.stateDir, 'oci', this.binary);
-    await fs.mkdir(stateRoot, { recursive: true, mode: 0o700 });
+    await privateDir(path.dirname(stateRoot));
+    await privateDir(stateRoot);
     const spec = buildSpec(this.job, l, { userNamespace: true, seccomp: this.seccomp, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: true });
-    await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    await writePrivateFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
     return runContainer(this.binary, ['--root', stateRoot], `sf-${this.job.key}-${l.stepName}`, bundle, l);
   }
 }

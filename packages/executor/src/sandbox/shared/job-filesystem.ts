@@ -1,9 +1,24 @@
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { SandfleetError } from '@sandfleet/protocol';
 import { capture } from '../../process/run.js';
 import { ID_SHIFT } from '../../image/ids.js';
 
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+
+/** The image's own /etc is a symbolic link: the executor would have to write through it. */
+export class SymlinkedEtcError extends SandfleetError {
+  constructor(readonly target: string) {
+    super(`the image's /etc is a symbolic link (to ${target}); images must have a real /etc directory`);
+  }
+}
+
+/** The files the executor puts into every step's /etc, in place of the image's. */
+export interface StepEtcFiles {
+  hosts: string;
+  resolvConf: string;
+}
 
 async function must(argv: string[]): Promise<void> {
   const r = await capture(argv, { env: ENV });
@@ -75,11 +90,15 @@ export class JobFilesystem {
       await fs.chmod(disk, 0o711);
       await fs.mkdir(this.dataDir, { mode: 0o755 });
       await assertEmpty(this.workspaceDir);
-      await must(['mount', '--bind', this.dataDir, this.workspaceDir]);
+      await bindNoSuid(this.dataDir, this.workspaceDir);
       this.mounts.push(this.workspaceDir);
     } else {
       await fs.mkdir(this.dataDir, { mode: 0o755 });
-      await must(['mount', '--bind', this.workspaceDir, this.dataDir]);
+      // The host's side of the workspace too: a setuid file a step plants (image root is host root
+      // under gVisor) must not be setuid where host users can reach it either.
+      await bindNoSuid(this.workspaceDir, this.workspaceDir);
+      this.mounts.push(this.workspaceDir);
+      await bindNoSuid(this.workspaceDir, this.dataDir);
       this.mounts.push(this.dataDir);
     }
     await fs.mkdir(path.join(disk, 'steps'), { mode: 0o700 });
@@ -94,8 +113,13 @@ export class JobFilesystem {
     this.owner = owner;
   }
 
-  /** A fresh writable root for one step: overlay of `rootfs` with an upper dir on the job's disk. */
-  async stepRoot(rootfs: string, name: string): Promise<{ root: string; release: () => Promise<void> }> {
+  /**
+   * A fresh writable root for one step: overlay of `rootfs` with an upper dir on the job's disk,
+   * with the executor's `etc` files. The root is the image's: nothing here follows a symbolic link
+   * it holds (one could point anywhere on the host), entries are checked with lstat and files are
+   * opened with O_NOFOLLOW below a /etc that is known to be a real directory.
+   */
+  async stepRoot(rootfs: string, name: string, etc: StepEtcFiles): Promise<{ root: string; release: () => Promise<void> }> {
     const layer = path.join(this.jobDir, 'disk', 'steps', name);
     const root = path.join(this.jobDir, 'steps', name, 'root');
     await fs.mkdir(path.join(layer, 'upper'), { recursive: true });
@@ -104,32 +128,51 @@ export class JobFilesystem {
     await fs.mkdir(root, { recursive: true, mode: 0o711 });
     await fs.chmod(path.dirname(root), 0o711);
     await must(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${rootfs},upperdir=${layer}/upper,workdir=${layer}/work,nosuid,nodev`, root]);
-    // Mount points the sandboxes need, made in the writable layer (never in the shared rootfs).
+    const release = async () => {
+      await umount(root);
+      await fs.rm(path.join(this.jobDir, 'steps', name), { recursive: true, force: true });
+      await fs.rm(layer, { recursive: true, force: true });
+    };
+    try {
+      await this.prepareStepRoot(root, etc);
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return { root, release };
+  }
+
+  private async prepareStepRoot(root: string, etc: StepEtcFiles): Promise<void> {
+    const etcDir = path.join(root, 'etc');
+    const etcStat = await fs.lstat(etcDir).catch(() => undefined);
+    if (etcStat?.isSymbolicLink()) throw new SymlinkedEtcError(await fs.readlink(etcDir));
+    // Mount points the sandboxes need, made in the writable layer (never in the shared rootfs). What
+    // is mounted over anyway may be replaced; only a real directory is a safe mount point.
     for (const dir of ['data', 'tmp', 'proc', 'dev', 'sys', 'etc']) {
       const p = path.join(root, dir);
       const st = await fs.lstat(p).catch(() => undefined);
-      if (!st) {
-        await fs.mkdir(p, { mode: dir === 'tmp' ? 0o1777 : 0o755 });
-        await fs.chown(p, this.idShift, this.idShift);
-      }
+      if (st?.isDirectory()) continue;
+      if (st) await fs.rm(p, { recursive: true, force: true });
+      await fs.mkdir(p, { mode: dir === 'tmp' ? 0o1777 : 0o755 });
+      await fs.chown(p, this.idShift, this.idShift);
     }
-    for (const file of ['etc/resolv.conf', 'etc/hosts']) {
-      const p = path.join(root, file);
-      const st = await fs.lstat(p).catch(() => undefined);
-      if (!st || st.isSymbolicLink()) {
-        await fs.rm(p, { force: true });
-        await fs.writeFile(p, '');
-        await fs.chown(p, this.idShift, this.idShift);
-      }
+    await this.writeEtcFile(etcDir, 'resolv.conf', etc.resolvConf);
+    await this.writeEtcFile(etcDir, 'hosts', etc.hosts);
+  }
+
+  /** Writes `etcDir/name` as a regular file, replacing whatever the image has there (never following it). */
+  private async writeEtcFile(etcDir: string, name: string, content: string): Promise<void> {
+    const p = path.join(etcDir, name);
+    const st = await fs.lstat(p).catch(() => undefined);
+    if (st && !st.isFile()) await fs.rm(p, { recursive: true, force: true });
+    const fh = await fs.open(p, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    try {
+      await fh.writeFile(content);
+      await fh.chown(this.idShift, this.idShift);
+      await fh.chmod(0o644);
+    } finally {
+      await fh.close();
     }
-    return {
-      root,
-      release: async () => {
-        await umount(root);
-        await fs.rm(path.join(this.jobDir, 'steps', name), { recursive: true, force: true });
-        await fs.rm(layer, { recursive: true, force: true });
-      },
-    };
   }
 
   /**
@@ -179,6 +222,12 @@ export class JobFilesystem {
 async function assertEmpty(dir: string): Promise<void> {
   const entries = await fs.readdir(dir);
   if (entries.length > 0) throw new Error(`the workspace directory ${dir} must be empty when the sandbox is prepared (it holds ${entries.slice(0, 3).join(', ')})`);
+}
+
+/** Bind-mounts `source` on `target` and makes that mount nosuid,nodev whatever `source`'s mount is. */
+async function bindNoSuid(source: string, target: string): Promise<void> {
+  await must(['mount', '--bind', source, target]);
+  await must(['mount', '-o', 'remount,bind,nosuid,nodev', target]);
 }
 
 async function umount(target: string): Promise<void> {
