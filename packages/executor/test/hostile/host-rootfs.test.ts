@@ -139,7 +139,7 @@ describe('image runtimes on the host', { concurrency: false }, () => {
       let stateDir: string;
       let skip: string | undefined;
       const workspaces: string[] = [];
-      const config = (diskBytes = LIMITS.diskBytes): RuntimeConfig => ({ runtime: name === 'runc' || name === 'crun' ? 'oci' : (name as 'bwrap' | 'gvisor'), stateDir, registryMirrorUrls: [], network: 'none', limits: { ...LIMITS, diskBytes } });
+      const config = (diskBytes = LIMITS.diskBytes): RuntimeConfig => ({ runtime: name === 'runc' || name === 'crun' ? 'oci' : (name as 'bwrap' | 'gvisor'), stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: { ...LIMITS, diskBytes } });
 
       before(async () => {
         stateDir = makeTempDir(`sandfleet-hostile-${name}-`);

@@ -67,7 +67,7 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
       it(`${name} (${repo}): refuses syscalls outside the allow-list; ordinary steps still run`, async (t) => {
         if (skip) return t.skip(skip);
         const stateDir = path.join(dir, `state-${name}`);
-        const runtime = make({ runtime: name === 'bwrap' ? 'bwrap' : 'oci', stateDir, registryMirrorUrls: [], network: 'none', limits: { cpus: 1, memoryBytes: 64 * 1024 * 1024, pids: 64, diskBytes: 64 * 1024 * 1024 } });
+        const runtime = make({ runtime: name === 'bwrap' ? 'bwrap' : 'oci', stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: { cpus: 1, memoryBytes: 64 * 1024 * 1024, pids: 64, diskBytes: 64 * 1024 * 1024 } });
         const availability = await runtime.probe();
         if (!availability.available) return t.skip(availability.reason);
         const workspaceDir = await emptyWorkspace();
@@ -116,7 +116,7 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
     assert.throws(() => loadSeccompProfile(allowAll), SeccompUnavailableError);
     for (const [name, make] of Object.entries(runtimes)) {
       for (const profile of [missing, allowAll]) {
-        const config: RuntimeConfig = { runtime: name === 'bwrap' ? 'bwrap' : 'oci', stateDir: path.join(dir, `state-${name}`), registryMirrorUrls: [], network: 'none', limits: { cpus: 1, memoryBytes: 0, pids: 0, diskBytes: 0 } };
+        const config: RuntimeConfig = { runtime: name === 'bwrap' ? 'bwrap' : 'oci', stateDir: path.join(dir, `state-${name}`), registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: { cpus: 1, memoryBytes: 0, pids: 0, diskBytes: 0 } };
         const runtime = make(config, profile);
         const availability = await runtime.probe();
         assert.equal(availability.available, false, `${name} with ${profile}`);
