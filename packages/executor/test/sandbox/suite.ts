@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { ID_SHIFT } from '../../src/image/ids.js';
 import type { RuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { JobLimits, Runtime, RuntimeConfig, Sandbox, SandboxOptions, StepResult, StepSpec } from '../../src/sandbox/runtime.js';
-import { buildTestImages, emptyWorkspace, freePort, makeTempDir, startRegistry, taggedJobId, writeScripts, type TestImages, type TestRegistry } from '@sandfleet/test-helpers';
+import { buildTestImages, emptyWorkspace, freePort, makeTempDir, startRegistry, taggedJobId, TEST_TAG, writeScripts, type TestImages, type TestRegistry } from '@sandfleet/test-helpers';
 import { assertAllBlocked, BLOCKED, blockedProbeScript, OUTSIDE, startUpstream, tcp, udp, type TestUpstream } from './upstream.js';
 
 export const LIMITS: JobLimits = { cpus: 1, memoryBytes: 64 * 1024 * 1024, pids: 64, diskBytes: 64 * 1024 * 1024 };
@@ -380,7 +380,7 @@ export function defineSandboxSuite(name: string, suite: SuiteOptions): void {
 
     test('leaves no namespaces, cgroups or mounts behind', async () => {
       const ns = await fs.readdir('/run/netns').catch(() => [] as string[]);
-      assert.deepEqual(ns.filter((n) => n.startsWith('sfj-') || n.startsWith('sfr-')).filter((n) => n.includes(name)), []);
+      assert.deepEqual(ns.filter((n) => n.startsWith('sfj-') || n.startsWith('sfr-')).filter((n) => n.includes(name) && n.includes(TEST_TAG)), []);
       const mounts = await fs.readFile('/proc/self/mountinfo', 'utf8');
       assert.doesNotMatch(mounts, new RegExp(stateDir.replace(/[/.]/g, '\\$&') + '/jobs/'));
       const cg = await fs.readdir('/sys/fs/cgroup/memory/sandfleet').catch(() => [] as string[]);
