@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ExecutionLogEntry } from '@sandfleet/protocol';
 import { JOB_LOGS_CHANNEL } from './notify.js';
 import type { Schema } from './schema.js';
+import { storableDurationMs, storableText } from './stored-text.js';
 
 /**
  * Execution logs, stored so that output is appended, never rewritten: an entry row holds the step's
@@ -45,6 +46,19 @@ async function holdJob(trx: Transaction<Schema>, ref: LogWriterRef, entryIdx?: n
   return rows.length === 1;
 }
 
+/** An entry as the tables can hold it: text made storable (stored-text.ts), the duration clamped. */
+function storableEntry(entry: ExecutionLogEntry): ExecutionLogEntry {
+  const stored: ExecutionLogEntry = {
+    ...entry,
+    key: storableText(entry.key),
+    startTime: storableText(entry.startTime),
+    command: entry.command?.map(storableText) ?? entry.command,
+    durationMs: storableDurationMs(entry.durationMs),
+  };
+  if (entry.out !== undefined) stored.out = storableText(entry.out);
+  return stored;
+}
+
 function commandJson(entry: ExecutionLogEntry): string {
   return JSON.stringify(entry.command ?? []);
 }
@@ -58,7 +72,7 @@ export interface AddLogEntryInput extends LogWriterRef {
  * Returns the entry's 1-based index, or undefined when the writer no longer holds the job.
  */
 export async function addLogEntry(db: Db, input: AddLogEntryInput): Promise<number | undefined> {
-  const { entry } = input;
+  const entry = storableEntry(input.entry);
   return db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input))) return undefined;
     const { rows } = await sql<{ idx: number }>`
@@ -104,7 +118,8 @@ export interface UpdateLogEntryInput extends LogWriterRef {
  * False when the writer no longer holds the job or the entry does not exist.
  */
 export async function updateLogEntry(db: Db, input: UpdateLogEntryInput): Promise<boolean> {
-  const { entry, jobId, entryId } = input;
+  const { jobId, entryId } = input;
+  const entry = storableEntry(input.entry);
   const attempt = input.attempt;
   return db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input, entryId))) return false;
@@ -169,7 +184,8 @@ export async function appendLogChunk(db: Db, input: AppendLogChunkInput): Promis
   const { jobId, entryId } = input;
   const attempt = input.attempt;
   const exitCode = input.exitCode ?? null;
-  const durationMs = input.durationMs ?? null;
+  const durationMs = storableDurationMs(input.durationMs);
+  const out = storableText(input.out);
   // One statement: the chunk insert reads from `held`, so the job row is locked before the
   // insert draws its id from the cursor sequence.
   const { rows } = await sql<{ held: boolean }>`
@@ -184,7 +200,7 @@ export async function appendLogChunk(db: Db, input: AppendLogChunkInput): Promis
     ),
     chunk AS (
       INSERT INTO execution_log_chunks (job_id, attempt, entry_idx, seq, out)
-      SELECT id, ${attempt}::integer, ${entryId}::integer, ${input.seq + 1}::integer, ${input.out} FROM held
+      SELECT id, ${attempt}::integer, ${entryId}::integer, ${input.seq + 1}::integer, ${out} FROM held
       ON CONFLICT (job_id, attempt, entry_idx, seq) DO NOTHING
       RETURNING id
     ),
