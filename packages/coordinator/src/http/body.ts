@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { HttpError } from './errors.js';
+import { matchKeysCaseInsensitively } from './json-keys.js';
 
 /**
  * How an API words and shapes a refused body. The executor API answers as Sourcegraph's does: a
@@ -13,6 +14,8 @@ export interface BodyDialect {
   emptyBody?: unknown;
   invalidJson(detail: string): string;
   invalidShape(issues: string): string;
+  /** Keys match the schema's regardless of case, as Go's decoder matches them. */
+  caseInsensitiveKeys?: boolean;
 }
 
 export const EXECUTOR_API_BODY: BodyDialect = {
@@ -20,6 +23,7 @@ export const EXECUTOR_API_BODY: BodyDialect = {
   emptyBody: {},
   invalidJson: (detail) => `Failed to unmarshal payload: ${detail}`,
   invalidShape: (issues) => `Failed to unmarshal payload: ${issues}`,
+  caseInsensitiveKeys: true,
 };
 
 export const USER_API_BODY: BodyDialect = {
@@ -40,7 +44,7 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, d
       throw new HttpError(400, dialect.invalidJson((err as Error).message), dialect.shape);
     }
   }
-  return parseInput(schema, json, dialect);
+  return parseInput(schema, dialect.caseInsensitiveKeys ? matchKeysCaseInsensitively(schema, json) : json, dialect);
 }
 
 /** Checks a decoded value (a body, query parameters, a path parameter) against `schema`. */

@@ -11,18 +11,19 @@ import { followLogEvents, readJobLog } from '../jobs/log-events.js';
 import { JobSubmitError, submitJob } from '../jobs/submit.js';
 import { RepositoryInput, RepositorySourceError, resolveRepositorySource } from '../git/repositories.js';
 import { adminAuth } from './admin-auth.js';
+import { parseCursor, RowIdText } from '../http/ids.js';
 import { toExecutorView, toJobView } from './views.js';
 
 const ListQuery = z
   .object({
     queue: QueueNameSchema.optional(),
     state: z.enum(JOB_STATES).optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    before: z.coerce.number().int().positive().optional(),
+    limit: z.string().regex(/^[1-9][0-9]{0,2}$/, 'must be a decimal number from 1 to 500').transform(Number).pipe(z.number().max(500)).default(50),
+    before: RowIdText.optional(),
   })
   .strict();
 
-const JobIdParam = z.coerce.number().int().positive();
+const JobIdParam = RowIdText;
 
 /** The JSON API for people and the CLI, behind an admin token. */
 export function userApiRoutes(deps: AppDeps): Hono {
@@ -67,7 +68,9 @@ export function userApiRoutes(deps: AppDeps): Hono {
   app.get('/jobs/:id/logs', async (c) => {
     const id = parseInput(JobIdParam, c.req.param('id'));
     if (!(await getJob(db, id))) throw new HttpError(404, `job ${id} not found`);
-    const resumeFrom = Number(c.req.header('Last-Event-ID') ?? 0) || 0;
+    const lastEventId = c.req.header('Last-Event-ID');
+    const resumeFrom = lastEventId === undefined || lastEventId === '' ? 0 : parseCursor(lastEventId);
+    if (resumeFrom === undefined) throw new HttpError(400, `Last-Event-ID must be an event id this stream sent, not ${JSON.stringify(lastEventId)}`);
     return streamSSE(c, (stream) => followLogStream(deps, id, resumeFrom, stream, c.req.raw.signal));
   });
 
