@@ -54,7 +54,7 @@ for (const backend of testBackends()) {
       // A long duration is stored (clamped), not refused.
       const long = await send('appendExecutionLog', { entryId, seq: 0, out: 'done\n', exitCode: 0, durationMs: 2 ** 45 });
       assert.equal(long.status, 204, await long.text());
-      const shown = await (await t.admin('GET', `/api/jobs/${job.id}`)).json();
+      const shown: any = await (await t.admin('GET', `/api/jobs/${job.id}`)).json();
       assert.equal(shown.executionLogs[0].durationMs, 2 ** 31 - 1);
       assert.equal((await t.request('GET', '/healthz')).status, 200);
     });
@@ -63,7 +63,7 @@ for (const backend of testBackends()) {
       const { job } = await runningJob('id-executor');
       const hex = `0x${job.id.toString(16)}`;
       await refused(await t.admin('POST', `/api/jobs/${hex}/cancel`), 400, /decimal id/);
-      assert.equal((await (await t.admin('GET', `/api/jobs/${job.id}`)).json()).state, 'processing', 'a hex id cancels nothing');
+      assert.equal((await (await t.admin('GET', `/api/jobs/${job.id}`)).json() as any).state, 'processing', 'a hex id cancels nothing');
       for (const id of [hex, '1e1', `+${job.id}`, `0${job.id}`, '99999999999999999999', '0', '-1', ' 1']) {
         await refused(await t.admin('GET', `/api/jobs/${encodeURIComponent(id)}`), 400, /decimal id/);
       }
@@ -90,13 +90,13 @@ for (const backend of testBackends()) {
       assert.equal(appended.status, 204, await appended.text());
       const updated = await send('updateExecutionLogEntry', { entryId, key: 'step', command: ['sh'], startTime: '', out: 'x\u0000y \ud800\nmore\u0000\n' });
       assert.equal(updated.status, 204, await updated.text());
-      const shown = await (await t.admin('GET', `/api/jobs/${job.id}`)).json();
+      const shown: any = await (await t.admin('GET', `/api/jobs/${job.id}`)).json();
       assert.equal(shown.executionLogs[0].out, 'x\u2400y \ufffd\nmore\u2400\n');
       assert.equal(shown.executionLogs[1].out, 'first\u2400\n');
       assert.equal(shown.executionLogs[1].key, 'k\u2400');
       const failed = await send('markFailed', { errorMessage: 'boom\u0000' });
       assert.equal(failed.status, 204, await failed.text());
-      assert.equal((await (await t.admin('GET', `/api/jobs/${job.id}`)).json()).failureMessage, 'boom\u2400');
+      assert.equal((await (await t.admin('GET', `/api/jobs/${job.id}`)).json() as any).failureMessage, 'boom\u2400');
     });
 
     it('takes the job from the body for the shared secret without a job id header, fenced to its owner', async () => {
@@ -113,12 +113,12 @@ for (const backend of testBackends()) {
 
     it("matches body keys case-insensitively, as Go's decoder does", async () => {
       await t.executor('POST', route('heartbeat'), { ExecutorName: 'go-executor', Version: 'V2', JobIDs: [] });
-      const submitted = await (await t.admin('POST', '/api/jobs', { queue: QUEUE, dockerSteps: [{ image: 'x', commands: ['true'] }] })).json();
+      const submitted: any = await (await t.admin('POST', '/api/jobs', { queue: QUEUE, dockerSteps: [{ image: 'x', commands: ['true'] }] })).json();
       const dequeued = await t.executor('POST', route('dequeue'), { executorname: 'go-executor', VERSION: '5.3.0' });
       assert.equal(dequeued.status, 200);
       const job = (await dequeued.json()) as { id: number; token: string };
       assert.equal(job.id, submitted.id);
-      const beat = await (await t.executor('POST', route('heartbeat'), { ExecutorName: 'go-executor', JobIDs: [job.id] })).json();
+      const beat: any = await (await t.executor('POST', route('heartbeat'), { ExecutorName: 'go-executor', JobIDs: [job.id] })).json();
       assert.deepEqual(beat.knownIds, [String(job.id)]);
       const headers = jobHeaders(job, 'go-executor');
       const logged = await t.request('POST', route('addExecutionLogEntry'), { body: { JobID: job.id, ExecutorName: 'go-executor', Key: 'k', Command: ['a'], StartTime: '' }, headers });
@@ -126,7 +126,7 @@ for (const backend of testBackends()) {
       // The exact spelling wins over a variant.
       const exact = await t.request('POST', route('appendExecutionLog'), { body: { jobId: job.id, JOBID: 999, EntryID: 1, Seq: 0, Out: 'hi\n' }, headers });
       assert.equal(exact.status, 204, await exact.text());
-      const shown = await (await t.admin('GET', `/api/jobs/${job.id}`)).json();
+      const shown: any = await (await t.admin('GET', `/api/jobs/${job.id}`)).json();
       assert.equal(shown.executionLogs[0].out, 'hi\n');
       assert.deepEqual(shown.executionLogs[0].command, ['a']);
     });
