@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import { HttpError } from './errors.js';
 import { matchKeysCaseInsensitively } from './json-keys.js';
+import { BodyTooLargeError } from './body-limit.js';
 
 /**
  * How an API words and shapes a refused body. The executor API answers as Sourcegraph's does: a
@@ -34,7 +35,10 @@ export const USER_API_BODY: BodyDialect = {
 
 /** Decodes a JSON body and checks it against `schema`; anything else is a 400 naming the field, never a crash. */
 export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, dialect: BodyDialect = EXECUTOR_API_BODY): Promise<z.infer<S>> {
-  const text = await c.req.text();
+  const text = await c.req.text().catch((err: unknown) => {
+    const tooLarge = tooLargeError(err);
+    throw tooLarge ? new HttpError(413, tooLarge.message, dialect.shape) : err;
+  });
   let json: unknown;
   if (dialect.emptyBody !== undefined && text.trim() === '') json = dialect.emptyBody;
   else {
@@ -45,6 +49,13 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, d
     }
   }
   return parseInput(schema, dialect.caseInsensitiveKeys ? matchKeysCaseInsensitively(schema, json) : json, dialect);
+}
+
+/** The BodyTooLargeError behind a failed body read, if that is why it failed. */
+function tooLargeError(err: unknown): BodyTooLargeError | undefined {
+  if (err instanceof BodyTooLargeError) return err;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause instanceof BodyTooLargeError ? cause : undefined;
 }
 
 /** Checks a decoded value (a body, query parameters, a path parameter) against `schema`. */
