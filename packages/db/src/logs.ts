@@ -284,22 +284,26 @@ export interface LogFollowBatch {
   cursor: number;
 }
 
+/** How much output one follower read returns at most (beyond a single larger chunk). */
+export const LOG_BATCH_BYTES = 1024 * 1024;
+
 /**
  * Everything written to a job's logs after `afterChunkId` (0 = from the beginning), for a
  * Server-Sent-Events follower: chunks and entry changes of every attempt, each list in cursor order.
  * An entry is reported (with its current metadata) no later than the batch holding its first chunk,
  * and again whenever it changes; apply entries by (attempt, idx), then chunks. A follower shows the
  * highest attempt it has seen and starts over when a higher one appears. At most `limit` chunks
- * (default 1000) per call; read again with the returned cursor for more. One statement, so chunks
+ * (default 1000) and about LOG_BATCH_BYTES of output per call; read again with the returned cursor for more. One statement, so chunks
  * and entries come from one snapshot.
  */
 export async function readLogChunksSince(
   db: Db,
   jobId: number,
   afterChunkId: number,
-  options: { limit?: number } = {},
+  options: { limit?: number; maxBytes?: number } = {},
 ): Promise<LogFollowBatch> {
   const limit = options.limit ?? 1000;
+  const maxBytes = options.maxBytes ?? LOG_BATCH_BYTES;
   const { rows } = await sql<{
     kind: 'chunk' | 'entry';
     cursor: number;
@@ -313,16 +317,23 @@ export async function readLogChunksSince(
     exit_code: number | null;
     duration_ms: number | null;
   }>`
-    WITH chunks AS (
-      SELECT id, attempt, entry_idx, out, replaces FROM execution_log_chunks
+    WITH fetched AS (
+      SELECT id, attempt, entry_idx, out, replaces, octet_length(out) AS bytes FROM execution_log_chunks
       WHERE job_id = ${jobId} AND id > ${afterChunkId}
       ORDER BY id
       LIMIT ${limit}::integer
     ),
+    -- At most maxBytes of output (and always the first chunk): octet_length reads no chunk's text.
+    chunks AS (
+      SELECT id, attempt, entry_idx, out, replaces, bytes FROM (
+        SELECT *, sum(bytes) OVER (ORDER BY id) - bytes AS before FROM fetched
+      ) sized
+      WHERE before < ${maxBytes}::bigint
+    ),
     -- When the chunk list is cut short, the cursor stops at its last chunk: later entry changes
     -- wait for the next call, except for entries whose chunks are in this batch.
     bound AS (
-      SELECT CASE WHEN count(*) >= ${limit}::integer THEN max(id) END AS upper FROM chunks
+      SELECT CASE WHEN count(*) >= ${limit}::integer OR coalesce(sum(bytes), 0) >= ${maxBytes}::bigint THEN max(id) END AS upper FROM chunks
     )
     SELECT 'chunk' AS kind, id AS cursor, attempt, entry_idx AS idx, out, replaces,
       NULL::text AS key, NULL::jsonb AS command, NULL::text AS start_time, NULL::integer AS exit_code, NULL::integer AS duration_ms
@@ -345,8 +356,84 @@ export async function readLogChunksSince(
       batch.entries.push({ changeId: row.cursor, attempt: row.attempt, idx: row.idx, entry });
     }
   }
-  const truncated = batch.chunks.length >= limit;
+  // The same test as `bound` in the statement.
+  const bytes = batch.chunks.reduce((sum, c) => sum + Buffer.byteLength(c.out), 0);
+  const truncated = batch.chunks.length >= limit || bytes >= maxBytes;
   const ids = [afterChunkId, ...batch.chunks.map((c) => c.id), ...(truncated ? [] : batch.entries.map((e) => e.changeId))];
   batch.cursor = Math.max(...ids);
   return batch;
+}
+
+/** An entry of a log preview: `out` is the start of the step's output, `outBytes` its whole size. */
+export type LogPreviewEntry = ExecutionLogEntry & { idx: number; outBytes: number; outTruncated: boolean };
+
+/**
+ * The current attempt's log with each entry's output cut to about its first `maxBytes` (whole
+ * chunks, then at most `maxBytes` characters): what a job view shows without loading a huge log.
+ * Sizes come from octet_length, which reads no chunk's text.
+ */
+export async function getLogPreview(db: Db, jobId: number, maxBytes: number): Promise<LogPreviewEntry[]> {
+  const { rows } = await sql<EntryRow & { out: string; out_bytes: string | number }>`
+    WITH current AS (SELECT attempt FROM jobs WHERE id = ${jobId}),
+    sized AS (
+      SELECT c.entry_idx, c.seq, c.out, octet_length(c.out) AS bytes,
+        sum(octet_length(c.out)) OVER (PARTITION BY c.entry_idx ORDER BY c.seq) - octet_length(c.out) AS before
+      FROM execution_log_chunks c, current
+      WHERE c.job_id = ${jobId} AND c.attempt = current.attempt
+    ),
+    outputs AS (
+      SELECT entry_idx, left(string_agg(out, '' ORDER BY seq) FILTER (WHERE before < ${maxBytes}::bigint), ${maxBytes}::integer) AS out,
+        sum(bytes) AS out_bytes
+      FROM sized GROUP BY entry_idx
+    )
+    SELECT e.attempt, e.idx, e.key, e.command, e.start_time, e.exit_code, e.duration_ms,
+      coalesce(o.out, '') AS out, coalesce(o.out_bytes, 0) AS out_bytes
+    FROM execution_log_entries e JOIN current ON e.attempt = current.attempt
+    LEFT JOIN outputs o ON o.entry_idx = e.idx
+    WHERE e.job_id = ${jobId}
+    ORDER BY e.idx
+  `.execute(db);
+  return rows.map((row) => {
+    const outBytes = Number(row.out_bytes);
+    return { ...toEntry(row, row.out), idx: row.idx, outBytes, outTruncated: Buffer.byteLength(row.out) < outBytes };
+  });
+}
+
+/** A piece of a log read in order: a step starts (`entry`) or continues with output (`out`). */
+export type LogTextPiece = { entry: ExecutionLogEntry & { idx: number } } | { out: string };
+
+/**
+ * The current attempt's log in entry order, read in batches of at most about `batchBytes` of
+ * output (and 1000 chunks): never the whole log at once, whatever its size. Entry metadata comes
+ * first for each step; the attempt is fixed at the first read.
+ */
+export async function* readLogText(db: Db, jobId: number, options: { batchBytes?: number } = {}): AsyncGenerator<LogTextPiece> {
+  const batchBytes = options.batchBytes ?? LOG_BATCH_BYTES;
+  const { rows: entries } = await sql<EntryRow>`
+    SELECT e.attempt, e.idx, e.key, e.command, e.start_time, e.exit_code, e.duration_ms
+    FROM execution_log_entries e
+    WHERE e.job_id = ${jobId} AND e.attempt = (SELECT attempt FROM jobs WHERE id = ${jobId})
+    ORDER BY e.idx
+  `.execute(db);
+  for (const row of entries) {
+    yield { entry: { ...toEntry(row), idx: row.idx } };
+    let afterSeq = -1;
+    for (;;) {
+      const { rows } = await sql<{ seq: number; out: string }>`
+        SELECT seq, out FROM (
+          SELECT seq, out, sum(octet_length(out)) OVER (ORDER BY seq) - octet_length(out) AS before
+          FROM (
+            SELECT seq, out FROM execution_log_chunks
+            WHERE job_id = ${jobId} AND attempt = ${row.attempt}::integer AND entry_idx = ${row.idx}::integer AND seq > ${afterSeq}::integer
+            ORDER BY seq LIMIT 1000
+          ) page
+        ) sized
+        WHERE before < ${batchBytes}::bigint
+        ORDER BY seq
+      `.execute(db);
+      if (rows.length === 0) break;
+      for (const chunk of rows) yield { out: chunk.out };
+      afterSeq = rows[rows.length - 1]!.seq;
+    }
+  }
 }
