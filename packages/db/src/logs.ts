@@ -3,6 +3,7 @@ import type { ExecutionLogEntry } from '@sandfleet/protocol';
 import { JOB_LOGS_CHANNEL } from './notify.js';
 import type { Schema } from './schema.js';
 import { storableDurationMs, storableText } from './stored-text.js';
+import { fitLogOutput, storedLogBytes } from './log-budget.js';
 
 /**
  * Execution logs, stored so that output is appended, never rewritten: an entry row holds the step's
@@ -65,6 +66,8 @@ function commandJson(entry: ExecutionLogEntry): string {
 
 export interface AddLogEntryInput extends LogWriterRef {
   entry: ExecutionLogEntry;
+  /** The job's log budget in bytes (log-budget.ts); unlimited when absent. */
+  maxJobLogBytes?: number;
 }
 
 /**
@@ -73,6 +76,7 @@ export interface AddLogEntryInput extends LogWriterRef {
  */
 export async function addLogEntry(db: Db, input: AddLogEntryInput): Promise<number | undefined> {
   const entry = storableEntry(input.entry);
+  if (entry.out && input.maxJobLogBytes !== undefined) entry.out = fitLogOutput(entry.out, await storedLogBytes(db, input.jobId), input.maxJobLogBytes);
   return db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input))) return undefined;
     const { rows } = await sql<{ idx: number }>`
@@ -108,6 +112,7 @@ export interface UpdateLogEntryInput extends LogWriterRef {
   /** The 1-based index addLogEntry returned. */
   entryId: number;
   entry: ExecutionLogEntry;
+  maxJobLogBytes?: number;
 }
 
 /**
@@ -123,6 +128,17 @@ export async function updateLogEntry(db: Db, input: UpdateLogEntryInput): Promis
   const attempt = input.attempt;
   return db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input, entryId))) return false;
+    if (entry.out !== undefined && input.maxJobLogBytes !== undefined) {
+      // The entry's own output is resent whole: it counts against the rest of the job's log.
+      const own = await sql<{ bytes: string | number }>`
+        SELECT coalesce(sum(octet_length(out)), 0) AS bytes FROM execution_log_chunks
+        WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND entry_idx = ${entryId}::integer
+      `.execute(trx);
+      const others = (await storedLogBytes(trx, jobId)) - Number(own.rows[0]?.bytes ?? 0);
+      const ownBytes = Number(own.rows[0]?.bytes ?? 0);
+      if (others + ownBytes >= input.maxJobLogBytes) entry.out = undefined;
+      else entry.out = fitLogOutput(entry.out, others, input.maxJobLogBytes);
+    }
     // Output first, then metadata: an exit code sent with the last output is delivered after it.
     if (entry.out !== undefined) {
       // The comparison runs in SQL: lengths there count characters, as substr does (JS counts UTF-16 units).
@@ -174,6 +190,7 @@ export interface AppendLogChunkInput extends LogWriterRef {
   /** Set on the entry when given (the step's last chunk). */
   exitCode?: number | null;
   durationMs?: number | null;
+  maxJobLogBytes?: number;
 }
 
 /**
@@ -185,7 +202,8 @@ export async function appendLogChunk(db: Db, input: AppendLogChunkInput): Promis
   const attempt = input.attempt;
   const exitCode = input.exitCode ?? null;
   const durationMs = storableDurationMs(input.durationMs);
-  const out = storableText(input.out);
+  const text = storableText(input.out);
+  const out = input.maxJobLogBytes === undefined ? text : fitLogOutput(text, await storedLogBytes(db, jobId), input.maxJobLogBytes);
   // One statement: the chunk insert reads from `held`, so the job row is locked before the
   // insert draws its id from the cursor sequence.
   const { rows } = await sql<{ held: boolean }>`

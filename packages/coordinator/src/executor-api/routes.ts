@@ -131,7 +131,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const body = await readJsonBody(c, AddLogEntryBody);
     const caller = await callerFor(c, db, body);
     const { executorName: _e, jobId: _j, ...entry } = body;
-    const index = await addLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entry });
+    const index = await addLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entry, maxJobLogBytes: config.maxLogBytesPerJob });
     if (index === undefined) throw new HttpError(500, 'unknown job');
     return c.json(index);
   });
@@ -140,7 +140,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const body = await readJsonBody(c, UpdateLogEntryBody);
     const caller = await callerFor(c, db, body);
     const { executorName: _e, jobId: _j, entryId, ...entry } = body;
-    const ok = await updateLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entryId, entry });
+    const ok = await updateLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entryId, entry, maxJobLogBytes: config.maxLogBytesPerJob });
     if (!ok) throw new HttpError(500, 'unknown job');
     return c.body(null, 204);
   });
@@ -157,6 +157,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
       out: body.out,
       exitCode: body.exitCode ?? undefined,
       durationMs: body.durationMs ?? undefined,
+      maxJobLogBytes: config.maxLogBytesPerJob,
     });
     if (!ok) throw new HttpError(500, 'unknown job');
     return c.body(null, 204);
