@@ -37,7 +37,8 @@ export const USER_API_BODY: BodyDialect = {
 export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, dialect: BodyDialect = EXECUTOR_API_BODY): Promise<z.infer<S>> {
   const text = await c.req.text().catch((err: unknown) => {
     const tooLarge = tooLargeError(err);
-    throw tooLarge ? new HttpError(413, tooLarge.message, dialect.shape) : err;
+    // Shaped as the body limit answers a declared length past it.
+    throw tooLarge ? new HttpError(413, tooLarge.message) : err;
   });
   let json: unknown;
   if (dialect.emptyBody !== undefined && text.trim() === '') json = dialect.emptyBody;
