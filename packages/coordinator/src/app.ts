@@ -1,20 +1,17 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { EXECUTORS_PREFIX } from '@sandfleet/protocol';
 import type { AppDeps } from './deps.js';
 import { executorApiRoutes } from './executor-api/routes.js';
 import { userApiRoutes } from './user-api/routes.js';
 import { demoRegistryRoutes } from './demo/image.js';
+import { bodyLimit } from './http/body-limit.js';
 
 /** The whole HTTP surface. Tests call `createApp(deps).request(...)`; main.ts serves it. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.use(
     '*',
-    bodyLimit({
-      maxSize: deps.config.maxBodyBytes,
-      onError: (c) => c.json({ error: `request body larger than ${deps.config.maxBodyBytes} bytes` }, 413),
-    }),
+    bodyLimit(deps.config.maxBodyBytes, async (c) => c.json({ error: `request body larger than ${deps.config.maxBodyBytes} bytes` }, 413)),
   );
   app.use('*', async (c, next) => {
     const started = performance.now();

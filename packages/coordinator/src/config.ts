@@ -58,6 +58,8 @@ export interface CoordinatorConfig {
   maxBodyBytes: number;
   /** A log follower re-reads this often in case a notification was lost. */
   logFollowRecheckMs: number;
+  /** Log bytes stored per job; later output is dropped after one marker line. */
+  maxLogBytesPerJob: number;
   /** Serve the locally built demo image under /v2/ (SANDFLEET_SERVE_DEMO_IMAGE; `sandfleet up` sets it). */
   serveDemoImage: boolean;
   /** The janitor deletes executors not seen for this long (SANDFLEET_EXECUTOR_RETENTION, default 168h). */
@@ -127,6 +129,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const maxResets = integer('SANDFLEET_MAX_RESETS', 3);
   const resetterIntervalMs = duration('SANDFLEET_RESETTER_INTERVAL', Math.min(5_000, stalledMaxAgeMs));
   const maxBodyBytes = size('SANDFLEET_MAX_BODY_BYTES', 10 * 1024 * 1024);
+  const maxLogBytesPerJob = size('SANDFLEET_MAX_LOG_BYTES_PER_JOB', 256 * 1024 * 1024);
   const executorRetentionMs = duration('SANDFLEET_EXECUTOR_RETENTION', 7 * 24 * 3_600_000);
   const janitorIntervalMs = duration('SANDFLEET_JANITOR_INTERVAL', 10 * 60_000);
 
@@ -153,6 +156,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     executorActiveMs: 15_000,
     maxBodyBytes,
     logFollowRecheckMs: 5_000,
+    maxLogBytesPerJob,
     serveDemoImage: env.SANDFLEET_SERVE_DEMO_IMAGE === 'true',
     executorRetentionMs,
     janitorIntervalMs,

@@ -11,6 +11,7 @@ export class Metrics {
   private readonly dequeues: client.Counter<'queue'>;
   private readonly outcomes: client.Counter<'queue' | 'outcome'>;
   private readonly resets: client.Counter<'queue' | 'result'>;
+  private readonly uncaught: client.Counter<'kind'>;
   private cachedCounts: { at: number; counts: Awaited<ReturnType<typeof queueCounts>> } | undefined;
 
   constructor(database: Database) {
@@ -26,6 +27,12 @@ export class Metrics {
       name: 'sandfleet_record_resets_total',
       help: 'Stalled jobs requeued (result=reset) or failed after too many resets (result=failed).',
       labelNames: ['queue', 'result'],
+      registers: [this.registry],
+    });
+    this.uncaught = new client.Counter({
+      name: 'sandfleet_uncaught_errors_total',
+      help: 'Errors no handler caught (kind=exception|rejection); logged, and the coordinator kept serving.',
+      labelNames: ['kind'],
       registers: [this.registry],
     });
     const self = this;
@@ -55,6 +62,10 @@ export class Metrics {
   stalled(queue: string, reset: number, failed: number): void {
     if (reset) this.resets.inc({ queue, result: 'reset' }, reset);
     if (failed) this.resets.inc({ queue, result: 'failed' }, failed);
+  }
+
+  uncaughtError(kind: 'exception' | 'rejection'): void {
+    this.uncaught.inc({ kind });
   }
 
   private async counts(database: Database) {

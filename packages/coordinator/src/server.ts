@@ -10,6 +10,7 @@ import { JobWaiter } from './executor-api/long-poll.js';
 import { Metrics } from './metrics.js';
 import { startResetter } from './background/resetter.js';
 import { startJanitor } from './background/janitor.js';
+import { installProcessGuard } from './process-guard.js';
 
 export interface RunningCoordinator {
   url: string;
@@ -19,14 +20,21 @@ export interface RunningCoordinator {
 }
 
 /** Opens the database, migrates, and serves the app until `close()`. */
-export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
+export interface StartOptions {
+  /** Survive errors nothing caught (see process-guard.ts): for the serving process, not for tests in one process. */
+  guardProcess?: boolean;
+}
+
+export async function startCoordinator(config: CoordinatorConfig, log: Logger, options: StartOptions = {}): Promise<RunningCoordinator> {
   const database = await openDatabase(config.database);
+  let removeGuard = () => {};
   try {
     const applied = await migrateToLatest(database);
     if (applied.length) log.info({ applied }, 'applied migrations');
     const generatedAdminToken = await ensureAdminToken(database, config.adminToken);
     const waiter = new JobWaiter(database.notifier);
     const metrics = new Metrics(database);
+    if (options.guardProcess) removeGuard = installProcessGuard(log, metrics);
     const demoImage = config.serveDemoImage ? ensureDemoImage(path.join(config.dataDir, 'demo-image')) : undefined;
     const app = createApp({ config, database, waiter, metrics, log, demoImage });
     const server = await listen(app.fetch, config.host, config.port);
@@ -49,9 +57,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
           (server as import('node:http').Server).closeAllConnections?.();
         });
         await database.close();
+        removeGuard();
       },
     };
   } catch (err) {
+    removeGuard();
     await database.close();
     throw err;
   }

@@ -11,3 +11,5 @@ export * from './executors.js';
 export * from './logs.js';
 export * from './admin-tokens.js';
 export * from './repositories.js';
+export * from './stored-text.js';
+export { TRUNCATION_MARKER } from './log-budget.js';

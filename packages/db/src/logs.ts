@@ -2,6 +2,8 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ExecutionLogEntry } from '@sandfleet/protocol';
 import { JOB_LOGS_CHANNEL } from './notify.js';
 import type { Schema } from './schema.js';
+import { storableDurationMs, storableText } from './stored-text.js';
+import { fitLogOutput, storedLogBytes } from './log-budget.js';
 
 /**
  * Execution logs, stored so that output is appended, never rewritten: an entry row holds the step's
@@ -45,12 +47,27 @@ async function holdJob(trx: Transaction<Schema>, ref: LogWriterRef, entryIdx?: n
   return rows.length === 1;
 }
 
+/** An entry as the tables can hold it: text made storable (stored-text.ts), the duration clamped. */
+function storableEntry(entry: ExecutionLogEntry): ExecutionLogEntry {
+  const stored: ExecutionLogEntry = {
+    ...entry,
+    key: storableText(entry.key),
+    startTime: storableText(entry.startTime),
+    command: entry.command?.map(storableText) ?? entry.command,
+    durationMs: storableDurationMs(entry.durationMs),
+  };
+  if (entry.out !== undefined) stored.out = storableText(entry.out);
+  return stored;
+}
+
 function commandJson(entry: ExecutionLogEntry): string {
   return JSON.stringify(entry.command ?? []);
 }
 
 export interface AddLogEntryInput extends LogWriterRef {
   entry: ExecutionLogEntry;
+  /** The job's log budget in bytes (log-budget.ts); unlimited when absent. */
+  maxJobLogBytes?: number;
 }
 
 /**
@@ -58,7 +75,8 @@ export interface AddLogEntryInput extends LogWriterRef {
  * Returns the entry's 1-based index, or undefined when the writer no longer holds the job.
  */
 export async function addLogEntry(db: Db, input: AddLogEntryInput): Promise<number | undefined> {
-  const { entry } = input;
+  const entry = storableEntry(input.entry);
+  if (entry.out && input.maxJobLogBytes !== undefined) entry.out = fitLogOutput(entry.out, await storedLogBytes(db, input.jobId), input.maxJobLogBytes);
   return db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input))) return undefined;
     const { rows } = await sql<{ idx: number }>`
@@ -94,6 +112,7 @@ export interface UpdateLogEntryInput extends LogWriterRef {
   /** The 1-based index addLogEntry returned. */
   entryId: number;
   entry: ExecutionLogEntry;
+  maxJobLogBytes?: number;
 }
 
 /**
@@ -104,10 +123,22 @@ export interface UpdateLogEntryInput extends LogWriterRef {
  * False when the writer no longer holds the job or the entry does not exist.
  */
 export async function updateLogEntry(db: Db, input: UpdateLogEntryInput): Promise<boolean> {
-  const { entry, jobId, entryId } = input;
+  const { jobId, entryId } = input;
+  const entry = storableEntry(input.entry);
   const attempt = input.attempt;
   return db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input, entryId))) return false;
+    if (entry.out !== undefined && input.maxJobLogBytes !== undefined) {
+      // The entry's own output is resent whole: it counts against the rest of the job's log.
+      const own = await sql<{ bytes: string | number }>`
+        SELECT coalesce(sum(octet_length(out)), 0) AS bytes FROM execution_log_chunks
+        WHERE job_id = ${jobId} AND attempt = ${attempt}::integer AND entry_idx = ${entryId}::integer
+      `.execute(trx);
+      const others = (await storedLogBytes(trx, jobId)) - Number(own.rows[0]?.bytes ?? 0);
+      const ownBytes = Number(own.rows[0]?.bytes ?? 0);
+      if (others + ownBytes >= input.maxJobLogBytes) entry.out = undefined;
+      else entry.out = fitLogOutput(entry.out, others, input.maxJobLogBytes);
+    }
     // Output first, then metadata: an exit code sent with the last output is delivered after it.
     if (entry.out !== undefined) {
       // The comparison runs in SQL: lengths there count characters, as substr does (JS counts UTF-16 units).
@@ -159,6 +190,7 @@ export interface AppendLogChunkInput extends LogWriterRef {
   /** Set on the entry when given (the step's last chunk). */
   exitCode?: number | null;
   durationMs?: number | null;
+  maxJobLogBytes?: number;
 }
 
 /**
@@ -169,7 +201,9 @@ export async function appendLogChunk(db: Db, input: AppendLogChunkInput): Promis
   const { jobId, entryId } = input;
   const attempt = input.attempt;
   const exitCode = input.exitCode ?? null;
-  const durationMs = input.durationMs ?? null;
+  const durationMs = storableDurationMs(input.durationMs);
+  const text = storableText(input.out);
+  const out = input.maxJobLogBytes === undefined ? text : fitLogOutput(text, await storedLogBytes(db, jobId), input.maxJobLogBytes);
   // One statement: the chunk insert reads from `held`, so the job row is locked before the
   // insert draws its id from the cursor sequence.
   const { rows } = await sql<{ held: boolean }>`
@@ -184,7 +218,7 @@ export async function appendLogChunk(db: Db, input: AppendLogChunkInput): Promis
     ),
     chunk AS (
       INSERT INTO execution_log_chunks (job_id, attempt, entry_idx, seq, out)
-      SELECT id, ${attempt}::integer, ${entryId}::integer, ${input.seq + 1}::integer, ${input.out} FROM held
+      SELECT id, ${attempt}::integer, ${entryId}::integer, ${input.seq + 1}::integer, ${out} FROM held
       ON CONFLICT (job_id, attempt, entry_idx, seq) DO NOTHING
       RETURNING id
     ),
@@ -268,22 +302,26 @@ export interface LogFollowBatch {
   cursor: number;
 }
 
+/** How much output one follower read returns at most (beyond a single larger chunk). */
+export const LOG_BATCH_BYTES = 1024 * 1024;
+
 /**
  * Everything written to a job's logs after `afterChunkId` (0 = from the beginning), for a
  * Server-Sent-Events follower: chunks and entry changes of every attempt, each list in cursor order.
  * An entry is reported (with its current metadata) no later than the batch holding its first chunk,
  * and again whenever it changes; apply entries by (attempt, idx), then chunks. A follower shows the
  * highest attempt it has seen and starts over when a higher one appears. At most `limit` chunks
- * (default 1000) per call; read again with the returned cursor for more. One statement, so chunks
+ * (default 1000) and about LOG_BATCH_BYTES of output per call; read again with the returned cursor for more. One statement, so chunks
  * and entries come from one snapshot.
  */
 export async function readLogChunksSince(
   db: Db,
   jobId: number,
   afterChunkId: number,
-  options: { limit?: number } = {},
+  options: { limit?: number; maxBytes?: number } = {},
 ): Promise<LogFollowBatch> {
   const limit = options.limit ?? 1000;
+  const maxBytes = options.maxBytes ?? LOG_BATCH_BYTES;
   const { rows } = await sql<{
     kind: 'chunk' | 'entry';
     cursor: number;
@@ -297,16 +335,23 @@ export async function readLogChunksSince(
     exit_code: number | null;
     duration_ms: number | null;
   }>`
-    WITH chunks AS (
-      SELECT id, attempt, entry_idx, out, replaces FROM execution_log_chunks
+    WITH fetched AS (
+      SELECT id, attempt, entry_idx, out, replaces, octet_length(out) AS bytes FROM execution_log_chunks
       WHERE job_id = ${jobId} AND id > ${afterChunkId}
       ORDER BY id
       LIMIT ${limit}::integer
     ),
+    -- At most maxBytes of output (and always the first chunk): octet_length reads no chunk's text.
+    chunks AS (
+      SELECT id, attempt, entry_idx, out, replaces, bytes FROM (
+        SELECT *, sum(bytes) OVER (ORDER BY id) - bytes AS before FROM fetched
+      ) sized
+      WHERE before < ${maxBytes}::bigint
+    ),
     -- When the chunk list is cut short, the cursor stops at its last chunk: later entry changes
     -- wait for the next call, except for entries whose chunks are in this batch.
     bound AS (
-      SELECT CASE WHEN count(*) >= ${limit}::integer THEN max(id) END AS upper FROM chunks
+      SELECT CASE WHEN count(*) >= ${limit}::integer OR coalesce(sum(bytes), 0) >= ${maxBytes}::bigint THEN max(id) END AS upper FROM chunks
     )
     SELECT 'chunk' AS kind, id AS cursor, attempt, entry_idx AS idx, out, replaces,
       NULL::text AS key, NULL::jsonb AS command, NULL::text AS start_time, NULL::integer AS exit_code, NULL::integer AS duration_ms
@@ -329,8 +374,84 @@ export async function readLogChunksSince(
       batch.entries.push({ changeId: row.cursor, attempt: row.attempt, idx: row.idx, entry });
     }
   }
-  const truncated = batch.chunks.length >= limit;
+  // The same test as `bound` in the statement.
+  const bytes = batch.chunks.reduce((sum, c) => sum + Buffer.byteLength(c.out), 0);
+  const truncated = batch.chunks.length >= limit || bytes >= maxBytes;
   const ids = [afterChunkId, ...batch.chunks.map((c) => c.id), ...(truncated ? [] : batch.entries.map((e) => e.changeId))];
   batch.cursor = Math.max(...ids);
   return batch;
+}
+
+/** An entry of a log preview: `out` is the start of the step's output, `outBytes` its whole size. */
+export type LogPreviewEntry = ExecutionLogEntry & { idx: number; outBytes: number; outTruncated: boolean };
+
+/**
+ * The current attempt's log with each entry's output cut to about its first `maxBytes` (whole
+ * chunks, then at most `maxBytes` characters): what a job view shows without loading a huge log.
+ * Sizes come from octet_length, which reads no chunk's text.
+ */
+export async function getLogPreview(db: Db, jobId: number, maxBytes: number): Promise<LogPreviewEntry[]> {
+  const { rows } = await sql<EntryRow & { out: string; out_bytes: string | number }>`
+    WITH current AS (SELECT attempt FROM jobs WHERE id = ${jobId}),
+    sized AS (
+      SELECT c.entry_idx, c.seq, c.out, octet_length(c.out) AS bytes,
+        sum(octet_length(c.out)) OVER (PARTITION BY c.entry_idx ORDER BY c.seq) - octet_length(c.out) AS before
+      FROM execution_log_chunks c, current
+      WHERE c.job_id = ${jobId} AND c.attempt = current.attempt
+    ),
+    outputs AS (
+      SELECT entry_idx, left(string_agg(out, '' ORDER BY seq) FILTER (WHERE before < ${maxBytes}::bigint), ${maxBytes}::integer) AS out,
+        sum(bytes) AS out_bytes
+      FROM sized GROUP BY entry_idx
+    )
+    SELECT e.attempt, e.idx, e.key, e.command, e.start_time, e.exit_code, e.duration_ms,
+      coalesce(o.out, '') AS out, coalesce(o.out_bytes, 0) AS out_bytes
+    FROM execution_log_entries e JOIN current ON e.attempt = current.attempt
+    LEFT JOIN outputs o ON o.entry_idx = e.idx
+    WHERE e.job_id = ${jobId}
+    ORDER BY e.idx
+  `.execute(db);
+  return rows.map((row) => {
+    const outBytes = Number(row.out_bytes);
+    return { ...toEntry(row, row.out), idx: row.idx, outBytes, outTruncated: Buffer.byteLength(row.out) < outBytes };
+  });
+}
+
+/** A piece of a log read in order: a step starts (`entry`) or continues with output (`out`). */
+export type LogTextPiece = { entry: ExecutionLogEntry & { idx: number } } | { out: string };
+
+/**
+ * The current attempt's log in entry order, read in batches of at most about `batchBytes` of
+ * output (and 1000 chunks): never the whole log at once, whatever its size. Entry metadata comes
+ * first for each step; the attempt is fixed at the first read.
+ */
+export async function* readLogText(db: Db, jobId: number, options: { batchBytes?: number } = {}): AsyncGenerator<LogTextPiece> {
+  const batchBytes = options.batchBytes ?? LOG_BATCH_BYTES;
+  const { rows: entries } = await sql<EntryRow>`
+    SELECT e.attempt, e.idx, e.key, e.command, e.start_time, e.exit_code, e.duration_ms
+    FROM execution_log_entries e
+    WHERE e.job_id = ${jobId} AND e.attempt = (SELECT attempt FROM jobs WHERE id = ${jobId})
+    ORDER BY e.idx
+  `.execute(db);
+  for (const row of entries) {
+    yield { entry: { ...toEntry(row), idx: row.idx } };
+    let afterSeq = -1;
+    for (;;) {
+      const { rows } = await sql<{ seq: number; out: string }>`
+        SELECT seq, out FROM (
+          SELECT seq, out, sum(octet_length(out)) OVER (ORDER BY seq) - octet_length(out) AS before
+          FROM (
+            SELECT seq, out FROM execution_log_chunks
+            WHERE job_id = ${jobId} AND attempt = ${row.attempt}::integer AND entry_idx = ${row.idx}::integer AND seq > ${afterSeq}::integer
+            ORDER BY seq LIMIT 1000
+          ) page
+        ) sized
+        WHERE before < ${batchBytes}::bigint
+        ORDER BY seq
+      `.execute(db);
+      if (rows.length === 0) break;
+      for (const chunk of rows) yield { out: chunk.out };
+      afterSeq = rows[rows.length - 1]!.seq;
+    }
+  }
 }

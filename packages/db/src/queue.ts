@@ -1,3 +1,4 @@
+import { storableText } from './stored-text.js';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { JOB_STATES, type JobState } from '@sandfleet/protocol';
 import type { JobSpec, JobsTable, Schema } from './schema.js';
@@ -245,7 +246,7 @@ export async function markErrored(db: Db, input: MarkErroredInput): Promise<bool
           ELSE 'errored'
         END,
         num_failures = CASE WHEN cancel THEN num_failures ELSE num_failures + 1 END,
-        failure_message = ${input.errorMessage}`,
+        failure_message = ${storableText(input.errorMessage)}`,
   );
 }
 
@@ -258,7 +259,7 @@ export async function markFailed(db: Db, input: MarkFailedInput): Promise<boolea
   return finishJob(
     db,
     input,
-    sql`state = CASE WHEN cancel THEN 'canceled' ELSE 'failed' END, failure_message = ${input.errorMessage}`,
+    sql`state = CASE WHEN cancel THEN 'canceled' ELSE 'failed' END, failure_message = ${storableText(input.errorMessage)}`,
   );
 }
 

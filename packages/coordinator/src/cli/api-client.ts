@@ -25,6 +25,13 @@ export class ApiClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** Hands a streamed answer (a log's text) to `onChunk` piece by piece, waiting for each. */
+  async download(path: string, onChunk: (chunk: Uint8Array) => Promise<void>): Promise<void> {
+    const res = await this.fetch('GET', path);
+    if (!res.ok || !res.body) throw new ApiError(res.status, `GET ${path}: ${res.status} ${await res.text()}`);
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await onChunk(chunk);
+  }
+
   /** Follows a Server-Sent-Events stream, calling `onEvent` for each event until it ends. */
   async stream(path: string, onEvent: (event: string, data: string) => void, signal?: AbortSignal): Promise<void> {
     const res = await this.fetch('GET', path, undefined, signal);

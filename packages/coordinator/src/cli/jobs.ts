@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { ExecutionLogEntry } from '@sandfleet/protocol';
 import type { JobView } from '../user-api/views.js';
 import type { ApiClient } from './api-client.js';
 
@@ -52,11 +51,11 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
         await followLogs(client(), Number(id));
         return;
       }
-      const job = await client().request<JobView & { executionLogs: ExecutionLogEntry[] }>('GET', `/api/jobs/${encodeURIComponent(id)}`);
-      for (const entry of job.executionLogs) {
-        console.log(`── ${entry.key} ${entry.exitCode == null ? '' : `(exit ${entry.exitCode}, ${entry.durationMs} ms)`}`);
-        if (entry.out) process.stdout.write(entry.out.endsWith('\n') ? entry.out : `${entry.out}\n`);
-      }
+      // The whole log, streamed: a job view holds only the start of each step's output.
+      const api = client();
+      const job = await api.request<JobView>('GET', `/api/jobs/${encodeURIComponent(id)}`);
+      const endsWithNewline = await downloadLog(api, `/api/jobs/${encodeURIComponent(id)}/log.txt`);
+      if (!endsWithNewline) process.stdout.write('\n');
       console.log(`state: ${job.state}${job.failureMessage ? ` (${job.failureMessage})` : ''}`);
     });
 
@@ -99,4 +98,14 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Writes a log's text to stdout; true when it was empty or ended with a newline. */
+async function downloadLog(api: ApiClient, path: string): Promise<boolean> {
+  let last = 10;
+  await api.download(path, async (chunk) => {
+    if (chunk.length) last = chunk[chunk.length - 1]!;
+    if (!process.stdout.write(chunk)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  });
+  return last === 10;
 }

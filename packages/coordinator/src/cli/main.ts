@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<void> {
 
   serveOptions(program.command('serve').description('run the coordinator (PostgreSQL when DATABASE_URL is set, else embedded PGlite)')).action(
     async (flags: ServeFlags) => {
-      const coordinator = await startCoordinator(loadConfig(flags), log);
+      const coordinator = await startCoordinator(loadConfig(flags), log, { guardProcess: true });
       if (coordinator.generatedAdminToken) {
         process.stderr.write(`\nGenerated admin token (shown once, stored hashed): ${coordinator.generatedAdminToken}\n\n`);
       }

@@ -36,7 +36,7 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, SANDFLEET_ADMIN_TOKEN: adminToken, SANDFLEET_SERVE_DEMO_IMAGE: 'true' };
   delete env.DATABASE_URL; // `up` is the embedded set-up by definition
   const config = loadConfig({ host: options.host, port: options.port, dataDir, siteConfig: siteConfigPath }, env);
-  const coordinator = await startCoordinator(config, log);
+  const coordinator = await startCoordinator(config, log, { guardProcess: true });
 
   const demo = createDemoRepository(path.join(dataDir, 'demo-repo'));
   await new ApiClient(coordinator.url, adminToken).request('POST', '/api/repositories', { name: 'demo/hello', source: demo.path });

@@ -1,15 +1,17 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { EXECUTOR_NAME_HEADER, EXECUTOR_TOKEN_SCHEME, JOB_ID_HEADER } from '@sandfleet/protocol';
-import { executorExists, findJobToken, getJob, type Database } from '@sandfleet/db';
+import { executorExists, findJobToken, type Database } from '@sandfleet/db';
+import { parseRowId } from '../http/ids.js';
 import { secretsEqual } from '../http/secrets.js';
 import { textError } from '../http/errors.js';
 import { parseAuthorization } from '../http/auth-header.js';
 
 /** Who a job route is talking to, once authenticated. */
 export interface JobCaller {
-  jobId: number;
-  /** The attempt the token was minted for; writes from any other attempt are refused. */
+  /** Undefined only with the shared secret and no job id header: the body names the job. */
+  jobId: number | undefined;
+  /** The attempt the token was minted for; writes from any other attempt are refused. -1: not known yet. */
   attempt: number;
   executorName: string;
   /** True when the shared secret was presented instead of a job token (pre-token executors). */
@@ -17,6 +19,12 @@ export interface JobCaller {
 }
 
 export type ExecutorApiEnv = { Variables: { caller: JobCaller } };
+
+/** Sourcegraph's answer to a job id header that is not a job id (Go's strconv wording). */
+function jobIdParseError(c: Context, text: string): Response {
+  const reason = /^-?\d+$/.test(text) ? 'value out of range' : 'invalid syntax';
+  return textError(c, 400, `failed to parse Job ID: strconv.Atoi: parsing ${JSON.stringify(text)}: ${reason}`);
+}
 
 const NOT_CONFIGURED = 'Executors are not configured on this instance';
 
@@ -63,24 +71,23 @@ export function jobTokenAuth(db: Database, accessToken: string | undefined, rout
     const jobIdText = c.req.header(JOB_ID_HEADER);
     const executorName = c.req.header(EXECUTOR_NAME_HEADER) ?? '';
 
+    if (jobIdText !== undefined && jobIdText !== '' && parseRowId(jobIdText) === undefined) return jobIdParseError(c, jobIdText);
+
     if (scheme === EXECUTOR_TOKEN_SCHEME) {
       if (!secretsEqual(token, accessToken)) return textError(c, 403, '');
-      // The shared secret is trusted for any job; the store's owner checks still apply.
-      const jobId = Number(jobIdText);
-      const job = jobIdText && /^\d+$/.test(jobIdText) ? await getJob(db.db, jobId) : undefined;
-      c.set('caller', { jobId, attempt: job?.attempt ?? -1, executorName, viaAccessToken: true });
+      // The shared secret is trusted for any job; the store's owner checks still apply. Executors
+      // from before job tokens name the job only in the body: callers read it from there.
+      const jobId = parseRowId(jobIdText);
+      c.set('caller', { jobId, attempt: -1, executorName, viaAccessToken: true });
       return next();
     }
 
     if (jobIdText === undefined || jobIdText === '') return textError(c, 400, `job ID not provided in header '${JOB_ID_HEADER}'`);
-    if (!/^-?\d+$/.test(jobIdText)) {
-      return textError(c, 400, `failed to parse Job ID: strconv.Atoi: parsing "${jobIdText}": invalid syntax`);
-    }
     if (executorName === '') return textError(c, 400, 'worker hostname cannot be empty');
 
     const found = await findJobToken(db.db, token);
     if (!found) return textError(c, 401, 'invalid token');
-    if (found.jobId !== Number(jobIdText)) return textError(c, 403, 'invalid token');
+    if (found.jobId !== parseRowId(jobIdText)) return textError(c, 403, 'invalid token');
     if (route.kind === 'git' ? found.repositoryName !== route.repositoryName(c) : found.queue !== route.queue(c)) {
       return textError(c, 403, 'invalid token');
     }

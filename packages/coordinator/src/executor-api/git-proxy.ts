@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Hono, type Context } from 'hono';
@@ -7,6 +7,7 @@ import { parseGitPath } from '@sandfleet/protocol';
 import type { AppDeps } from '../deps.js';
 import { jobTokenAuth, type ExecutorApiEnv } from './auth.js';
 import { textError } from '../http/errors.js';
+import { childOutputStream } from '../http/child-stream.js';
 
 /**
  * Serves registered repositories over git's smart HTTP protocol (fetch only) to a job token of that
@@ -37,9 +38,11 @@ export function gitProxyRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
       return streamResponse(c, 'application/x-git-upload-pack-advertisement', git, banner);
     }
     if (c.req.method !== 'POST') return textError(c, 405, 'method not allowed');
-    let body: Readable = Readable.fromWeb((c.req.raw.body ?? new Response('').body!) as import('node:stream/web').ReadableStream);
-    if ((c.req.header('Content-Encoding') ?? '').includes('gzip')) body = body.pipe(zlib.createGunzip());
+    const raw = Readable.fromWeb((c.req.raw.body ?? new Response('').body!) as import('node:stream/web').ReadableStream);
+    const body = (c.req.header('Content-Encoding') ?? '').includes('gzip') ? raw.pipe(zlib.createGunzip()) : raw;
     const git = runUploadPack(repo.source, [], env, body);
+    // A client that goes away mid-request errors the raw body; pipe() does not forward that.
+    raw.on('error', () => git.kill('SIGKILL'));
     return streamResponse(c, 'application/x-git-upload-pack-result', git, Buffer.alloc(0));
   });
   return app;
@@ -52,7 +55,7 @@ function runUploadPack(repoPath: string, args: string[], env: Record<string, str
     stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   if (input && child.stdin) {
-    input.on('error', () => child.kill());
+    input.on('error', () => child.kill('SIGKILL'));
     child.stdin.on('error', () => {});
     input.pipe(child.stdin);
   }
@@ -60,17 +63,6 @@ function runUploadPack(repoPath: string, args: string[], env: Record<string, str
   return child;
 }
 
-function streamResponse(c: Context, contentType: string, child: ReturnType<typeof spawn>, prefix: Buffer): Response {
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (prefix.length) controller.enqueue(prefix);
-      child.stdout!.on('data', (chunk: Buffer) => controller.enqueue(chunk));
-      child.once('error', (err) => controller.error(err));
-      child.once('close', () => controller.close());
-    },
-    cancel() {
-      child.kill();
-    },
-  });
-  return c.body(stream, 200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache' });
+function streamResponse(c: Context, contentType: string, child: ChildProcess, prefix: Buffer): Response {
+  return c.body(childOutputStream(child, prefix), 200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache' });
 }

@@ -1,7 +1,5 @@
 import { Hono, type Context } from 'hono';
 import {
-  AddExecutionLogEntryRequest,
-  AppendExecutionLogRequest,
   DequeueRequest,
   EXTENSION_LOG_APPEND,
   EXTENSION_LONG_POLL,
@@ -9,10 +7,7 @@ import {
   HeartbeatRequest,
   InvalidVersionError,
   MAX_DEQUEUE_WAIT_SECONDS,
-  MarkCompleteRequest,
-  MarkErroredRequest,
   QUEUE_NAME_LIST,
-  UpdateExecutionLogEntryRequest,
   WAIT_HEADER,
   executorRoutePatterns as routes,
   recordUid,
@@ -23,6 +18,7 @@ import {
   addLogEntry,
   appendLogChunk,
   dequeueJob,
+  getJob,
   heartbeatJobs,
   markComplete,
   markErrored,
@@ -30,7 +26,9 @@ import {
   queuedCount,
   updateLogEntry,
   upsertExecutorHeartbeat,
+  type Database,
 } from '@sandfleet/db';
+import { AddLogEntryBody, AppendLogBody, MarkCompleteBody, MarkErroredBody, UpdateLogEntryBody } from './request-schemas.js';
 import type { AppDeps } from '../deps.js';
 import { HttpError, httpErrorResponse, jsonError } from '../http/errors.js';
 import { executorTokenAuth, jobTokenAuth, type ExecutorApiEnv, type JobCaller } from './auth.js';
@@ -55,8 +53,9 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   });
   app.onError((err, c) => {
     if (err instanceof HttpError) return httpErrorResponse(c, err);
+    // The cause stays in the log: database text is no answer for a client.
     deps.log.error({ err, path: c.req.path }, 'executor API handler failed');
-    return jsonError(c, 500, err instanceof Error ? err.message : String(err));
+    return jsonError(c, 500, 'internal error');
   });
 
   app.get(routes.testAuth, executorAuth, (c) => c.text('ok'));
@@ -129,26 +128,26 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   });
 
   app.post(routes.queue('addExecutionLogEntry'), jobAuth, async (c) => {
-    const body = await readJsonBody(c, AddExecutionLogEntryRequest);
-    const caller = callerFor(c, body);
+    const body = await readJsonBody(c, AddLogEntryBody);
+    const caller = await callerFor(c, db, body);
     const { executorName: _e, jobId: _j, ...entry } = body;
-    const index = await addLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entry });
+    const index = await addLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entry, maxJobLogBytes: config.maxLogBytesPerJob });
     if (index === undefined) throw new HttpError(500, 'unknown job');
     return c.json(index);
   });
 
   app.post(routes.queue('updateExecutionLogEntry'), jobAuth, async (c) => {
-    const body = await readJsonBody(c, UpdateExecutionLogEntryRequest);
-    const caller = callerFor(c, body);
+    const body = await readJsonBody(c, UpdateLogEntryBody);
+    const caller = await callerFor(c, db, body);
     const { executorName: _e, jobId: _j, entryId, ...entry } = body;
-    const ok = await updateLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entryId, entry });
+    const ok = await updateLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entryId, entry, maxJobLogBytes: config.maxLogBytesPerJob });
     if (!ok) throw new HttpError(500, 'unknown job');
     return c.body(null, 204);
   });
 
   app.post(routes.queue('appendExecutionLog'), jobAuth, async (c) => {
-    const body = await readJsonBody(c, AppendExecutionLogRequest);
-    const caller = callerFor(c, body);
+    const body = await readJsonBody(c, AppendLogBody);
+    const caller = await callerFor(c, db, body);
     const ok = await appendLogChunk(db, {
       jobId: caller.jobId,
       attempt: caller.attempt,
@@ -158,6 +157,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
       out: body.out,
       exitCode: body.exitCode ?? undefined,
       durationMs: body.durationMs ?? undefined,
+      maxJobLogBytes: config.maxLogBytesPerJob,
     });
     if (!ok) throw new HttpError(500, 'unknown job');
     return c.body(null, 204);
@@ -166,8 +166,8 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   const finalRoute = (op: 'markComplete' | 'markErrored' | 'markFailed') =>
     app.post(routes.queue(op), jobAuth, async (c) => {
       const queue = queueOf(c);
-      const body = await readJsonBody(c, op === 'markComplete' ? MarkCompleteRequest : MarkErroredRequest);
-      const caller = callerFor(c, body);
+      const body = await readJsonBody(c, op === 'markComplete' ? MarkCompleteBody : MarkErroredBody);
+      const caller = await callerFor(c, db, body);
       const target = { jobId: caller.jobId, queue, executorName: caller.executorName, attempt: caller.attempt };
       const message = 'errorMessage' in body ? String(body.errorMessage) : '';
       const maxRetries = config.queues[queue]?.maxRetries ?? 0;
@@ -221,15 +221,22 @@ function checkExecutor(executorName: string, version: string): boolean {
 
 /**
  * The job a request may act on is the one its token names; a body naming another job or executor
- * is refused rather than trusted.
+ * is refused rather than trusted. With the shared secret the body names the job (the header, when
+ * sent, must agree) and the write is fenced to the job's current attempt and owner.
  */
-function callerFor(c: Context<ExecutorApiEnv>, body: { jobId: number; executorName: string }): JobCaller {
+async function callerFor(c: Context<ExecutorApiEnv>, db: Database['db'], body: { jobId: number; executorName: string }): Promise<JobCaller & { jobId: number }> {
   const caller = c.get('caller');
-  if (caller.viaAccessToken) return { ...caller, jobId: body.jobId, executorName: body.executorName || caller.executorName };
+  if (caller.viaAccessToken) {
+    if (caller.jobId !== undefined && caller.jobId !== body.jobId) throw new HttpError(403, 'invalid token', 'text');
+    const executorName = body.executorName || caller.executorName;
+    if (executorName === '') throw new HttpError(400, WORKER_HOSTNAME_EMPTY, 'text');
+    const job = await getJob(db, body.jobId);
+    return { ...caller, jobId: body.jobId, attempt: job?.attempt ?? -1, executorName };
+  }
   if (body.jobId !== caller.jobId || (body.executorName !== '' && body.executorName !== caller.executorName)) {
     throw new HttpError(403, 'invalid token', 'text');
   }
-  return caller;
+  return { ...caller, jobId: caller.jobId };
 }
 
 function numericIds(ids: ReadonlyArray<number | string> | null | undefined): number[] {

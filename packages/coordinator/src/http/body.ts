@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { HttpError } from './errors.js';
+import { matchKeysCaseInsensitively } from './json-keys.js';
+import { BodyTooLargeError } from './body-limit.js';
 
 /**
  * How an API words and shapes a refused body. The executor API answers as Sourcegraph's does: a
@@ -13,6 +15,8 @@ export interface BodyDialect {
   emptyBody?: unknown;
   invalidJson(detail: string): string;
   invalidShape(issues: string): string;
+  /** Keys match the schema's regardless of case, as Go's decoder matches them. */
+  caseInsensitiveKeys?: boolean;
 }
 
 export const EXECUTOR_API_BODY: BodyDialect = {
@@ -20,6 +24,7 @@ export const EXECUTOR_API_BODY: BodyDialect = {
   emptyBody: {},
   invalidJson: (detail) => `Failed to unmarshal payload: ${detail}`,
   invalidShape: (issues) => `Failed to unmarshal payload: ${issues}`,
+  caseInsensitiveKeys: true,
 };
 
 export const USER_API_BODY: BodyDialect = {
@@ -30,7 +35,11 @@ export const USER_API_BODY: BodyDialect = {
 
 /** Decodes a JSON body and checks it against `schema`; anything else is a 400 naming the field, never a crash. */
 export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, dialect: BodyDialect = EXECUTOR_API_BODY): Promise<z.infer<S>> {
-  const text = await c.req.text();
+  const text = await c.req.text().catch((err: unknown) => {
+    const tooLarge = tooLargeError(err);
+    // Shaped as the body limit answers a declared length past it.
+    throw tooLarge ? new HttpError(413, tooLarge.message) : err;
+  });
   let json: unknown;
   if (dialect.emptyBody !== undefined && text.trim() === '') json = dialect.emptyBody;
   else {
@@ -40,7 +49,14 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, d
       throw new HttpError(400, dialect.invalidJson((err as Error).message), dialect.shape);
     }
   }
-  return parseInput(schema, json, dialect);
+  return parseInput(schema, dialect.caseInsensitiveKeys ? matchKeysCaseInsensitively(schema, json) : json, dialect);
+}
+
+/** The BodyTooLargeError behind a failed body read, if that is why it failed. */
+function tooLargeError(err: unknown): BodyTooLargeError | undefined {
+  if (err instanceof BodyTooLargeError) return err;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause instanceof BodyTooLargeError ? cause : undefined;
 }
 
 /** Checks a decoded value (a body, query parameters, a path parameter) against `schema`. */

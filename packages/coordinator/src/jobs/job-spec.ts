@@ -37,6 +37,9 @@ export const JobSpecInput = z
   })
   .strict()
   .superRefine((spec, ctx) => {
+    for (const path of unstorableTextPaths(spec)) {
+      ctx.addIssue({ code: 'custom', path, message: 'text must not contain NUL characters or unpaired UTF-16 surrogates' });
+    }
     if (spec.commit !== '' && spec.repositoryName === '') {
       ctx.addIssue({ code: 'custom', path: ['repositoryName'], message: 'a commit needs a repositoryName' });
     }
@@ -58,6 +61,22 @@ export const JobSpecInput = z
     });
   });
 export type JobSpecInput = z.infer<typeof JobSpecInput>;
+
+const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Where a spec holds text PostgreSQL cannot store (jsonb has no NUL, UTF-8 no lone surrogate):
+ * such a spec is refused rather than altered, since it is a program to run.
+ */
+function unstorableTextPaths(value: unknown, path: (string | number)[] = []): (string | number)[][] {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? [path] : [];
+  if (Array.isArray(value)) return value.flatMap((item, i) => unstorableTextPaths(item, [...path, i]));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, item]) => [
+    ...(UNSTORABLE.test(key) ? [[...path, key]] : []),
+    ...unstorableTextPaths(item, [...path, key]),
+  ]);
+}
 
 /**
  * The spec as stored is the v2 Job payload without id/token/queue: file content in base64, so the

@@ -1,5 +1,5 @@
 import { TERMINAL_STATES, type ExecutionLogEntry, type JobState } from '@sandfleet/protocol';
-import { getJob, getLogEntries, readLogChunksSince, type Database, type LogChunk, type LogEntryChange, type LogFollowBatch } from '@sandfleet/db';
+import { getJob, readLogChunksSince, type Database, type LogChunk, type LogEntryChange, type LogFollowBatch } from '@sandfleet/db';
 
 /**
  * A job's log as one ordered event sequence: the only place that decides in which order log rows
@@ -26,11 +26,6 @@ export type LogEntryEventData = { attempt: number; idx: number } & ExecutionLogE
 
 /** How often a follower re-reads without a notification: notifications are best effort. */
 export const LOG_FOLLOW_RECHECK_MS = 5_000;
-
-/** The entries of the job's current attempt, each with its whole output (for GET /api/jobs/{id}). */
-export function readJobLog(database: Database, jobId: number): Promise<ExecutionLogEntry[]> {
-  return getLogEntries(database.db, jobId);
-}
 
 export interface LogEventPage {
   events: LogEvent[];

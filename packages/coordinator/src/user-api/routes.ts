@@ -2,27 +2,29 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { JOB_STATES, QUEUE_NAMES, QueueNameSchema } from '@sandfleet/protocol';
-import { addRepository, cancelJob, getJob, listExecutors, listJobs, listRepositories, queueCounts, removeRepository } from '@sandfleet/db';
+import { addRepository, cancelJob, getJob, getLogPreview, listExecutors, listJobs, listRepositories, queueCounts, removeRepository } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
 import { parseInput, readJsonBody, USER_API_BODY } from '../http/body.js';
 import { HttpError, jsonError } from '../http/errors.js';
 import { JobSpecInput } from '../jobs/job-spec.js';
-import { followLogEvents, readJobLog } from '../jobs/log-events.js';
+import { followLogEvents } from '../jobs/log-events.js';
+import { LOG_PREVIEW_BYTES, logTextStream } from '../jobs/log-text.js';
 import { JobSubmitError, submitJob } from '../jobs/submit.js';
 import { RepositoryInput, RepositorySourceError, resolveRepositorySource } from '../git/repositories.js';
 import { adminAuth } from './admin-auth.js';
+import { parseCursor, RowIdText } from '../http/ids.js';
 import { toExecutorView, toJobView } from './views.js';
 
 const ListQuery = z
   .object({
     queue: QueueNameSchema.optional(),
     state: z.enum(JOB_STATES).optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    before: z.coerce.number().int().positive().optional(),
+    limit: z.string().regex(/^[1-9][0-9]{0,2}$/, 'must be a decimal number from 1 to 500').transform(Number).pipe(z.number().max(500)).default(50),
+    before: RowIdText.optional(),
   })
   .strict();
 
-const JobIdParam = z.coerce.number().int().positive();
+const JobIdParam = RowIdText;
 
 /** The JSON API for people and the CLI, behind an admin token. */
 export function userApiRoutes(deps: AppDeps): Hono {
@@ -53,7 +55,14 @@ export function userApiRoutes(deps: AppDeps): Hono {
     const id = parseInput(JobIdParam, c.req.param('id'));
     const job = await getJob(db, id);
     if (!job) throw new HttpError(404, `job ${id} not found`);
-    return c.json({ ...toJobView(job), spec: job.spec, executionLogs: await readJobLog(deps.database, id) });
+    const executionLogs = await getLogPreview(db, id, LOG_PREVIEW_BYTES);
+    return c.json({ ...toJobView(job), spec: job.spec, executionLogs, logText: `/api/jobs/${id}/log.txt` });
+  });
+
+  app.get('/jobs/:id/log.txt', async (c) => {
+    const id = parseInput(JobIdParam, c.req.param('id'));
+    if (!(await getJob(db, id))) throw new HttpError(404, `job ${id} not found`);
+    return c.body(logTextStream(deps.database, id), 200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache' });
   });
 
   app.post('/jobs/:id/cancel', async (c) => {
@@ -67,7 +76,9 @@ export function userApiRoutes(deps: AppDeps): Hono {
   app.get('/jobs/:id/logs', async (c) => {
     const id = parseInput(JobIdParam, c.req.param('id'));
     if (!(await getJob(db, id))) throw new HttpError(404, `job ${id} not found`);
-    const resumeFrom = Number(c.req.header('Last-Event-ID') ?? 0) || 0;
+    const lastEventId = c.req.header('Last-Event-ID');
+    const resumeFrom = lastEventId === undefined || lastEventId === '' ? 0 : parseCursor(lastEventId);
+    if (resumeFrom === undefined) throw new HttpError(400, `Last-Event-ID must be an event id this stream sent, not ${JSON.stringify(lastEventId)}`);
     return streamSSE(c, (stream) => followLogStream(deps, id, resumeFrom, stream, c.req.raw.signal));
   });
 
