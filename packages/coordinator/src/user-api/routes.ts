@@ -11,6 +11,7 @@ import { followLogEvents, readJobLog } from '../jobs/log-events.js';
 import { JobSubmitError, submitJob } from '../jobs/submit.js';
 import { RepositoryInput, RepositorySourceError, resolveRepositorySource } from '../git/repositories.js';
 import { adminAuth } from './admin-auth.js';
+import { registerAdminTokenRoutes } from './admin-token-routes.js';
 import { toExecutorView, toJobView } from './views.js';
 
 const ListQuery = z
@@ -34,6 +35,7 @@ export function userApiRoutes(deps: AppDeps): Hono {
     return jsonError(c, 500, 'internal error');
   });
   app.use('*', adminAuth(deps.database));
+  registerAdminTokenRoutes(app, deps);
 
   app.post('/jobs', async (c) => {
     const input = await readJsonBody(c, JobSpecInput, USER_API_BODY);
