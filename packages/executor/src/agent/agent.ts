@@ -130,7 +130,11 @@ export class Agent {
   /** Aborts every running job (a second SIGTERM). They are reported as errored. */
   abortJobs(reason: CancelReason = 'shutdown'): void {
     this.drain('jobs aborted');
-    for (const running of this.#running.values()) this.#abortJob(running, reason);
+    for (const running of this.#running.values()) {
+      // A result still waiting for the coordinator is given up: the coordinator resets the job.
+      if (running.reporting) this.#options.client.fenceJob(running.job, 'executor shut down before the result was delivered');
+      else this.#abortJob(running, reason);
+    }
   }
 
   #setState(state: AgentState): void {
