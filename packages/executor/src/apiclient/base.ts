@@ -113,7 +113,7 @@ export interface JobRequestOptions {
 export class Transport {
   readonly options: Readonly<CoordinatorClientOptions>;
   #extensions: ReadonlySet<string> = new Set();
-  /** Jobs whose attempt was fenced out, by jobKey: their pending and future job routes stop. */
+  /** The attempts being tracked, by jobKey; aborting one fences it out (its job routes stop). */
   readonly #fences = new Map<string, AbortController>();
 
   constructor(options: CoordinatorClientOptions) {
@@ -165,8 +165,9 @@ export class Transport {
   /**
    * A job route, retried with backoff (retryBaseDelayMs doubling to retryMaxDelayMs) while the
    * instance cannot be reached or answers 5xx, until it answers or fences the attempt out
-   * (JobFencedError). Every job route is safe to repeat: log appends carry a seq the instance
-   * deduplicates, updates replace, and a repeated mark is answered as "not yours" (see agent.ts).
+   * (JobFencedError). Repeating is safe for all but one route: log appends carry a seq the
+   * instance deduplicates, updates replace, and a repeated mark is answered as "not yours" (see
+   * agent.ts). A repeated addExecutionLogEntry whose first answer was lost adds a second entry.
    */
   async jobRequest(job: JobRef, op: QueueOperation, body: unknown, options: JobRequestOptions = {}): Promise<string | undefined> {
     const path = executorRoutes.queue(job.queue, op);
