@@ -2,7 +2,10 @@ CREATE TABLE public.admin_tokens (
     id bigint NOT NULL,
     value_sha256 bytea NOT NULL,
     description text DEFAULT ''::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    source text DEFAULT 'cli'::text NOT NULL,
+    last_used_at timestamp with time zone,
+    CONSTRAINT admin_tokens_source_check CHECK ((source = ANY (ARRAY['env'::text, 'cli'::text, 'generated'::text])))
 );
 
 CREATE SEQUENCE public.admin_tokens_id_seq

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { QUEUE_NAMES, SandfleetError, parseDuration, parseSize, type ParseResult } from '@sandfleet/protocol';
-import type { DbConfig } from '@sandfleet/db';
+import { MIN_ADMIN_TOKEN_LENGTH, type DbConfig } from '@sandfleet/db';
 
 /**
  * The coordinator's configuration: command-line flags, environment and the site config file are
@@ -76,10 +76,16 @@ export interface CliSettings {
   logLevel: string;
   /** EXECUTOR_RUNTIME: the default runtime of `sandfleet up`'s executor. */
   executorRuntime: string;
+  /** SANDFLEET_ADMIN_TOKEN: the admin token of client commands (never a flag: argv is public). */
+  adminToken: string | undefined;
 }
 
 export function loadCliSettings(env: NodeJS.ProcessEnv = process.env): CliSettings {
-  return Object.freeze({ logLevel: env.SANDFLEET_LOG_LEVEL || 'info', executorRuntime: env.EXECUTOR_RUNTIME || 'auto' });
+  return Object.freeze({
+    logLevel: env.SANDFLEET_LOG_LEVEL || 'info',
+    executorRuntime: env.EXECUTOR_RUNTIME || 'auto',
+    adminToken: env.SANDFLEET_ADMIN_TOKEN || undefined,
+  });
 }
 
 export interface ServeFlags {
@@ -140,6 +146,11 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     ? { kind: 'postgres', url: env.DATABASE_URL }
     : { kind: 'pglite', dataDir: env.SANDFLEET_PGLITE_DIR ? path.resolve(env.SANDFLEET_PGLITE_DIR) : path.join(dataDir, 'pglite') };
 
+  const adminToken = env.SANDFLEET_ADMIN_TOKEN || undefined;
+  if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
+    problems.push(`SANDFLEET_ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, got ${adminToken.length} (e.g. \`openssl rand -hex 32\`)`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   const externalUrl = (site.externalURL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/$/, '');
   return Object.freeze({
@@ -150,7 +161,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     site,
     executorAccessToken: accessToken,
     externalUrl,
-    adminToken: env.SANDFLEET_ADMIN_TOKEN || undefined,
+    adminToken,
     queues,
     resetterIntervalMs,
     executorActiveMs: 15_000,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ensureDemoImage } from './demo/image.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { createAdminToken, migrateToLatest, openDatabase, verifyAdminToken, countAdminTokens } from '@sandfleet/db';
+import { createAdminToken, migrateToLatest, openDatabase, syncEnvAdminToken, countAdminTokens } from '@sandfleet/db';
 import { createApp } from './app.js';
 import type { CoordinatorConfig } from './config.js';
 import { JobWaiter } from './executor-api/long-poll.js';
@@ -76,10 +76,11 @@ function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, p
 
 async function ensureAdminToken(database: Awaited<ReturnType<typeof openDatabase>>, configured: string | undefined): Promise<string | undefined> {
   if (configured) {
-    if (!(await verifyAdminToken(database.db, configured))) await createAdminToken(database.db, { token: configured, description: 'SANDFLEET_ADMIN_TOKEN' });
+    // The env token is authoritative: a changed SANDFLEET_ADMIN_TOKEN revokes the previous one.
+    await syncEnvAdminToken(database.db, configured);
     return undefined;
   }
   if ((await countAdminTokens(database.db)) > 0) return undefined;
-  const { token } = await createAdminToken(database.db, { description: 'generated at first start' });
+  const { token } = await createAdminToken(database.db, { description: 'generated at first start', source: 'generated' });
   return token;
 }

@@ -90,7 +90,12 @@ export interface AdminTokensTable {
   value_sha256: Bytea;
   description: string;
   created_at: Timestamp;
+  source: ColumnType<AdminTokenSource, AdminTokenSource | undefined, AdminTokenSource>;
+  last_used_at: NullableTimestamp;
 }
+
+/** Where an admin token came from; see admin-tokens.ts. */
+export type AdminTokenSource = 'env' | 'cli' | 'generated';
 
 export interface RepositoriesTable {
   name: string;

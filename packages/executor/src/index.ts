@@ -6,6 +6,7 @@ export {
   CoordinatorClient,
   CoordinatorUnreachableError,
   InvalidResponseError,
+  JobFencedError,
   LONG_POLL_GRACE_SECONDS,
   connectionOptions,
   UnexpectedStatusError,

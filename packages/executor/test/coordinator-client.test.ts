@@ -6,6 +6,7 @@ import {
   CoordinatorClient,
   CoordinatorUnreachableError,
   EXECUTOR_VERSION,
+  JobFencedError,
   UnexpectedStatusError,
   type CoordinatorClientOptions,
 } from '../src/index.js';
@@ -122,18 +123,95 @@ describe('coordinator client', () => {
     assert.equal(instance.requests.at(-1)!.path, '/.executors/queue/batches/markComplete');
   });
 
-  it('turns other statuses into UnexpectedStatusError carrying status and body', async () => {
-    instance.failOperations.set('markFailed', 500);
+  it('turns other statuses into UnexpectedStatusError carrying status and body, without retrying a 4xx', async () => {
+    instance.failOperations.set('markFailed', 409);
+    const before = instance.requestsTo('/markFailed').length;
     try {
       await assert.rejects(make().markFailed({ id: 1, token: 't', queue: 'codeintel' }, 'x'), (err: unknown) => {
         assert.ok(err instanceof UnexpectedStatusError);
         assert.equal(err.name, 'UnexpectedStatusError');
-        assert.equal(err.status, 500);
+        assert.equal(err.status, 409);
         assert.equal(err.body, '{"error":"forced markFailed failure"}');
         return true;
       });
+      assert.equal(instance.requestsTo('/markFailed').length - before, 1);
     } finally {
       instance.failOperations.delete('markFailed');
+    }
+  });
+
+  it('retries a job route answered 5xx until the instance takes it', async () => {
+    instance.failOperations.set('markComplete', 503);
+    const before = instance.requestsTo('/markComplete').length;
+    const retries: number[] = [];
+    const marked = make({ retryBaseDelayMs: 10, onRetry: ({ attempt }) => retries.push(attempt) }).markComplete({ id: 61, token: 't', queue: 'codeintel' });
+    await instance.waitFor('three refused marks', () => instance.requestsTo('/markComplete').length - before >= 3);
+    instance.failOperations.delete('markComplete');
+    await marked;
+    assert.ok(instance.marks.some((m) => m.op === 'markComplete' && m.jobId === 61));
+    assert.ok(retries.length >= 2);
+  });
+
+  it('stops a job route when the attempt is fenced out: 401, 403, 404, or 500 "unknown job"', async () => {
+    for (const status of [401, 403, 404]) {
+      instance.failOperations.set('markComplete', status);
+      await assert.rejects(make({ retryBaseDelayMs: 10 }).markComplete({ id: 62, token: 't', queue: 'codeintel' }), (err: unknown) =>
+        err instanceof JobFencedError && err instanceof UnexpectedStatusError && err.status === status);
+    }
+    instance.failOperations.delete('markComplete');
+    // Sourcegraph answers log calls for a job it no longer has with 500 "unknown job".
+    await assert.rejects(make({ retryBaseDelayMs: 10 }).updateExecutionLogEntry({ id: 404404, token: 't', queue: 'codeintel' }, 1, { key: 'k', command: [], startTime: new Date().toISOString() }), JobFencedError);
+  });
+
+  it('stops retrying a job route at once when the job is fenced, and runs beforeRetry before every retry', async () => {
+    instance.failOperations.set('markComplete', 502);
+    try {
+      const client = make({ retryBaseDelayMs: 10 });
+      const job = { id: 63, token: 't', queue: 'codeintel' };
+      client.openJob(job);
+      let probes = 0;
+      const marked = client.markComplete(job, { beforeRetry: async () => void probes++ });
+      await instance.waitFor('a retried mark', () => probes >= 2);
+      client.fenceJob(job, 'the coordinator no longer knows the job');
+      await assert.rejects(marked, JobFencedError);
+      client.closeJob(job);
+      assert.equal(instance.marks.some((m) => m.jobId === 63), false);
+    } finally {
+      instance.failOperations.delete('markComplete');
+    }
+  });
+
+  it('reads Go-style keys case-insensitively in dequeue and heartbeat answers; an exact key wins', async () => {
+    const goStyle = http.createServer((req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      if (req.url!.endsWith('/heartbeat')) {
+        return void res.end('{"knownIds":["7","8"],"KNOWNIDS":["1"],"CancelIDs":["8"]}');
+      }
+      res.end(JSON.stringify({
+        ID: 71, Token: 'tok-71', RepositoryName: 'github.com/a/b', Commit: 'abc', FetchTags: true,
+        DockerSteps: [{ Image: 'alpine', Commands: ['echo hi'], Dir: 'sub', Env: ['A=1'] }],
+        Files: { 'x.txt': { Content: 'aGk=', ModifiedAt: '2024-01-01T00:00:00Z' } },
+        RedactedValues: { Secret: 'REDACTED' },
+      }));
+    });
+    await new Promise<void>((r) => goStyle.listen(0, '127.0.0.1', r));
+    try {
+      const client = make({ frontendUrl: `http://127.0.0.1:${(goStyle.address() as AddressInfo).port}` });
+      assert.deepEqual(await client.heartbeat(['7', '8']), { knownIds: ['7', '8'], cancelIds: ['8'] });
+      const job = (await client.dequeue())!;
+      assert.equal(job.id, 71);
+      assert.equal(job.token, 'tok-71');
+      assert.equal(job.repositoryName, 'github.com/a/b');
+      assert.equal(job.fetchTags, true);
+      assert.equal(job.dockerSteps?.[0]?.image, 'alpine');
+      assert.deepEqual(job.dockerSteps?.[0]?.commands, ['echo hi']);
+      assert.equal(job.dockerSteps?.[0]?.dir, 'sub');
+      // Record keys are data, not field names: kept as sent, their values normalized.
+      assert.equal(job.files?.['x.txt']?.content, 'aGk=');
+      assert.deepEqual(job.redactedValues, { Secret: 'REDACTED' });
+    } finally {
+      goStyle.closeAllConnections();
+      await new Promise<void>((r) => goStyle.close(() => r()));
     }
   });
 

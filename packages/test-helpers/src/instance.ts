@@ -46,6 +46,8 @@ export class TestInstance {
   readonly marks: { op: string; jobId: number; errorMessage?: string; headers: http.IncomingHttpHeaders }[] = [];
   /** Heartbeat IDs the instance answers as canceled. */
   readonly cancelIds = new Set<string>();
+  /** Spell the heartbeat answer's keys as a Go struct without json tags would (`KnownIDs`, `CancelIDs`). */
+  goStyleHeartbeatKeys = false;
   /** Heartbeat IDs the instance no longer knows (reset / given to someone else). */
   readonly forgottenIds = new Set<string>();
   /** repository name → bare repository path. */
@@ -167,7 +169,8 @@ export class TestInstance {
           ? body.jobIdsByQueue.flatMap((q: any) => q.jobIds.map((id: string) => `${id}-${q.queueName}`))
           : (body.jobIds ?? []).map(String);
         const known = ids.filter((id) => !this.forgottenIds.has(id));
-        return json(res, 200, { knownIds: known, cancelIds: known.filter((id) => this.cancelIds.has(id)) });
+        const cancel = known.filter((id) => this.cancelIds.has(id));
+        return json(res, 200, this.goStyleHeartbeatKeys ? { knownIDs: known, CancelIDs: cancel } : { knownIds: known, cancelIds: cancel });
       }
       case 'addExecutionLogEntry': {
         const entries = this.logs.get(body.jobId) ?? [];

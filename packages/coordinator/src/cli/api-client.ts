@@ -56,7 +56,7 @@ export class ApiClient {
   }
 
   private async fetch(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-    if (!this.token) throw new ApiError(0, 'no admin token: set SANDFLEET_ADMIN_TOKEN or pass --token');
+    if (!this.token) throw new ApiError(0, 'no admin token: set SANDFLEET_ADMIN_TOKEN or pass --token-file <file>');
     try {
       return await fetch(new URL(path, this.baseUrl), {
         method,

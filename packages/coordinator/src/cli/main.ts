@@ -6,6 +6,7 @@ import { migrateToLatest, openDatabase } from '@sandfleet/db';
 import { ConfigError, loadCliSettings, loadConfig, type ServeFlags } from '../config.js';
 import { startCoordinator } from '../server.js';
 import { ApiClient, ApiError } from './api-client.js';
+import { readAdminTokenFile, registerAdminTokenCommands, TOKEN_FLAG_REMOVED } from './admin-tokens.js';
 import { registerJobCommands } from './jobs.js';
 import { up } from './up.js';
 
@@ -16,10 +17,13 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command('sandfleet').description('Sandfleet coordinator: job queues and the executor API');
   program
     .addOption(new Option('--url <url>', 'coordinator URL for client commands').env('SANDFLEET_URL').default('http://127.0.0.1:3080'))
-    .addOption(new Option('--token <token>', 'admin token for client commands').env('SANDFLEET_ADMIN_TOKEN'));
+    .addOption(new Option('--token-file <file>', 'file holding the admin token for client commands (else SANDFLEET_ADMIN_TOKEN)'))
+    .addOption(new Option('--token <token>').hideHelp());
   const client = () => {
-    const opts = program.opts<{ url: string; token?: string }>();
-    return new ApiClient(opts.url, opts.token ?? readLocalAdminToken());
+    const opts = program.opts<{ url: string; tokenFile?: string; token?: string }>();
+    if (opts.token !== undefined) throw new ApiError(0, TOKEN_FLAG_REMOVED);
+    const token = opts.tokenFile !== undefined ? readAdminTokenFile(opts.tokenFile) : (settings.adminToken ?? readLocalAdminToken());
+    return new ApiClient(opts.url, token);
   };
 
   const serveOptions = (cmd: Command) =>
@@ -83,6 +87,7 @@ export async function main(argv: string[]): Promise<void> {
   });
 
   registerJobCommands(program, client);
+  registerAdminTokenCommands(program, client);
 
   program
     .command('executors')

@@ -13,6 +13,7 @@ import { JobSubmitError, submitJob } from '../jobs/submit.js';
 import { RepositoryInput, RepositorySourceError, resolveRepositorySource } from '../git/repositories.js';
 import { adminAuth } from './admin-auth.js';
 import { parseCursor, RowIdText } from '../http/ids.js';
+import { registerAdminTokenRoutes } from './admin-token-routes.js';
 import { toExecutorView, toJobView } from './views.js';
 
 const ListQuery = z
@@ -36,6 +37,7 @@ export function userApiRoutes(deps: AppDeps): Hono {
     return jsonError(c, 500, 'internal error');
   });
   app.use('*', adminAuth(deps.database));
+  registerAdminTokenRoutes(app, deps);
 
   app.post('/jobs', async (c) => {
     const input = await readJsonBody(c, JobSpecInput, USER_API_BODY);

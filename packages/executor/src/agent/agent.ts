@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CoordinatorUnreachableError, UnexpectedStatusError, type CoordinatorClient, type ExecutorJob } from '../apiclient/client.js';
+import { CoordinatorUnreachableError, JobFencedError, UnexpectedStatusError, type CoordinatorClient, type ExecutorJob } from '../apiclient/client.js';
 import type { ExecutorConfig } from '../config.js';
 import { runJob, type JobRunnerDeps } from './job-runner.js';
 import { JobCanceledError, reportOutcome, type CancelReason, type JobOutcome } from './outcome.js';
@@ -18,6 +18,13 @@ import { SandfleetError, formatDuration } from '@sandfleet/protocol';
  *   the queue was empty; long-poll when the instance offers it); heartbeat every 5 s.
  * - draining (SIGTERM/SIGINT, EXECUTOR_MAX_ACTIVE_TIME, EXECUTOR_NUM_TOTAL_JOBS): no more dequeues;
  *   running jobs finish and are reported; heartbeats continue so they are not reset meanwhile.
+ *
+ * A finished job keeps its slot until its result is accepted: the last log output and the mark are
+ * retried with backoff through any coordinator outage, the job stays in every heartbeat meanwhile
+ * (so the coordinator does not reset it), and each mark retry is preceded by a heartbeat, so that
+ * a coordinator that comes back hears from the job before the mark. The attempt is given up only
+ * when the coordinator fences it out: a 401/403/404 on a job route, or a heartbeat answer that no
+ * longer lists the job.
  */
 export type AgentState = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -62,7 +69,8 @@ export class Agent {
   #wakers = new Set<() => void>();
   #dequeueAbort = new AbortController();
   #heartbeatTimer: NodeJS.Timeout | undefined;
-  #heartbeatInFlight = false;
+  /** The heartbeat being sent; resolves true when the coordinator answered it. */
+  #heartbeatInFlight: Promise<boolean> | undefined;
   #maxActiveTimer: NodeJS.Timeout | undefined;
   #started = false;
 
@@ -122,7 +130,11 @@ export class Agent {
   /** Aborts every running job (a second SIGTERM). They are reported as errored. */
   abortJobs(reason: CancelReason = 'shutdown'): void {
     this.drain('jobs aborted');
-    for (const running of this.#running.values()) this.#abortJob(running, reason);
+    for (const running of this.#running.values()) {
+      // A result still waiting for the coordinator is given up: the coordinator resets the job.
+      if (running.reporting) this.#options.client.fenceJob(running.job, 'executor shut down before the result was delivered');
+      else this.#abortJob(running, reason);
+    }
   }
 
   #setState(state: AgentState): void {
@@ -184,6 +196,7 @@ export class Agent {
     const controller = new AbortController();
     const running: RunningJob = { job, controller, reporting: false, done: Promise.resolve() };
     this.#running.set(job.uid, running);
+    this.#options.client.openJob(job);
     log.info({ repositoryName: job.repositoryName, commit: job.commit, dockerSteps: job.dockerSteps?.length ?? 0 }, 'job dequeued');
     const deadline = setTimeout(() => this.#abortJob(running, 'timeout'), config.maximumRuntimePerJobMs);
     const deps: JobRunnerDeps = {
@@ -205,6 +218,7 @@ export class Agent {
       await this.#report(job, outcome, log);
       this.#options.onJobDone?.(job, outcome);
     })().finally(() => {
+      this.#options.client.closeJob(job);
       this.#running.delete(job.uid);
       this.#wake();
     });
@@ -222,21 +236,47 @@ export class Agent {
     running.controller.abort(new JobCanceledError(reason, message));
   }
 
+  /**
+   * Reports the outcome, retrying until the coordinator takes it or fences the attempt out.
+   *
+   * Repeating a mark is safe. If a mark reached the coordinator but its answer was lost (the
+   * coordinator stopped right after committing it), the retry is answered 404 (or 401: the job
+   * token is revoked with the mark): the job is no longer processing under this attempt. That is
+   * the same answer as for an attempt that was reset meanwhile; in both cases this executor has
+   * nothing more to do, so a fenced-out mark ends the report without completing the job twice.
+   */
   async #report(job: ExecutorJob, outcome: JobOutcome, log: Logger): Promise<void> {
     const { client } = this.#options;
+    let retried = false;
+    const beforeRetry = async () => {
+      retried = true;
+      if (!(await this.#heartbeatNow())) throw new Error('heartbeat before retrying the result failed');
+    };
     try {
-      await reportOutcome(client, job, outcome);
+      await reportOutcome(client, job, outcome, { beforeRetry });
       log.info({ outcome: outcome.status, ...('reason' in outcome ? { reason: outcome.reason } : {}), ...('message' in outcome ? { message: outcome.message } : {}) }, 'job finished');
     } catch (err) {
-      // 404 / "unknown job": the instance reset the job or gave it to another executor meanwhile.
-      const lost = err instanceof UnexpectedStatusError && (err.status === 404 || err.body.includes('unknown job'));
-      log[lost ? 'warn' : 'error']({ err: errorInfo(err), outcome: outcome.status }, lost ? 'job no longer owned by this executor; result dropped' : 'failed to report job result');
+      const lost = err instanceof JobFencedError;
+      const why = retried ? 'result not taken after a retry: an earlier attempt to report it went through, or the job was reset' : 'job no longer owned by this executor; result dropped';
+      log[lost ? 'warn' : 'error']({ err: errorInfo(err), outcome: outcome.status }, lost ? why : 'failed to report job result');
     }
   }
 
-  async #heartbeat(): Promise<void> {
-    if (this.#heartbeatInFlight || this.#state === 'stopped') return;
-    this.#heartbeatInFlight = true;
+  /** Sends a heartbeat now, or joins the one in flight; true when the coordinator answered. */
+  #heartbeatNow(): Promise<boolean> {
+    return this.#heartbeatInFlight ?? this.#heartbeat();
+  }
+
+  #heartbeat(): Promise<boolean> {
+    if (this.#heartbeatInFlight) return this.#heartbeatInFlight;
+    if (this.#state === 'stopped') return Promise.resolve(false);
+    this.#heartbeatInFlight = this.#sendHeartbeat().finally(() => {
+      this.#heartbeatInFlight = undefined;
+    });
+    return this.#heartbeatInFlight;
+  }
+
+  async #sendHeartbeat(): Promise<boolean> {
     // Only jobs in this snapshot are judged by the answer: one dequeued meanwhile is not "unknown".
     const snapshot = [...this.#running.values()];
     try {
@@ -244,13 +284,16 @@ export class Agent {
       const known = new Set(knownIds);
       const cancel = new Set(cancelIds);
       for (const running of snapshot) {
-        if (!known.has(running.job.uid)) this.#abortJob(running, 'lost');
-        else if (cancel.has(running.job.uid)) this.#abortJob(running, 'user');
+        if (!known.has(running.job.uid)) {
+          this.#abortJob(running, 'lost');
+          // Also stops log uploads and a result still being retried: the attempt is gone.
+          this.#options.client.fenceJob(running.job, 'the coordinator no longer knows the job');
+        } else if (cancel.has(running.job.uid)) this.#abortJob(running, 'user');
       }
+      return true;
     } catch (err) {
       this.#log.warn({ err: errorInfo(err) }, 'heartbeat failed');
-    } finally {
-      this.#heartbeatInFlight = false;
+      return false;
     }
   }
 

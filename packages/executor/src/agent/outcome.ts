@@ -1,5 +1,5 @@
 import { SandfleetError, type CancelReason } from '@sandfleet/protocol';
-import type { CoordinatorClient, ExecutorJob } from '../apiclient/client.js';
+import type { CoordinatorClient, ExecutorJob, JobRequestOptions } from '../apiclient/client.js';
 import { LogFlushError } from '../logs/log-stream.js';
 
 /**
@@ -46,23 +46,29 @@ export function outcomeOf(err: unknown, signal: AbortSignal): JobOutcome {
 /**
  * Tells the coordinator how the job ended. Lost jobs belong to someone else now: nothing is
  * reported. A user cancel is markFailed, which the instance records as canceled; timeouts and
- * shutdowns are retryable errors, as in Sourcegraph.
+ * shutdowns are retryable errors, as in Sourcegraph. The mark is retried until the instance
+ * answers or fences the attempt out (JobFencedError); `options` runs before each retry.
  */
-export async function reportOutcome(client: Pick<CoordinatorClient, 'markComplete' | 'markErrored' | 'markFailed'>, job: ExecutorJob, outcome: JobOutcome): Promise<void> {
+export async function reportOutcome(
+  client: Pick<CoordinatorClient, 'markComplete' | 'markErrored' | 'markFailed'>,
+  job: ExecutorJob,
+  outcome: JobOutcome,
+  options?: JobRequestOptions,
+): Promise<void> {
   switch (outcome.status) {
     case 'completed':
-      await client.markComplete(job);
+      await client.markComplete(job, options);
       break;
     case 'errored':
-      await client.markErrored(job, outcome.message);
+      await client.markErrored(job, outcome.message, options);
       break;
     case 'failed':
-      await client.markFailed(job, outcome.message);
+      await client.markFailed(job, outcome.message, options);
       break;
     case 'canceled':
       if (outcome.reason === 'lost') break;
-      if (outcome.reason === 'user') await client.markFailed(job, outcome.message);
-      else await client.markErrored(job, outcome.message);
+      if (outcome.reason === 'user') await client.markFailed(job, outcome.message, options);
+      else await client.markErrored(job, outcome.message, options);
       break;
   }
 }

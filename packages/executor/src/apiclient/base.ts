@@ -9,6 +9,7 @@ import {
   parseExtensions,
   type QueueOperation,
 } from '@sandfleet/protocol';
+import { normalizeKeys } from './go-json.js';
 import type { HeartbeatTelemetry } from './telemetry.js';
 
 /**
@@ -38,6 +39,13 @@ export class UnexpectedStatusError extends SandfleetError {
   }
 }
 
+/**
+ * The instance says this attempt of the job is no longer ours: the job token is refused (401/403),
+ * the job is gone (404, or Sourcegraph's 500 "unknown job"), or the agent learned from a heartbeat
+ * that the instance no longer knows the job. Retrying cannot help; the attempt is over.
+ */
+export class JobFencedError extends UnexpectedStatusError {}
+
 /** The request never got an HTTP answer (connection refused, reset, timeout); worth trying again. */
 export class CoordinatorUnreachableError extends SandfleetError {
   constructor(readonly method: string, readonly path: string, cause: unknown) {
@@ -65,10 +73,16 @@ export interface CoordinatorClientOptions {
   telemetry?: Partial<HeartbeatTelemetry>;
   /** Timeout of one request, in ms. @default 30_000 */
   requestTimeoutMs?: number;
-  /** Attempts for log and mark calls that fail without an HTTP answer. @default 5 */
+  /**
+   * Attempts for job routes (log and mark calls) that fail without an answer or with a 5xx.
+   * @default Infinity: a job's log and result are retried until the instance takes them or
+   * fences the attempt out, so a coordinator outage loses nothing.
+   */
   retryAttempts?: number;
-  /** First retry delay in ms, doubled per attempt (capped at 4 s). @default 250 */
+  /** First retry delay in ms, doubled per attempt up to retryMaxDelayMs. @default 250 */
   retryBaseDelayMs?: number;
+  /** Longest delay between two retries, in ms. @default 10_000 */
+  retryMaxDelayMs?: number;
   /** Called before each retry, for logging. */
   onRetry?: (info: { path: string; attempt: number; error: Error }) => void;
 }
@@ -87,9 +101,20 @@ export interface SendInit {
   timeoutMs?: number | undefined;
 }
 
+/** Per-call options of a job route. */
+export interface JobRequestOptions {
+  /**
+   * Runs before every retry (after the backoff delay); a throw counts as one more failed attempt.
+   * The agent heartbeats here, so the instance hears about the job before it is marked.
+   */
+  beforeRetry?: () => Promise<void>;
+}
+
 export class Transport {
   readonly options: Readonly<CoordinatorClientOptions>;
   #extensions: ReadonlySet<string> = new Set();
+  /** The attempts being tracked, by jobKey; aborting one fences it out (its job routes stop). */
+  readonly #fences = new Map<string, AbortController>();
 
   constructor(options: CoordinatorClientOptions) {
     if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(options.frontendUrl)) {
@@ -122,19 +147,53 @@ export class Transport {
     return { executorName: this.options.executorName, jobId: job.id };
   }
 
-  /** A job route, retried with backoff when the instance cannot be reached. */
-  async jobRequest(job: JobRef, op: QueueOperation, body: unknown): Promise<string | undefined> {
+  /** Starts tracking a job's attempt, so that fence() can stop its job routes. */
+  openJob(job: Pick<JobRef, 'id' | 'queue'>): void {
+    this.#fences.set(jobKey(job), new AbortController());
+  }
+
+  /** Stops every pending and future job route of the job with JobFencedError (see JobFencedError). */
+  fence(job: Pick<JobRef, 'id' | 'queue'>, why: string): void {
+    this.#fences.get(jobKey(job))?.abort(new JobFencedError(404, why, 'POST', executorRoutes.queue(job.queue, 'heartbeat')));
+  }
+
+  /** Forgets a job once the agent is done with it. */
+  closeJob(job: Pick<JobRef, 'id' | 'queue'>): void {
+    this.#fences.delete(jobKey(job));
+  }
+
+  /**
+   * A job route, retried with backoff (retryBaseDelayMs doubling to retryMaxDelayMs) while the
+   * instance cannot be reached or answers 5xx, until it answers or fences the attempt out
+   * (JobFencedError). Repeating is safe for all but one route: log appends carry a seq the
+   * instance deduplicates, updates replace, and a repeated mark is answered as "not yours" (see
+   * agent.ts). A repeated addExecutionLogEntry whose first answer was lost adds a second entry.
+   */
+  async jobRequest(job: JobRef, op: QueueOperation, body: unknown, options: JobRequestOptions = {}): Promise<string | undefined> {
     const path = executorRoutes.queue(job.queue, op);
-    const attempts = this.options.retryAttempts ?? 5;
+    const attempts = this.options.retryAttempts ?? Number.POSITIVE_INFINITY;
+    const fence = this.#fences.get(jobKey(job))?.signal;
     for (let attempt = 1; ; attempt++) {
+      fence?.throwIfAborted();
+      let failure: unknown;
       try {
-        return await this.request('POST', path, { auth: this.jobAuth(job), headers: this.jobHeaders(job), body });
+        // A failing beforeRetry counts as one more failed attempt, whatever it threw.
+        if (attempt > 1) await options.beforeRetry?.();
       } catch (err) {
-        if (!(err instanceof SandfleetError) || !err.retryable || attempt >= attempts) throw err;
-        this.options.onRetry?.({ path, attempt, error: err });
-        const delay = Math.min((this.options.retryBaseDelayMs ?? 250) * 2 ** (attempt - 1), 4_000);
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        failure = err instanceof SandfleetError && err.retryable ? err : new CoordinatorUnreachableError('POST', path, err);
       }
+      if (failure === undefined) {
+        try {
+          return await this.request('POST', path, { auth: this.jobAuth(job), headers: this.jobHeaders(job), body, signal: fence });
+        } catch (err) {
+          failure = classifyJobFailure(err);
+        }
+      }
+      if (fence?.aborted) throw fence.reason;
+      if (!isRetryable(failure) || attempt >= attempts) throw failure;
+      this.options.onRetry?.({ path, attempt, error: failure as Error });
+      const delay = Math.min((this.options.retryBaseDelayMs ?? 250) * 2 ** Math.min(attempt - 1, 30), this.options.retryMaxDelayMs ?? 10_000);
+      await sleep(delay, fence);
     }
   }
 
@@ -182,8 +241,9 @@ export function parseJson(path: string, text: string): unknown {
   }
 }
 
+/** Validates a decoded answer, with keys matched as a Go peer would (see go-json.ts). */
 export function parseValue<T>(path: string, value: unknown, schema: z.ZodType<T>): T {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(normalizeKeys(value, schema));
   if (!result.success) {
     throw new InvalidResponseError(path, result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
   }
@@ -192,6 +252,38 @@ export function parseValue<T>(path: string, value: unknown, schema: z.ZodType<T>
 
 export function parseBody<T>(path: string, text: string, schema: z.ZodType<T>): T {
   return parseValue(path, parseJson(path, text), schema);
+}
+
+function jobKey(job: Pick<JobRef, 'id' | 'queue'>): string {
+  return `${job.queue}/${job.id}`;
+}
+
+/** An answer that says the attempt is gone becomes JobFencedError; anything else is returned as is. */
+function classifyJobFailure(err: unknown): unknown {
+  if (!(err instanceof UnexpectedStatusError) || err instanceof JobFencedError) return err;
+  const gone = err.status === 401 || err.status === 403 || err.status === 404 || (err.status >= 500 && err.body.includes('unknown job'));
+  return gone ? new JobFencedError(err.status, err.body, err.method, err.path) : err;
+}
+
+/** No answer, or a 5xx (the instance or a proxy in front of it is in trouble): worth trying again. */
+function isRetryable(err: unknown): boolean {
+  if (err instanceof JobFencedError) return false;
+  if (err instanceof UnexpectedStatusError) return err.status >= 500;
+  return err instanceof SandfleetError && err.retryable;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function describeCause(err: unknown): string {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ExecutionLogEntry } from '@sandfleet/protocol';
-import { Transport, type CoordinatorClientOptions, type JobRef } from './base.js';
+import { Transport, type CoordinatorClientOptions, type JobRef, type JobRequestOptions } from './base.js';
 import { fileExists, getFile } from './files.js';
 import * as queue from './queue.js';
 import type { ExecutorJob, HeartbeatResult, LogChunk } from './queue.js';
@@ -10,9 +10,11 @@ export {
   connectionOptions,
   CoordinatorUnreachableError,
   InvalidResponseError,
+  JobFencedError,
   UnexpectedStatusError,
   type CoordinatorClientOptions,
   type JobRef,
+  type JobRequestOptions,
 } from './base.js';
 export { LONG_POLL_GRACE_SECONDS, type ExecutorJob, type HeartbeatResult, type LogChunk } from './queue.js';
 export { goArch, goOs, type HeartbeatTelemetry } from './telemetry.js';
@@ -81,18 +83,33 @@ export class CoordinatorClient {
     return queue.appendExecutionLog(this.#transport, job, chunk);
   }
 
-  markComplete(job: JobRef): Promise<void> {
-    return queue.markComplete(this.#transport, job);
+  markComplete(job: JobRef, options?: JobRequestOptions): Promise<void> {
+    return queue.markComplete(this.#transport, job, options);
   }
 
   /** Retryable failure. */
-  markErrored(job: JobRef, errorMessage: string): Promise<void> {
-    return queue.markWithError(this.#transport, job, 'markErrored', errorMessage);
+  markErrored(job: JobRef, errorMessage: string, options?: JobRequestOptions): Promise<void> {
+    return queue.markWithError(this.#transport, job, 'markErrored', errorMessage, options);
   }
 
   /** Permanent failure; for a job the instance asked to cancel it becomes `canceled`. */
-  markFailed(job: JobRef, errorMessage: string): Promise<void> {
-    return queue.markWithError(this.#transport, job, 'markFailed', errorMessage);
+  markFailed(job: JobRef, errorMessage: string, options?: JobRequestOptions): Promise<void> {
+    return queue.markWithError(this.#transport, job, 'markFailed', errorMessage, options);
+  }
+
+  /** Starts tracking a job's attempt; its job routes retry until answered or fenced out. */
+  openJob(job: Pick<JobRef, 'id' | 'queue'>): void {
+    this.#transport.openJob(job);
+  }
+
+  /** The attempt is gone (a heartbeat no longer lists it): its job routes stop with JobFencedError. */
+  fenceJob(job: Pick<JobRef, 'id' | 'queue'>, why: string): void {
+    this.#transport.fence(job, why);
+  }
+
+  /** Forgets a job once it has been reported or dropped. */
+  closeJob(job: Pick<JobRef, 'id' | 'queue'>): void {
+    this.#transport.closeJob(job);
   }
 
   /** Streams a workspace file from the files API (`GET /.executors/files/<bucket>/<key>`). */

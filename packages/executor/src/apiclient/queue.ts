@@ -18,7 +18,7 @@ import {
   type UpdateExecutionLogEntryRequestBody,
 } from '@sandfleet/protocol';
 import { EXECUTOR_VERSION } from '../version.js';
-import { InvalidResponseError, parseBody, parseJson, parseValue, type JobRef, type Transport } from './base.js';
+import { InvalidResponseError, parseBody, parseJson, parseValue, type JobRef, type JobRequestOptions, type Transport } from './base.js';
 import { heartbeatTelemetryFields, type HeartbeatTelemetry } from './telemetry.js';
 
 /**
@@ -131,13 +131,19 @@ export async function appendExecutionLog(transport: Transport, job: JobRef, chun
   await transport.jobRequest(job, 'appendExecutionLog', body);
 }
 
-export async function markComplete(transport: Transport, job: JobRef): Promise<void> {
+export async function markComplete(transport: Transport, job: JobRef, options?: JobRequestOptions): Promise<void> {
   const body: MarkCompleteRequestBody = transport.jobBody(job);
-  await transport.jobRequest(job, 'markComplete', body);
+  await transport.jobRequest(job, 'markComplete', body, options);
 }
 
 /** `markErrored` (retryable failure) or `markFailed` (permanent; a job asked to cancel becomes `canceled`). */
-export async function markWithError(transport: Transport, job: JobRef, op: 'markErrored' | 'markFailed', errorMessage: string): Promise<void> {
+export async function markWithError(
+  transport: Transport,
+  job: JobRef,
+  op: 'markErrored' | 'markFailed',
+  errorMessage: string,
+  options?: JobRequestOptions,
+): Promise<void> {
   const body: MarkErroredRequestBody = { ...transport.jobBody(job), errorMessage };
-  await transport.jobRequest(job, op, body);
+  await transport.jobRequest(job, op, body, options);
 }
