@@ -11,3 +11,4 @@ export * from './executors.js';
 export * from './logs.js';
 export * from './admin-tokens.js';
 export * from './repositories.js';
+export * from './sessions.js';

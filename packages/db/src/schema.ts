@@ -92,6 +92,14 @@ export interface AdminTokensTable {
   created_at: Timestamp;
 }
 
+export interface UiSessionsTable {
+  id: Generated<number>;
+  value_sha256: Bytea;
+  csrf_token: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface RepositoriesTable {
   name: string;
   source: string;
@@ -107,4 +115,5 @@ export interface Schema {
   execution_log_chunks: ExecutionLogChunksTable;
   admin_tokens: AdminTokensTable;
   repositories: RepositoriesTable;
+  ui_sessions: UiSessionsTable;
 }

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import { migration0001 } from './0001_init.js';
+import { migration0002 } from './0002_ui_sessions.js';
 
 /**
  * Every migration, in order. Static imports (not FileMigrationProvider) so they work from `dist/`
@@ -7,4 +8,5 @@ import { migration0001 } from './0001_init.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_init': migration0001,
+  '0002_ui_sessions': migration0002,
 };
