@@ -10,7 +10,7 @@ packages=(git ca-certificates)
 # Sandboxes: the local executor and the tests run steps in real sandboxes.
 packages+=(bubblewrap crun runc runsc nftables iptables iproute2 uidmap busybox-static e2fsprogs util-linux mount tar)
 if [ "$purpose" = test ]; then
-  packages+=(docker.io docker-registry postgresql-client python3)
+  packages+=(docker.io docker-registry postgresql-client python3 chromium)
 fi
 
 missing=()
