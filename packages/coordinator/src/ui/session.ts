@@ -30,7 +30,10 @@ export function requireSession(database: Database) {
     if (!session || !cookieValue) {
       if (c.req.method !== 'GET') return c.text('sign in first', 401);
       const url = new URL(c.req.url);
-      return c.redirect(`/sign-in?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+      const signIn = `/sign-in?next=${encodeURIComponent(url.pathname + url.search)}`;
+      // A refreshing fragment: htmx would put the sign-in page inside it; have it load the page instead.
+      if (c.req.header('HX-Request') === 'true') return c.body(null, 401, { 'HX-Redirect': '/sign-in' });
+      return c.redirect(signIn, 303);
     }
     c.set('session', session);
     c.set('cookieValue', cookieValue);
