@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { Hono } from 'hono';
+import type { Env, Hono } from 'hono';
 
 /**
  * The UI's static files, read once at start. Their URLs carry a content hash, so browsers may cache
@@ -43,7 +43,7 @@ export function assetUrl(name: AssetName): string {
   return assets()[name].url;
 }
 
-export function serveAssets(app: Hono): void {
+export function serveAssets<E extends Env>(app: Hono<E>): void {
   app.get('/assets/:hash/:name', (c) => {
     const asset = Object.values(assets()).find((a) => a.url === c.req.path);
     if (!asset) return c.text('not found', 404);

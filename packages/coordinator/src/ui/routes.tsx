@@ -53,7 +53,7 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
     deps.log.error({ err, path: c.req.path }, 'web UI handler failed');
     return c.text('internal error', 500);
   });
-  serveAssets(app as unknown as Hono);
+  serveAssets(app);
   for (const path of ['/', '/sign-in', '/sign-out', '/executors', '/executors/*', '/jobs', '/jobs/*', '/queues']) app.use(path, pageSecurityHeaders);
 
   app.get('/sign-in', (c) => render(c, <SignInPage next={safeNextPath(c.req.query('next'))} />));
