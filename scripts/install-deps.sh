@@ -13,7 +13,7 @@ packages+=(bubblewrap crun runc runsc nftables iptables iproute2 uidmap busybox-
 packages+=(golang-github-containers-common python3-seccomp)
 if [ "$purpose" = test ]; then
   # gcc (with libc6-dev) builds the static probe of the seccomp tests.
-  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev)
+  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev chromium)
 fi
 
 missing=()

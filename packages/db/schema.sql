@@ -142,6 +142,23 @@ CREATE TABLE public.sandfleet_migration_lock (
     is_locked integer DEFAULT 0 NOT NULL
 );
 
+CREATE TABLE public.ui_sessions (
+    id bigint NOT NULL,
+    value_sha256 bytea NOT NULL,
+    csrf_token text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+CREATE SEQUENCE public.ui_sessions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.ui_sessions_id_seq OWNED BY public.ui_sessions.id;
+
 ALTER TABLE ONLY public.admin_tokens ALTER COLUMN id SET DEFAULT nextval('public.admin_tokens_id_seq'::regclass);
 
 ALTER TABLE ONLY public.execution_log_chunks ALTER COLUMN id SET DEFAULT nextval('public.execution_log_cursor_seq'::regclass);
@@ -151,6 +168,8 @@ ALTER TABLE ONLY public.executor_heartbeats ALTER COLUMN id SET DEFAULT nextval(
 ALTER TABLE ONLY public.job_tokens ALTER COLUMN id SET DEFAULT nextval('public.job_tokens_id_seq'::regclass);
 
 ALTER TABLE ONLY public.jobs ALTER COLUMN id SET DEFAULT nextval('public.jobs_id_seq'::regclass);
+
+ALTER TABLE ONLY public.ui_sessions ALTER COLUMN id SET DEFAULT nextval('public.ui_sessions_id_seq'::regclass);
 
 ALTER TABLE ONLY public.admin_tokens
     ADD CONSTRAINT admin_tokens_pkey PRIMARY KEY (id);
@@ -194,6 +213,12 @@ ALTER TABLE ONLY public.sandfleet_migration_lock
 ALTER TABLE ONLY public.sandfleet_migration
     ADD CONSTRAINT sandfleet_migration_pkey PRIMARY KEY (name);
 
+ALTER TABLE ONLY public.ui_sessions
+    ADD CONSTRAINT ui_sessions_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.ui_sessions
+    ADD CONSTRAINT ui_sessions_value_sha256_key UNIQUE (value_sha256);
+
 CREATE INDEX execution_log_chunks_follow_idx ON public.execution_log_chunks USING btree (job_id, id);
 
 CREATE INDEX execution_log_entries_change_idx ON public.execution_log_entries USING btree (job_id, change_id);
@@ -205,6 +230,8 @@ CREATE INDEX jobs_processing_idx ON public.jobs USING btree (queue, last_heartbe
 CREATE INDEX jobs_queue_id_idx ON public.jobs USING btree (queue, id DESC);
 
 CREATE INDEX jobs_state_id_idx ON public.jobs USING btree (state, id DESC);
+
+CREATE INDEX ui_sessions_expires_at_idx ON public.ui_sessions USING btree (expires_at);
 
 ALTER TABLE ONLY public.execution_log_chunks
     ADD CONSTRAINT execution_log_chunks_job_id_attempt_entry_idx_fkey FOREIGN KEY (job_id, attempt, entry_idx) REFERENCES public.execution_log_entries(job_id, attempt, idx) ON DELETE CASCADE;

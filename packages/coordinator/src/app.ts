@@ -5,6 +5,7 @@ import { executorApiRoutes } from './executor-api/routes.js';
 import { userApiRoutes } from './user-api/routes.js';
 import { demoRegistryRoutes } from './demo/image.js';
 import { bodyLimit } from './http/body-limit.js';
+import { uiRoutes } from './ui/routes.js';
 
 /** The whole HTTP surface. Tests call `createApp(deps).request(...)`; main.ts serves it. */
 export function createApp(deps: AppDeps): Hono {
@@ -25,6 +26,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route(EXECUTORS_PREFIX, executorApiRoutes(deps));
   app.route('/api', userApiRoutes(deps));
   if (deps.demoImage) app.route('/v2', demoRegistryRoutes(deps.demoImage));
+  app.route('/', uiRoutes(deps));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   return app;
 }

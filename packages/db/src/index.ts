@@ -13,3 +13,4 @@ export * from './admin-tokens.js';
 export * from './repositories.js';
 export * from './stored-text.js';
 export { TRUNCATION_MARKER } from './log-budget.js';
+export * from './sessions.js';

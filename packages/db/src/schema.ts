@@ -97,6 +97,14 @@ export interface AdminTokensTable {
 /** Where an admin token came from; see admin-tokens.ts. */
 export type AdminTokenSource = 'env' | 'cli' | 'generated';
 
+export interface UiSessionsTable {
+  id: Generated<number>;
+  value_sha256: Bytea;
+  csrf_token: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface RepositoriesTable {
   name: string;
   source: string;
@@ -112,4 +120,5 @@ export interface Schema {
   execution_log_chunks: ExecutionLogChunksTable;
   admin_tokens: AdminTokensTable;
   repositories: RepositoriesTable;
+  ui_sessions: UiSessionsTable;
 }

@@ -41,7 +41,7 @@ describeEachBackend('migrations', (ctx) => {
       assert.deepEqual(
         tables.rows.map((r) => r.name),
         ['admin_tokens', 'execution_log_chunks', 'execution_log_entries', 'executor_heartbeats', 'job_tokens', 'jobs',
-          'repositories', 'sandfleet_migration', 'sandfleet_migration_lock'],
+          'repositories', 'sandfleet_migration', 'sandfleet_migration_lock', 'ui_sessions'],
       );
     } finally {
       await database.close();

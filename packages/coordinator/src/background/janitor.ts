@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { deleteOrphanedJobTokens, deleteStaleExecutors, type Database } from '@sandfleet/db';
+import { deleteExpiredUiSessions, deleteOrphanedJobTokens, deleteStaleExecutors, type Database } from '@sandfleet/db';
 import type { CoordinatorConfig } from '../config.js';
 import { startPeriodic } from './periodic.js';
 
@@ -12,17 +12,19 @@ export interface JanitorDeps {
 export interface JanitorRun {
   executors: number;
   jobTokens: number;
+  uiSessions: number;
 }
 
 /**
  * One pass: deletes executors not seen for executorRetentionMs (they only fill the executors list)
- * and job tokens that no longer grant anything.
+ * job tokens that no longer grant anything, and expired web UI sessions.
  */
 export async function runJanitor(deps: JanitorDeps): Promise<JanitorRun> {
   const executors = await deleteStaleExecutors(deps.database.db, deps.config.executorRetentionMs);
   const jobTokens = await deleteOrphanedJobTokens(deps.database.db);
-  if (executors || jobTokens) deps.log.info({ executors, jobTokens }, 'janitor deleted stale rows');
-  return { executors, jobTokens };
+  const uiSessions = await deleteExpiredUiSessions(deps.database.db);
+  if (executors || jobTokens || uiSessions) deps.log.info({ executors, jobTokens, uiSessions }, 'janitor deleted stale rows');
+  return { executors, jobTokens, uiSessions };
 }
 
 /** Runs the janitor every janitorIntervalMs (the first pass after one interval); returns the stop function. */

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import pino from 'pino';
@@ -12,9 +13,11 @@ import { up } from './up.js';
 
 /** The `sandfleet` command line: the only place that reads argv and installs signal handlers. */
 export async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnClosedStdout();
   const settings = loadCliSettings();
   const log = pino({ level: settings.logLevel, base: { service: 'coordinator' } });
   const program = new Command('sandfleet').description('Sandfleet coordinator: job queues and the executor API');
+  program.version(packageVersion(), '-V, --version', 'print the version and exit');
   program
     .addOption(new Option('--url <url>', 'coordinator URL for client commands').env('SANDFLEET_URL').default('http://127.0.0.1:3080'))
     .addOption(new Option('--token-file <file>', 'file holding the admin token for client commands (else SANDFLEET_ADMIN_TOKEN)'))
@@ -116,6 +119,18 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
+}
+
+/** `sandfleet jobs logs 1 | head`: once the reader is gone there is nobody to tell; exit without a stack trace. */
+function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
+function packageVersion(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 }
 
 /** `sandfleet up` keeps the admin token in ./data; client commands use it when none is given. */

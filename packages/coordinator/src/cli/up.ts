@@ -60,16 +60,21 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
   });
 
   const rel = path.relative(process.cwd(), demoJobPath) || demoJobPath;
+  const secretFile = path.join(dataDir, 'executor-access-token');
   process.stderr.write(
     [
       '',
       pc.bold('Sandfleet is up.'),
-      `  coordinator:  ${coordinator.url}`,
+      `  web UI:       ${pc.cyan(coordinator.url + '/')}  (sign in with the admin token)`,
       `  admin token:  ${adminToken}`,
+      `  executor secret (EXECUTOR_FRONTEND_PASSWORD): ${config.executorAccessToken} (kept in ${secretFile})`,
       `  executor:     1 local executor (runtime ${options.runtime}), queues batches and codeintel`,
       '',
       'Submit the demo job and follow its log (in another terminal):',
       `  ${pc.cyan(`SANDFLEET_URL=${coordinator.url} SANDFLEET_ADMIN_TOKEN=${adminToken} npx sandfleet jobs submit ${rel} --follow`)}`,
+      '',
+      'Add an executor on a second machine (listen on an address it can reach: --host):',
+      `  ${pc.cyan(`EXECUTOR_FRONTEND_URL=${config.externalUrl} EXECUTOR_FRONTEND_PASSWORD=${config.executorAccessToken} EXECUTOR_QUEUE_NAME=batches npx executor run`)}`,
       '',
       'Press Ctrl-C to stop.',
       '',

@@ -89,7 +89,8 @@ export function gitCloneCommands(job: CloneFields, repoDir: string, cloneUrl: st
     ...(sparse.length > 0 ? ['--filter=blob:none'] : []),
   ];
   return [
-    git('setup.git.init', 'init'),
+    // git's own settings silence its advice (default branch name, detached HEAD); errors still show.
+    git('setup.git.init', '-c', 'init.defaultBranch=main', 'init'),
     git('setup.git.add-remote', 'remote', 'add', 'origin', cloneUrl),
     // gc would only slow a throwaway clone down.
     git('setup.git.disable-gc', 'config', '--local', 'gc.auto', '0'),
@@ -103,7 +104,7 @@ export function gitCloneCommands(job: CloneFields, repoDir: string, cloneUrl: st
     // A sparse checkout fetches its blobs lazily, through the proxy that is still the remote here.
     // checkout takes no --end-of-options (git 2.39); the validated id cannot be an option, and the
     // trailing `--` keeps it from being read as a path.
-    git('setup.git.checkout', ...(sparse.length > 0 ? ['-c', 'protocol.version=2'] : []), 'checkout', '--progress', '--force', job.commit, '--'),
+    git('setup.git.checkout', '-c', 'advice.detachedHead=false', ...(sparse.length > 0 ? ['-c', 'protocol.version=2'] : []), 'checkout', '--progress', '--force', job.commit, '--'),
     // Tools that read the remote (code-intel indexers) should see the repository name, not the proxy.
     git('setup.git.set-remote', 'remote', 'set-url', '--end-of-options', 'origin', job.repositoryName),
   ];

@@ -1,0 +1,110 @@
+/** @jsxImportSource hono/jsx */
+import type { ExecutorRecord } from '@sandfleet/db';
+import type { CoordinatorConfig } from '../config.js';
+import { Ago } from './layout.js';
+
+/** Inactive executors older than this leave the default view ("show all" brings them back). */
+export const EXECUTOR_HIDE_AFTER_MS = 60 * 60 * 1000;
+/** How often the page re-reads the executor list. */
+export const EXECUTOR_POLL = 'every 3s';
+
+export function visibleExecutors(all: ExecutorRecord[], showAll: boolean, now = Date.now()): ExecutorRecord[] {
+  return showAll ? all : all.filter((e) => now - e.lastSeenAt.getTime() <= EXECUTOR_HIDE_AFTER_MS);
+}
+
+/** The live part of the page: re-fetched by htmx; the same markup is served without JavaScript. */
+export function ExecutorList(props: { executors: ExecutorRecord[]; hidden: number; showAll: boolean; activeMs: number }) {
+  const now = Date.now();
+  const query = props.showAll ? '?all=1' : '';
+  return (
+    <div id="executor-list" hx-get={`/executors/list${query}`} hx-trigger={EXECUTOR_POLL} hx-swap="outerHTML">
+      {props.executors.length === 0 ? (
+        <p class="muted">No executor has sent a heartbeat in the last hour.</p>
+      ) : (
+        <table>
+          <caption class="muted">
+            {props.executors.length} executor(s)
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Hostname</th>
+              <th scope="col">Queue</th>
+              <th scope="col">OS / arch</th>
+              <th scope="col">Executor</th>
+              <th scope="col">Git</th>
+              <th scope="col">Docker</th>
+              <th scope="col">src-cli</th>
+              <th scope="col">First seen</th>
+              <th scope="col">Last seen</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.executors.map((e) => {
+              const active = now - e.lastSeenAt.getTime() <= props.activeMs;
+              return (
+                <tr class="executor" data-hostname={e.hostname} data-active={String(active)}>
+                  <td>
+                    <span class={active ? 'dot active' : 'dot'} role="img" aria-label={active ? 'active' : 'inactive'} title={active ? 'active' : 'inactive'}></span>
+                    {e.hostname}
+                  </td>
+                  <td>{e.queueNames?.join(', ') ?? e.queueName ?? ''}</td>
+                  <td>
+                    {e.os || '?'} / {e.architecture || '?'}
+                  </td>
+                  <td>{e.executorVersion || '—'}</td>
+                  <td>{e.gitVersion || '—'}</td>
+                  <td>{e.dockerVersion || '—'}</td>
+                  <td>{e.srcCliVersion || '—'}</td>
+                  <td>
+                    <Ago at={e.firstSeenAt} now={now} />
+                  </td>
+                  <td>
+                    <Ago at={e.lastSeenAt} now={now} />
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      <p>
+        {props.showAll ? (
+          <a href="/executors">Hide executors inactive for over an hour</a>
+        ) : props.hidden > 0 ? (
+          <a href="/executors?all=1">Show all ({props.hidden} inactive for over an hour hidden)</a>
+        ) : null}
+      </p>
+    </div>
+  );
+}
+
+/** Shown while no executor ever connected: how to start one against this coordinator. */
+export function ExecutorSetup(props: { config: CoordinatorConfig; url: string }) {
+  const url = props.url;
+  const password = props.config.executorAccessToken;
+  return (
+    <section class="card" id="executor-setup" aria-labelledby="setup-title">
+      <h2 id="setup-title">Set up an executor</h2>
+      <p>No executor has connected to this coordinator yet. Start one on any machine that can reach {url} with:</p>
+      <pre class="env">
+        {`EXECUTOR_FRONTEND_URL=${url}\nEXECUTOR_FRONTEND_PASSWORD=<see below>\nEXECUTOR_QUEUE_NAME=batches\nnpx executor run`}
+      </pre>
+      {password ? (
+        <details>
+          <summary>Reveal EXECUTOR_FRONTEND_PASSWORD</summary>
+          <p>
+            <code id="executor-password">{password}</code>
+          </p>
+          <p class="muted">
+            This is <code>executors.accessToken</code> from the site configuration. Keep it secret: it lets a machine take jobs and their secrets.
+          </p>
+        </details>
+      ) : (
+        <p class="error">
+          <code>executors.accessToken</code> is not set in the site configuration: executors cannot authenticate until it is.
+        </p>
+      )}
+      <p class="muted">Within a few seconds of its first heartbeat the executor appears above with a green dot.</p>
+    </section>
+  );
+}

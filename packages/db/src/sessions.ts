@@ -1,0 +1,49 @@
+import { sql, type Kysely } from 'kysely';
+import type { Schema } from './schema.js';
+import { newSecret, sha256Bytea } from './token-hash.js';
+import { msInterval } from './sql-values.js';
+
+/** Web UI sessions: the cookie value is shown to the browser once; only its sha256 is stored. */
+
+type Db = Kysely<Schema>;
+
+export interface UiSession {
+  id: number;
+  /** Sent in every form; a POST without it is refused. */
+  csrfToken: string;
+  expiresAt: Date;
+}
+
+/** Opens a session valid for `ttlMs`. Returns the cookie value (plaintext, not recoverable later). */
+export async function createUiSession(db: Db, ttlMs: number): Promise<{ cookieValue: string; session: UiSession }> {
+  const cookieValue = newSecret(32);
+  const row = await db
+    .insertInto('ui_sessions')
+    .values({ value_sha256: sha256Bytea(cookieValue), csrf_token: newSecret(24), expires_at: sql<Date>`now() + ${msInterval(ttlMs)}` })
+    .returning(['id', 'csrf_token', 'expires_at'])
+    .executeTakeFirstOrThrow();
+  return { cookieValue, session: { id: row.id, csrfToken: row.csrf_token, expiresAt: row.expires_at } };
+}
+
+/** The live (unexpired) session for a cookie value, if any. */
+export async function findUiSession(db: Db, cookieValue: string): Promise<UiSession | undefined> {
+  const row = await db
+    .selectFrom('ui_sessions')
+    .select(['id', 'csrf_token', 'expires_at'])
+    .where('value_sha256', '=', sha256Bytea(cookieValue))
+    .where('expires_at', '>', sql<Date>`now()`)
+    .executeTakeFirst();
+  return row ? { id: row.id, csrfToken: row.csrf_token, expiresAt: row.expires_at } : undefined;
+}
+
+/** Sign-out: the session stops working at once. True when it existed. */
+export async function deleteUiSession(db: Db, cookieValue: string): Promise<boolean> {
+  const result = await db.deleteFrom('ui_sessions').where('value_sha256', '=', sha256Bytea(cookieValue)).executeTakeFirst();
+  return Number(result.numDeletedRows) === 1;
+}
+
+/** Removes expired sessions (the janitor's job). Returns how many. */
+export async function deleteExpiredUiSessions(db: Db): Promise<number> {
+  const result = await db.deleteFrom('ui_sessions').where('expires_at', '<=', sql<Date>`now()`).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
