@@ -2,7 +2,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ExecutorHeartbeatsTable, Schema } from './schema.js';
 import { msInterval, textArray } from './sql-values.js';
 
-/** The executors registry (reference §4.1): one row per executor name, refreshed by each heartbeat. */
+/** The executors registry (docs/protocol.md, "Heartbeat and cancellation"): one row per executor name, refreshed by each heartbeat. */
 
 type Db = Kysely<Schema>;
 

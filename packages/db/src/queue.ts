@@ -7,7 +7,7 @@ import { newSecret, sha256Hex } from './token-hash.js';
 import { bigintArray, msInterval } from './sql-values.js';
 
 /**
- * Queue operations on the `jobs` table (reference §5). Each is one SQL statement, so each is atomic
+ * Queue operations on the `jobs` table (docs/protocol.md, "Job states and resets"). Each is one SQL statement, so each is atomic
  * without a transaction, and races end as "no row" rather than as errors: a caller that loses a
  * race gets `undefined` / `false` / an id missing from a list.
  */

@@ -28,7 +28,7 @@ function jobIdParseError(c: Context, text: string): Response {
 
 const NOT_CONFIGURED = 'Executors are not configured on this instance';
 
-/** `Authorization: token-executor <executors.accessToken>` (reference §2.2). */
+/** `Authorization: token-executor <executors.accessToken>` (docs/protocol.md, "Authentication"). */
 export function executorTokenAuth(accessToken: string | undefined): MiddlewareHandler {
   return createMiddleware(async (c, next) => {
     if (!accessToken) return textError(c, 500, NOT_CONFIGURED);
@@ -52,7 +52,7 @@ export type JobRouteKind = { kind: 'queue'; queue: (c: Context) => string } | { 
 
 /**
  * `Authorization: Bearer <job token>` plus `X-Sourcegraph-Job-ID` and `X-Sourcegraph-Executor-Name`
- * (reference §2.2, checks in the same order and with the same answers).
+ * (docs/protocol.md, "Authentication", checks in the same order and with the same answers).
  */
 export function jobTokenAuth(db: Database, accessToken: string | undefined, route: JobRouteKind): MiddlewareHandler<ExecutorApiEnv> {
   return createMiddleware<ExecutorApiEnv>(async (c, next) => {

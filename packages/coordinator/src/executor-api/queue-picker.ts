@@ -3,7 +3,7 @@ import type { QueueSettings } from '../config.js';
 const DEQUEUE_HISTORY_TTL_MS = 5 * 60_000;
 
 /**
- * Chooses which queue a multi-queue dequeue serves (reference §2.4 steps 4-5): among non-empty
+ * Chooses which queue a multi-queue dequeue serves (docs/protocol.md, "Dequeue"): among non-empty
  * queues, drop those that reached their recent-dequeue limit (unless all did), then pick at random
  * weighted by queue weight. Sourcegraph keeps the history in Redis; one coordinator keeps it here.
  */

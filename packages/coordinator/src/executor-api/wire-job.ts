@@ -2,7 +2,7 @@ import { ZERO_TIME, type WireJob } from '@sandfleet/protocol';
 import type { JobSpec } from '@sandfleet/db';
 
 /**
- * Builds the Job payload for an executor (reference §3.1) with the field order Sourcegraph
+ * Builds the Job payload for an executor (docs/protocol.md, "The Job payload") with the field order Sourcegraph
  * marshals: v1 carries file content as text, v2 as base64 plus `dockerAuthConfig`.
  */
 export function toWireJob(

@@ -3,7 +3,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { SandfleetError } from '@sandfleet/protocol';
 
 /**
- * Sourcegraph's executor API answers errors in two shapes (reference §2.2, §2.3): plain text with a
+ * Sourcegraph's executor API answers errors in two shapes (docs/protocol.md, "Authentication"): plain text with a
  * trailing newline from middleware (`http.Error`), and `{"error": "..."}` from handlers.
  */
 export function textError(c: Context, status: ContentfulStatusCode, message: string): Response {

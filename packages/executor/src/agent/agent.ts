@@ -7,7 +7,7 @@ import type { Runtime } from '../sandbox/runtime.js';
 import { SandfleetError, formatDuration } from '@sandfleet/protocol';
 
 /**
- * The executor's worker loop (reference §5.7, DESIGN §5) as a state machine:
+ * The executor's worker loop (docs/protocol.md, "Heartbeat and cancellation") as a state machine:
  *
  *   starting ──ping answered──▶ running ──drain()──▶ draining ──last job reported──▶ stopped
  *       └────────────drain() before the instance answered─────────────────────────────┘

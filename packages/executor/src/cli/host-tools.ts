@@ -2,10 +2,10 @@ import { capture } from '../process/run.js';
 
 /**
  * Versions of the host tools the executor depends on, for `executor validate` and for the telemetry
- * in heartbeats (reference §2.5, §6).
+ * in heartbeats (docs/protocol.md, "Heartbeat and cancellation").
  */
 
-/** Minimum git version (reference §6): `sparse-checkout set --no-cone` and protocol v2 fetches. */
+/** Minimum git version (docs/protocol.md, "Configuration grammar"): `sparse-checkout set --no-cone` and protocol v2 fetches. */
 export const MIN_GIT_VERSION: readonly [number, number] = [2, 26];
 
 /** `git version` output, e.g. "git version 2.39.5"; undefined when git is not installed. */

@@ -10,7 +10,7 @@ import { runValidation } from './validate.js';
 import { EXECUTOR_VERSION } from '../version.js';
 
 /**
- * The `executor` command line (reference §7). Exit codes: 0 after a clean drain (SIGTERM/SIGINT,
+ * The `executor` command line. Exit codes: 0 after a clean drain (SIGTERM/SIGINT,
  * EXECUTOR_MAX_ACTIVE_TIME, EXECUTOR_NUM_TOTAL_JOBS) or when validation passed; 1 for an invalid
  * configuration, a failed validation, or no usable runtime.
  */

@@ -6,7 +6,7 @@ import { probeRuntimes, selectRuntime } from '../sandbox/select.js';
 import { loadSeccompProfile, SECCOMP_PROFILE, seccompCompilerPresent, SeccompUnavailableError, SECCOMP_BPF_PACKAGE } from '../sandbox/shared/seccomp.js';
 
 /**
- * `executor validate` (reference §7): configuration, git version, authentication against the
+ * `executor validate`: configuration, git version, authentication against the
  * instance, and the runtimes. Prints one line per check and returns whether all passed.
  */
 

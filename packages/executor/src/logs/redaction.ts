@@ -1,9 +1,9 @@
 /**
- * Replaces secrets in text before it leaves the host (reference §9 "Redaction"): every key of a
+ * Replaces secrets in text before it leaves the host (docs/protocol.md, "Workspace and clone"): every key of a
  * job's `redactedValues` becomes its value, and the frontend password becomes `SECRET_REMOVED`.
  */
 
-/** What the frontend password is replaced with (reference §6). */
+/** What the frontend password is replaced with (docs/protocol.md, "Configuration grammar"). */
 export const PASSWORD_REPLACEMENT = 'SECRET_REMOVED';
 
 /** Secret → replacement. Empty secrets are ignored; at any position the longest secret wins. */

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { SandfleetError } from '@sandfleet/protocol';
 
 /**
- * Writing job files into a workspace without ever writing outside it (reference §9 "Files"). A
+ * Writing job files into a workspace without ever writing outside it (docs/protocol.md, "Workspace and clone"). A
  * job's paths are untrusted, and so is the repository checked out before them: an absolute path,
  * `..`, or a symlink in the repo (`docs -> /etc`) must not take a write out of the workspace.
  */

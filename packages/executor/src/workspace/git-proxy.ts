@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ACTOR_UID_HEADER, executorRoutes } from '@sandfleet/protocol';
 
 /**
- * A per-job reverse proxy on 127.0.0.1 that git clones through (reference §9). It adds the job-token
+ * A per-job reverse proxy on 127.0.0.1 that git clones through (docs/protocol.md, "Workspace and clone"). It adds the job-token
  * headers to every request, so the token never appears in a git command line, `.git/config` or a
  * log; and it serves only the job's own repository (anything else is 403). Any local process can
  * connect to a loopback port, so it also answers only requests that carry a random per-proxy secret

@@ -1,5 +1,5 @@
 /**
- * Step scripts (reference §8 "Step script"): each docker step's `commands` become a file under
+ * Step scripts: each docker step's `commands` become a file under
  * `<workspace>/.sourcegraph-executor/`, which the runtime runs with `/bin/sh`.
  */
 

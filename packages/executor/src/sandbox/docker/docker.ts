@@ -16,7 +16,7 @@ import { RuntimeUnavailableError, type Availability, type Runtime, type RuntimeC
 import { SandfleetError } from '@sandfleet/protocol';
 
 /**
- * Docker, as Sourcegraph's docker runtime does it (reference §8.2): one container per step with the
+ * Docker, as Sourcegraph's docker runtime does it: one container per step with the
  * workspace at /data, `-w /data/<dir>`, `--entrypoint /bin/sh <image> /data/<script>`, cpu, memory
  * and pids limits, and auth through a per-job `--config` directory. Chosen only explicitly.
  *
