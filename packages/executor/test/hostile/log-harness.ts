@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ACCESS_TOKEN, startCoordinatorServer } from '@sandfleet/test-helpers/coordinator';
+import { ACCESS_TOKEN, ADMIN_TOKEN, startCoordinatorServer } from '@sandfleet/test-helpers/coordinator';
 import { buildRedactions, CoordinatorClient, Redactor, runHostCommand, type ExecutorJob, type JobLogContext, type LogClient } from '../../src/index.js';
 
 
@@ -85,7 +85,11 @@ export async function startLogCoordinator(env: Record<string, string> = {}) {
     if (outcome === 'completed') await client.markComplete(job);
     else await client.markFailed(job, failure || 'step failed');
     const view = await admin('GET', `/api/jobs/${id}`);
-    return { view, entries: view.executionLogs as StoredEntry[], calls: logClient.calls, appendSeqs: logClient.appendSeqs, failure };
+    // The job view shows only the start of each entry; the whole output comes from the text download.
+    const [entry] = view.executionLogs as StoredEntry[];
+    const text = await (await fetch(`${coordinator.url}/api/jobs/${id}/log.txt`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    const entries: StoredEntry[] = entry ? [{ ...entry, out: text.slice(text.indexOf('\n') + 1) }] : [];
+    return { view, entries, calls: logClient.calls, appendSeqs: logClient.appendSeqs, failure };
   }
 
   return {
