@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,21 +14,10 @@ import {
   startGitProxy,
   type JobLogContext,
 } from '../src/index.js';
-import { createBareRepository, TestInstance } from '@sandfleet/test-helpers';
+import { createBareRepository, rawGetStatus, TestInstance } from '@sandfleet/test-helpers';
 
 const REPO = 'github.com/sandfleet/tiny';
 const TOKEN = 'job-token-secret-9f8e7d';
-
-/** A raw GET that keeps the path exactly as written (fetch would normalize `..`). */
-function rawGetWith(base: string, rawPath: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(base);
-    http.get({ host: url.hostname, port: url.port, path: rawPath, headers }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
-  });
-}
 
 describe('git clone through the local git proxy', () => {
   let instance: TestInstance;
@@ -162,7 +150,7 @@ describe('git clone through the local git proxy', () => {
     try {
       const before = instance.requests.length;
       const [name, value] = proxy.gitConfig['http.extraHeader']!.split(': ') as [string, string];
-      const rawGet = (base: string, rawPath: string) => rawGetWith(base, rawPath, { [name]: value });
+      const rawGet = (base: string, rawPath: string) => rawGetStatus(base, rawPath, { [name]: value });
       assert.equal(await rawGet(proxy.url, '/github.com/other/repo/info/refs?service=git-upload-pack'), 403);
       assert.equal(await rawGet(proxy.url, `/${REPO}/../other/info/refs?service=git-upload-pack`), 403);
       assert.equal(await rawGet(proxy.url, `/${REPO}/%2e%2e/other/info/refs`), 403);

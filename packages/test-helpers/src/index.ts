@@ -10,3 +10,4 @@ export * from './registry.js';
 export * from './workspace.js';
 export * from './leaks.js';
 export * from './leak-check.js';
+export * from './raw-http.js';

@@ -5,23 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildRedactions, CoordinatorClient, cloneRepository, GIT_PROXY_SECRET_HEADER, InvalidCommitError, Redactor, startGitProxy, type JobLogContext } from '../../src/index.js';
-import { createBareRepository, makeTempDir, removeTempDir, TestInstance } from '@sandfleet/test-helpers';
+import { createBareRepository, makeTempDir, rawGetStatus, removeTempDir, TestInstance } from '@sandfleet/test-helpers';
 
 const REPO = 'github.com/sourcegraph/hostile';
-
-function get(base: string, rawPath: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const url = new URL(base);
-    http.get({ host: url.hostname, port: url.port, path: rawPath, headers }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
-  });
-}
 
 describe('host git against hostile jobs', () => {
   let instance: TestInstance;
@@ -100,11 +89,11 @@ describe('host git against hostile jobs', () => {
     try {
       const before = instance.requests.length;
       const refs = `/${REPO}/info/refs?service=git-upload-pack`;
-      assert.equal(await get(proxy.url, refs), 403);
-      assert.equal(await get(proxy.url, refs, { [GIT_PROXY_SECRET_HEADER]: 'guessed' }), 403);
+      assert.equal(await rawGetStatus(proxy.url, refs), 403);
+      assert.equal(await rawGetStatus(proxy.url, refs, { [GIT_PROXY_SECRET_HEADER]: 'guessed' }), 403);
       assert.equal(instance.requests.length, before, 'refused requests must not reach the instance');
       const [name, value] = proxy.gitConfig['http.extraHeader']!.split(': ') as [string, string];
-      assert.equal(await get(proxy.url, refs, { [name]: value }), 200);
+      assert.equal(await rawGetStatus(proxy.url, refs, { [name]: value }), 200);
       const forwarded = instance.requests.at(-1)!;
       assert.equal(forwarded.headers[GIT_PROXY_SECRET_HEADER], undefined, 'the secret is not forwarded upstream');
     } finally {
