@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Agent, CoordinatorClient, connectionOptions, createLogger, findOnPath, loadConfig, ShellRuntime, type AgentState } from '../src/index.js';
-import { createBareRepository, isAlive, TestInstance } from '@sandfleet/test-helpers';
+import { createBareRepository, isAlive, TestInstance, shellAgentEnv } from '@sandfleet/test-helpers';
 
 const REPO = 'github.com/sandfleet/agent-test';
 
@@ -39,14 +39,7 @@ describe('agent with the shell runtime against a test instance', () => {
 
   function startAgent(env: Record<string, string> = {}) {
     const config = loadConfig({
-      EXECUTOR_FRONTEND_URL: instance.url,
-      EXECUTOR_FRONTEND_PASSWORD: instance.password,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_QUEUE_POLL_INTERVAL: '50ms',
-      EXECUTOR_HEARTBEAT_INTERVAL: '100ms',
-      EXECUTOR_RUNTIME: 'shell',
-      EXECUTOR_WORKSPACE_DIR: workspaceRoot,
-      EXECUTOR_NAME: 'agent-test-executor',
+      ...shellAgentEnv(instance, workspaceRoot, 'agent-test-executor'),
       ...env,
     });
     const logLines: any[] = [];

@@ -268,3 +268,20 @@ function safeJson(text: string): unknown {
 function json(res: http.ServerResponse, status: number, value: unknown): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(JSON.stringify(value));
 }
+
+/**
+ * The environment of an in-process executor agent serving `instance` on the `batches` queue with the
+ * shell runtime, polling and heartbeating fast enough for tests.
+ */
+export function shellAgentEnv(instance: TestInstance, workspaceDir: string, executorName: string): Record<string, string> {
+  return {
+    EXECUTOR_FRONTEND_URL: instance.url,
+    EXECUTOR_FRONTEND_PASSWORD: instance.password,
+    EXECUTOR_QUEUE_NAME: 'batches',
+    EXECUTOR_QUEUE_POLL_INTERVAL: '50ms',
+    EXECUTOR_HEARTBEAT_INTERVAL: '100ms',
+    EXECUTOR_RUNTIME: 'shell',
+    EXECUTOR_WORKSPACE_DIR: workspaceDir,
+    EXECUTOR_NAME: executorName,
+  };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Agent, CoordinatorClient, connectionOptions, createLogger, loadConfig, ShellRuntime } from '../../src/index.js';
-import { makeTempDir, removeTempDir, TestInstance } from '@sandfleet/test-helpers';
+import { makeTempDir, removeTempDir, TestInstance, shellAgentEnv } from '@sandfleet/test-helpers';
 
 /**
  * A Sourcegraph-style instance whose heartbeat answer is spelled as Go would marshal a struct
@@ -23,14 +23,7 @@ describe('heartbeat answers with Go-style keys', () => {
 
   it('keeps the job running through many heartbeats and completes it', async () => {
     const config = loadConfig({
-      EXECUTOR_FRONTEND_URL: instance.url,
-      EXECUTOR_FRONTEND_PASSWORD: instance.password,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_QUEUE_POLL_INTERVAL: '50ms',
-      EXECUTOR_HEARTBEAT_INTERVAL: '100ms',
-      EXECUTOR_RUNTIME: 'shell',
-      EXECUTOR_WORKSPACE_DIR: workspaceRoot,
-      EXECUTOR_NAME: 'go-keys-executor',
+      ...shellAgentEnv(instance, workspaceRoot, 'go-keys-executor'),
       EXECUTOR_NUM_TOTAL_JOBS: '1',
     });
     const logLines: any[] = [];

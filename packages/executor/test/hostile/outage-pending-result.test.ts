@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Agent, CoordinatorClient, connectionOptions, createLogger, loadConfig, ShellRuntime } from '../../src/index.js';
-import { makeTempDir, removeTempDir, TestInstance } from '@sandfleet/test-helpers';
+import { makeTempDir, removeTempDir, TestInstance, shellAgentEnv } from '@sandfleet/test-helpers';
 
 /**
  * An instance that cannot take a finished job's result (5xx on every mark): the executor keeps the
@@ -31,14 +31,7 @@ describe('a result the instance cannot take yet', () => {
 
   function startAgent() {
     const config = loadConfig({
-      EXECUTOR_FRONTEND_URL: instance.url,
-      EXECUTOR_FRONTEND_PASSWORD: instance.password,
-      EXECUTOR_QUEUE_NAME: 'batches',
-      EXECUTOR_QUEUE_POLL_INTERVAL: '50ms',
-      EXECUTOR_HEARTBEAT_INTERVAL: '100ms',
-      EXECUTOR_RUNTIME: 'shell',
-      EXECUTOR_WORKSPACE_DIR: workspaceRoot,
-      EXECUTOR_NAME: 'pending-result-executor',
+      ...shellAgentEnv(instance, workspaceRoot, 'pending-result-executor'),
       EXECUTOR_MAXIMUM_NUM_JOBS: '1',
     });
     const logLines: any[] = [];
