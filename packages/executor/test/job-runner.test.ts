@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CoordinatorClient, createLogger, JobCanceledError, loadConfig, runJob, ShellRuntime, type ExecutorJob, type JobRunnerDeps } from '../src/index.js';
+import { CoordinatorClient, createLogger, JobCanceledError, loadConfig, runJob, ShellRuntime, type JobRunnerDeps } from '../src/index.js';
+import { testJob } from './job-fixtures.js';
 import { TestInstance } from '@sandfleet/test-helpers';
 
 describe('runJob', () => {
@@ -49,18 +50,7 @@ describe('runJob', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  const job = (id: number, fields: Partial<ExecutorJob>): ExecutorJob => ({
-    id,
-    uid: String(id),
-    queue: 'batches',
-    token: `job-token-${id}`,
-    repositoryName: '',
-    repositoryDirectory: '',
-    commit: '',
-    fetchTags: false,
-    shallowClone: false,
-    ...fields,
-  });
+  const job = testJob;
 
   it('writes v1 files as plain text and runs src-cli steps on the host in their dir with their env', async () => {
     const outcome = await runJob(

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CoordinatorClient, createLogger, loadConfig, runJob, ShellRuntime, type ExecutorJob, type JobRunnerDeps, type Runtime } from '../../src/index.js';
+import { testJob } from '../job-fixtures.js';
 import { BwrapRuntime } from '../../src/sandbox/oci/bwrap.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import { LIMITS } from '../sandbox/suite.js';
@@ -48,22 +49,13 @@ describe('src-cli steps from a hostile job', () => {
 
   /** The exploit: a workspace file `src` (files are written executable) and PATH=. for the step. */
   function exploit(id: number, marker: string, env: string[] = ['PATH=.']): ExecutorJob {
-    return {
-      id,
-      uid: String(id),
-      queue: 'batches',
-      token: `job-token-${id}`,
-      repositoryName: '',
-      repositoryDirectory: '',
-      commit: '',
-      fetchTags: false,
-      shallowClone: false,
+    return testJob(id, {
       files: {
         src: { content: `#!/bin/sh\nid -u > ${marker}\n` },
         'evil.so': { content: 'not a library' },
       },
       cliSteps: [{ key: 'exec', command: ['batch', 'exec'], dir: '', env }],
-    };
+    });
   }
 
   it('refuses cliSteps on the shell runtime without EXECUTOR_ALLOW_HOST_CLI_STEPS', async () => {
