@@ -5,7 +5,9 @@
  * coordinator (in a child process of this bench, fresh per case) against their idle RSS in the same
  * run, the bytes stored (from the user API), how long `GET /api/jobs/{id}` takes (it shows the start
  * of each entry) and how long the streamed `GET /api/jobs/{id}/log.txt` takes for the whole log.
- *   node --import tsx bench/log-flood.ts [--runtimes=shell,bwrap] [--bytes=100000000]
+ *   node --import tsx bench/log-flood.ts [--runtimes=shell,bwrap] [--bytes=100000000] [--memory-trace] [--node-flags=...]
+ * `--memory-trace` samples the executor's `process.memoryUsage()` (bench/memory-trace.ts) and prints the
+ * peak of each kind of memory; `--node-flags` (comma-separated) are given to the executor's node.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,8 +22,12 @@ const RUNTIMES = (process.argv.find((a) => a.startsWith('--runtimes='))?.split('
 /** `--one=<runtime>:<case index>`: measure that case alone and print its row as JSON (a child of the main run). */
 const ONE = process.argv.find((a) => a.startsWith('--one='))?.split('=')[1];
 const BYTES = Number(process.argv.find((a) => a.startsWith('--bytes='))?.split('=')[1] ?? 100_000_000);
+const MEMORY_TRACE = process.argv.includes('--memory-trace');
+const NODE_FLAGS = process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length).split(',').filter(Boolean) ?? [];
 const JOB_TIMEOUT_MS = 150_000;
-const EXECUTOR_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../packages/executor/bin/executor.js');
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const EXECUTOR_BIN = path.resolve(BENCH_DIR, '../packages/executor/bin/executor.js');
+const MEMORY_TRACE_MODULE = path.resolve(BENCH_DIR, 'memory-trace.ts');
 
 const CASES = [
   { name: 'lines', script: `yes line | head -c ${BYTES}` },
@@ -59,11 +65,51 @@ interface Row {
   getMs: number;
   downloadMs: number;
   tail: string;
+  /** With --memory-trace: the executor's memory by kind, at idle and at its peak during the case. */
+  trace?: { idle: MemorySample; peak: MemorySample; file: string } | undefined;
 }
 
-async function startExecutor(url: string, runtime: string, stateDir: string): Promise<ChildProcess> {
-  const executor = spawn(process.execPath, [EXECUTOR_BIN, 'run'], {
+/** One line of bench/memory-trace.ts. */
+interface MemorySample {
+  ms: number;
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** A garbage collection, as bench/memory-trace.ts writes it. */
+interface GcRecord {
+  ms: number;
+  gc: string;
+  durationMs: number;
+}
+
+const MEMORY_KINDS = ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const;
+
+/** The samples in bytes [from, to) of a trace file. */
+function readTrace(file: string, from: number, to?: number): MemorySample[] {
+  const text = fs.readFileSync(file).subarray(from, to).toString('utf8');
+  const records = text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as MemorySample | GcRecord);
+  return records.filter((r): r is MemorySample => 'rss' in r);
+}
+
+/** The last sample before the case started (at byte `caseStart` of the file) and, per kind, the highest after. */
+function summarizeTrace(file: string, caseStart: number): Row['trace'] {
+  const idle = readTrace(file, 0, caseStart).at(-1);
+  const during = readTrace(file, caseStart);
+  if (!idle || during.length === 0) return undefined;
+  const peak = { ...idle };
+  for (const sample of during) for (const kind of MEMORY_KINDS) peak[kind] = Math.max(peak[kind], sample[kind]);
+  return { idle, peak, file };
+}
+
+async function startExecutor(url: string, runtime: string, stateDir: string, traceFile: string | undefined): Promise<ChildProcess> {
+  const tracing = traceFile ? ['--import', 'tsx', '--import', MEMORY_TRACE_MODULE] : [];
+  const executor = spawn(process.execPath, [...NODE_FLAGS, ...tracing, EXECUTOR_BIN, 'run'], {
     env: {
+      ...(traceFile ? { MEMORY_TRACE_FILE: traceFile } : {}),
       PATH: process.env.PATH!,
       HOME: stateDir,
       EXECUTOR_FRONTEND_URL: url,
@@ -90,7 +136,8 @@ async function startExecutor(url: string, runtime: string, stateDir: string): Pr
 async function measure(runtime: string, { name, script }: (typeof CASES)[number]): Promise<Row> {
   const c = await startCoordinatorServer('postgres', { SANDFLEET_SERVE_DEMO_IMAGE: 'true' });
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-bench-executor-'));
-  const executor = await startExecutor(c.url, runtime, stateDir);
+  const traceFile = MEMORY_TRACE ? path.join(os.tmpdir(), `sandfleet-log-flood-${runtime}-${name.replace(/\W+/g, '-')}-${process.pid}.jsonl`) : undefined;
+  const executor = await startExecutor(c.url, runtime, stateDir, traceFile);
   try {
     // A first small job pulls the image, so the case measures output only.
     await runJob(c, 'true');
@@ -99,11 +146,13 @@ async function measure(runtime: string, { name, script }: (typeof CASES)[number]
     const coordinatorIdle = memoryOf('self', 'VmRSS');
     resetPeak(executor.pid!);
     resetPeak('self');
+    const traceStart = traceFile ? fs.statSync(traceFile).size : 0;
     const started = performance.now();
     const { id, state } = await runJob(c, script);
     const seconds = (performance.now() - started) / 1000;
     const executorPeak = memoryOf(executor.pid!, 'VmHWM');
     const coordinatorPeakRun = memoryOf('self', 'VmHWM');
+    const trace = traceFile ? summarizeTrace(traceFile, traceStart) : undefined;
     const getStarted = performance.now();
     const job = await c.admin('GET', `/api/jobs/${id}`);
     const getMs = performance.now() - getStarted;
@@ -123,6 +172,7 @@ async function measure(runtime: string, { name, script }: (typeof CASES)[number]
       getMs,
       downloadMs: download.ms,
       tail: download.tail.trim().split('\n').at(-1) ?? '',
+      trace,
     };
   } finally {
     executor.kill('SIGTERM');
@@ -160,7 +210,7 @@ async function runJob(c: CoordinatorServer, command: string): Promise<{ id: numb
 
 /** Each case runs in a fresh process, so the coordinator's idle RSS is not an earlier case's heap. */
 function measureInChild(runtime: string, index: number): Promise<Row> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), `--one=${runtime}:${index}`, `--bytes=${BYTES}`], {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), `--one=${runtime}:${index}`, ...process.argv.slice(2).filter((a) => !a.startsWith('--one='))], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -180,7 +230,7 @@ if (ONE) {
   process.exit(0);
 }
 
-console.log(`log flood: ${BYTES} bytes of output per step; RSS idle → peak (VmHWM); coordinator and executor fresh per case`);
+console.log(`log flood: ${BYTES} bytes of output per step; RSS idle → peak (VmHWM); coordinator and executor fresh per case${NODE_FLAGS.length ? `; executor node flags: ${NODE_FLAGS.join(' ')}` : ''}`);
 const all: Row[] = [];
 for (const runtime of RUNTIMES) {
   for (const [index, flood] of CASES.entries()) {
@@ -205,5 +255,10 @@ const table = all.map((r) => [
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
 for (const row of [header, ...table]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
+for (const r of all) {
+  if (!r.trace) continue;
+  const kinds = MEMORY_KINDS.map((kind) => `${kind} ${mib(r.trace!.idle[kind])} → ${mib(r.trace!.peak[kind])}`);
+  console.log(`${r.runtime}/${r.name}: executor memoryUsage() idle → peak: ${kinds.join(', ')} (samples: ${r.trace.file})`);
+}
 for (const r of all) console.log(`${r.runtime}/${r.name}: last line stored: ${r.tail.length > 200 ? `${r.tail.slice(0, 40)}… (${r.tail.length} characters)` : r.tail}`);
 process.exit(0);

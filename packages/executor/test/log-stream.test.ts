@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildRedactions, CoordinatorClient, LinePrefixer, LogFlushError, Redactor, StepLog, UnexpectedStatusError, type LogClient, type StepLogOptions } from '../src/index.js';
+import type { EncodedLogChunk } from '../src/apiclient/client.js';
 import { LogBudget } from '../src/logs/log-budget.js';
 import { LINE_CONTINUED_MARKER, MAX_LINE_CHARS } from '../src/logs/line-prefixer.js';
 import { BACKPRESSURE_HIGH_CHARS, CHUNK_BODY_BYTES, UPDATE_MODE_MAX_OUT_BYTES } from '../src/logs/log-stream.js';
@@ -161,14 +162,17 @@ class FakeLogClient implements LogClient {
     this.entries.push({ out: '', seqs: new Set() });
     return this.entries.length;
   }
-  async appendExecutionLog(job: { id: number }, chunk: { entryId: number; seq: number; out: string; exitCode?: number }) {
+  async appendEncodedExecutionLog(job: { id: number }, { out, ...chunk }: EncodedLogChunk) {
+    await this.appendExecutionLog(job, { ...chunk, out: JSON.parse(Buffer.from(out.frame(Buffer.from('"'), Buffer.from('"'))).toString()) as string });
+  }
+  async appendExecutionLog(job: { id: number }, chunk: { entryId: number; seq: number; out: string; exitCode?: number | null }) {
     await this.gate;
     this.#check('appendExecutionLog', { executorName: 'x', jobId: job.id, ...chunk });
     const entry = this.entries[chunk.entryId - 1]!;
     if (entry.seqs.has(chunk.seq)) return;
     entry.seqs.add(chunk.seq);
     entry.out += chunk.out;
-    if (chunk.exitCode !== undefined) entry.exitCode = chunk.exitCode;
+    if (chunk.exitCode != null) entry.exitCode = chunk.exitCode;
   }
   async updateExecutionLogEntry(job: { id: number }, entryId: number, update: { out?: string; exitCode?: number | null }) {
     this.#check('updateExecutionLogEntry', { executorName: 'x', jobId: job.id, entryId, ...update });

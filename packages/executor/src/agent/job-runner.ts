@@ -26,7 +26,7 @@ import { JobUnsupportedError, outcomeOf, type JobOutcome } from './outcome.js';
 
 export interface JobRunnerDeps {
   config: Pick<ExecutorConfig, 'frontendUrl' | 'frontendPassword' | 'workspaceDir' | 'keepWorkspaces' | 'runtimeConfig' | 'host' | 'maxLogBytes'> & Partial<Pick<ExecutorConfig, 'allowHostCliSteps'>>;
-  client: Pick<CoordinatorClient, 'addExecutionLogEntry' | 'updateExecutionLogEntry' | 'appendExecutionLog' | 'supports' | 'getFile' | 'jobHeaders'>;
+  client: Pick<CoordinatorClient, 'addExecutionLogEntry' | 'updateExecutionLogEntry' | 'appendEncodedExecutionLog' | 'supports' | 'getFile' | 'jobHeaders'>;
   runtime: Runtime;
   log: Logger;
   /** Time between log uploads, in ms. @default 1000 */

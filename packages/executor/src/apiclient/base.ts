@@ -219,7 +219,8 @@ export class Transport {
       response = await fetch(`${this.options.frontendUrl}${path}`, {
         method,
         headers,
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        // Bytes are a body already encoded as JSON (a log chunk); anything else is encoded here.
+        body: init.body === undefined ? undefined : init.body instanceof Uint8Array ? init.body : JSON.stringify(init.body),
         signal,
       });
     } catch (err) {

@@ -3,7 +3,7 @@ import type { ExecutionLogEntry } from '@sandfleet/protocol';
 import { Transport, type CoordinatorClientOptions, type JobRef, type JobRequestOptions } from './base.js';
 import { fileExists, getFile } from './files.js';
 import * as queue from './queue.js';
-import type { ExecutorJob, HeartbeatResult, LogChunk } from './queue.js';
+import type { EncodedLogChunk, ExecutorJob, HeartbeatResult, LogChunk } from './queue.js';
 import type { HeartbeatTelemetry } from './telemetry.js';
 
 export {
@@ -16,7 +16,7 @@ export {
   type JobRef,
   type JobRequestOptions,
 } from './base.js';
-export { LONG_POLL_GRACE_SECONDS, type ExecutorJob, type HeartbeatResult, type LogChunk } from './queue.js';
+export { LONG_POLL_GRACE_SECONDS, type EncodedLogChunk, type EncodedLogOut, type ExecutorJob, type HeartbeatResult, type LogChunk } from './queue.js';
 export { goArch, goOs, type HeartbeatTelemetry } from './telemetry.js';
 
 /**
@@ -81,6 +81,11 @@ export class CoordinatorClient {
   /** Appends one chunk to a log entry (extension `log-append`). A repeated `seq` is ignored by the instance. */
   appendExecutionLog(job: JobRef, chunk: LogChunk): Promise<void> {
     return queue.appendExecutionLog(this.#transport, job, chunk);
+  }
+
+  /** appendExecutionLog with `out` already encoded as JSON, so a large chunk is not copied again. */
+  appendEncodedExecutionLog(job: JobRef, chunk: EncodedLogChunk): Promise<void> {
+    return queue.appendEncodedExecutionLog(this.#transport, job, chunk);
   }
 
   markComplete(job: JobRef, options?: JobRequestOptions): Promise<void> {

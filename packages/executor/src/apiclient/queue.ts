@@ -131,6 +131,28 @@ export async function appendExecutionLog(transport: Transport, job: JobRef, chun
   await transport.jobRequest(job, 'appendExecutionLog', body);
 }
 
+/**
+ * A chunk's `out` already encoded: the UTF-8 of a JSON string's contents, without the quotes. It
+ * frames itself into the request body, so a large chunk is not copied into a string and back.
+ */
+export interface EncodedLogOut {
+  /** The body bytes: `head`, then the encoded text, then `tail` (it may reuse the chunk's own memory). */
+  frame(head: Uint8Array, tail: Uint8Array): Uint8Array;
+}
+
+/** An append whose `out` is already encoded (see EncodedLogOut). */
+export type EncodedLogChunk = Omit<LogChunk, 'out'> & { out: EncodedLogOut };
+
+/** appendExecutionLog with a pre-encoded `out`; the body is the same JSON, with `out` last. */
+export async function appendEncodedExecutionLog(transport: Transport, job: JobRef, chunk: EncodedLogChunk): Promise<void> {
+  const { out, ...fields } = chunk;
+  const { executorName, jobId } = transport.jobBody(job);
+  const { entryId, seq, exitCode, durationMs } = fields;
+  const head = JSON.stringify({ executorName, jobId, entryId, seq, exitCode, durationMs }).slice(0, -1);
+  const body = out.frame(Buffer.from(`${head},"out":"`), Buffer.from('"}'));
+  await transport.jobRequest(job, 'appendExecutionLog', body);
+}
+
 export async function markComplete(transport: Transport, job: JobRef, options?: JobRequestOptions): Promise<void> {
   const body: MarkCompleteRequestBody = transport.jobBody(job);
   await transport.jobRequest(job, 'markComplete', body, options);

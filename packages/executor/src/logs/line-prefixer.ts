@@ -69,7 +69,8 @@ export class LinePrefixer {
       partial = partial.slice(cut);
     }
     if (partial !== '') {
-      this.#pieces.push(partial);
+      // A slice would keep the whole joined line alive while it waits; a copy keeps only itself.
+      this.#pieces.push(copyString(partial));
       this.#partialLength = partial.length;
     }
     return out;
@@ -100,4 +101,9 @@ export class LinePrefixer {
   #line(text: string): string {
     return this.#continued ? `${this.prefix}${LINE_CONTINUED_MARKER}${text}\n` : `${this.prefix}${text}\n`;
   }
+}
+
+/** A flat copy of `text` that shares no memory with the string it was sliced from (UTF-16 round trip, lossless). */
+function copyString(text: string): string {
+  return Buffer.from(text, 'utf16le').toString('utf16le');
 }

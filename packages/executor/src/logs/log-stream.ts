@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { SandfleetError, EXTENSION_LOG_APPEND, type ExecutionLogEntry } from '@sandfleet/protocol';
 import type { CoordinatorClient, JobRef } from '../apiclient/client.js';
 import { describeBytes, LogBudget } from './log-budget.js';
-import { chunkLength, escapeNul } from './log-text.js';
+import { escapeNul } from './log-text.js';
+import { JsonChunk } from './json-chunk.js';
 import { LinePrefixer } from './line-prefixer.js';
 import type { Redactor, StreamRedactor } from './redaction.js';
 
@@ -26,7 +27,7 @@ export { LinePrefixer } from './line-prefixer.js';
 /** The client calls a log entry needs (a CoordinatorClient, or a fake in tests). */
 export type LogClient = Pick<
   CoordinatorClient,
-  'addExecutionLogEntry' | 'updateExecutionLogEntry' | 'appendExecutionLog' | 'supports'
+  'addExecutionLogEntry' | 'updateExecutionLogEntry' | 'appendEncodedExecutionLog' | 'supports'
 >;
 
 /** The entry could not be written completely; the job must not be reported as successful. */
@@ -49,6 +50,8 @@ export const CHUNK_BODY_BYTES = 1024 * 1024;
 export const BACKPRESSURE_HIGH_CHARS = 4 * CHUNK_BODY_BYTES;
 /** ... and below which they are read again. */
 const BACKPRESSURE_LOW_CHARS = 2 * CHUNK_BODY_BYTES;
+/** Emptied chunks kept for reuse: enough for the backlog the backpressure allows, and the one being filled. */
+const SPARE_CHUNKS = BACKPRESSURE_HIGH_CHARS / CHUNK_BODY_BYTES + 2;
 
 /**
  * Without log-append every update resends the entry's whole `out`, so an entry is capped at this many
@@ -111,7 +114,7 @@ interface FinalFields {
 
 interface PendingChunk {
   seq: number;
-  out: string;
+  out: JsonChunk;
   final?: FinalFields;
   /** The marker lines are added to `out` when the chunk is first sent, so they count every loss before it. */
   withMarkers?: boolean;
@@ -167,11 +170,13 @@ export class StepLog {
   #truncated = false;
   readonly #losses: Losses = { truncatedBytes: 0, truncatedBy: '', refusedBytes: 0, refusedStatuses: new Set(), unsentBytes: 0 };
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;
-  // Append mode: output not yet put in a chunk, and chunks not yet acknowledged (resent verbatim).
-  #unsent = '';
+  // Append mode: the chunk being filled, full chunks not yet acknowledged (resent verbatim), and
+  // acknowledged ones kept for reuse, so a flood reuses a few buffers instead of allocating per chunk.
+  #filling: JsonChunk | undefined;
   #nextSeq = 0;
   readonly #chunks: PendingChunk[] = [];
   #chunkChars = 0;
+  readonly #spare: JsonChunk[] = [];
   // Update mode: the whole output, its size, and what the coordinator holds.
   #out = '';
   #outBytes = 0;
@@ -289,16 +294,43 @@ export class StepLog {
       }
       return undefined;
     }
-    this.#unsent += kept;
-    // A chunk's JSON takes at least a byte per character, so this many characters fill one.
-    if (this.#unsent.length >= CHUNK_BODY_BYTES) this.#scheduleFlush();
+    if (this.#fill(kept)) this.#scheduleFlush();
     if (this.#pendingChars() <= BACKPRESSURE_HIGH_CHARS) return undefined;
     this.#drained ??= withResolvers();
     return this.#drained.promise;
   }
 
+  /** Encodes `text` into chunks, sealing each that is full; true when one was sealed. */
+  #fill(text: string): boolean {
+    let sealed = false;
+    let rest = text;
+    for (;;) {
+      this.#filling ??= this.#spare.pop() ?? new JsonChunk(CHUNK_BODY_BYTES);
+      const taken = this.#filling.write(rest);
+      if (taken === rest.length) return sealed;
+      rest = rest.slice(taken);
+      this.#seal();
+      sealed = true;
+    }
+  }
+
+  /** Queues the chunk being filled for sending, if it holds anything. */
+  #seal(): void {
+    const out = this.#filling;
+    if (!out || out.isEmpty) return;
+    this.#filling = undefined;
+    this.#chunks.push({ seq: this.#nextSeq++, out });
+    this.#chunkChars += out.chars;
+  }
+
+  #recycle(out: JsonChunk): void {
+    if (out.capacity !== CHUNK_BODY_BYTES || this.#spare.length >= SPARE_CHUNKS) return;
+    out.reset();
+    this.#spare.push(out);
+  }
+
   #pendingChars(): number {
-    return this.#unsent.length + this.#chunkChars;
+    return (this.#filling?.chars ?? 0) + this.#chunkChars;
   }
 
   /** Lets paused writers go on once the backlog is small again, or for good once nothing will be sent. */
@@ -311,8 +343,11 @@ export class StepLog {
 
   /** The entry does not exist: what waits can never be stored. */
   #discardPending(): void {
-    this.#losses.unsentBytes += Buffer.byteLength(this.#unsent) + Buffer.byteLength(this.#out);
-    this.#unsent = '';
+    this.#losses.unsentBytes += (this.#filling?.textBytes ?? 0) + Buffer.byteLength(this.#out);
+    for (const chunk of this.#chunks.splice(0)) this.#losses.unsentBytes += chunk.out.textBytes;
+    this.#filling = undefined;
+    this.#chunkChars = 0;
+    this.#spare.length = 0;
     this.#out = '';
     this.#outBytes = 0;
     this.#releaseWriters();
@@ -347,50 +382,38 @@ export class StepLog {
 
   async #flushAppend(entryId: number, final?: FinalFields): Promise<void> {
     if (final) {
-      this.#cutChunks(true);
+      this.#seal();
       const tail = this.#chunks.at(-1);
       if (tail) Object.assign(tail, { final, withMarkers: true });
-      else this.#chunks.push({ seq: this.#nextSeq++, out: '', final, withMarkers: true });
+      else this.#chunks.push({ seq: this.#nextSeq++, out: emptyChunk(), final, withMarkers: true });
     }
     for (;;) {
-      this.#cutChunks(this.#remainderDue);
+      // Full chunks are sealed as output arrives; the timer also sends a partly filled one.
+      if (this.#remainderDue) this.#seal();
       this.#remainderDue = false;
       const chunk = this.#chunks[0];
       if (!chunk) return;
       await this.#sendChunk(entryId, chunk);
       this.#chunks.shift();
-      this.#chunkChars -= chunk.out.length;
+      this.#chunkChars -= chunk.out.chars;
+      this.#recycle(chunk.out);
       this.#releaseWriters();
-    }
-  }
-
-  /** Moves unsent output into chunks: full ones only, or all of it. */
-  #cutChunks(all: boolean): void {
-    // Fewer characters than a chunk holds bytes may still fill one, but the timer sends those.
-    if (!all && this.#unsent.length < CHUNK_BODY_BYTES) return;
-    while (this.#unsent.length > 0) {
-      const length = chunkLength(this.#unsent, CHUNK_BODY_BYTES);
-      if (length === this.#unsent.length && !all) return;
-      const out = this.#unsent.slice(0, length);
-      this.#unsent = this.#unsent.slice(length);
-      this.#chunks.push({ seq: this.#nextSeq++, out });
-      this.#chunkChars += out.length;
     }
   }
 
   /** Sends one chunk; on a refusal or after every retry it is given up (and counted), never resent. */
   async #sendChunk(entryId: number, chunk: PendingChunk): Promise<void> {
     if (chunk.withMarkers) {
-      const markers = this.#markerLines();
-      chunk.out += markers;
-      this.#chunkChars += markers.length;
+      const before = chunk.out.chars;
+      chunk.out.writeUnbounded(this.#markerLines());
+      this.#chunkChars += chunk.out.chars - before;
       chunk.withMarkers = false;
     }
     const { client, job } = this.#options;
     const outcome = await this.#send('appendExecutionLog', () =>
-      client.appendExecutionLog(job, { entryId, seq: chunk.seq, out: chunk.out, ...chunk.final }));
+      client.appendEncodedExecutionLog(job, { entryId, seq: chunk.seq, out: chunk.out, ...chunk.final }));
     if (outcome.ok) return;
-    const bytes = Buffer.byteLength(chunk.out);
+    const bytes = chunk.out.textBytes;
     if (outcome.refused !== undefined) {
       this.#losses.refusedBytes += bytes;
       this.#losses.refusedStatuses.add(outcome.refused);
@@ -399,10 +422,10 @@ export class StepLog {
     }
     if (!chunk.final) return;
     // The exit code must still arrive: after a refusal, first with only the marker lines, then bare.
-    if (outcome.refused === undefined || chunk.out === '') throw outcome.error;
+    if (outcome.refused === undefined || chunk.out.isEmpty) throw outcome.error;
     const retry: PendingChunk = chunk.markersOnly
-      ? { seq: this.#nextSeq++, out: '', final: chunk.final }
-      : { seq: this.#nextSeq++, out: '', final: chunk.final, withMarkers: true, markersOnly: true };
+      ? { seq: this.#nextSeq++, out: emptyChunk(), final: chunk.final }
+      : { seq: this.#nextSeq++, out: emptyChunk(), final: chunk.final, withMarkers: true, markersOnly: true };
     this.#chunks.push(retry);
   }
 
@@ -480,6 +503,11 @@ export class StepLog {
     const text = lines.map((line) => `${line}\n`).join('');
     return this.#endsWithNewline ? text : `\n${text}`;
   }
+}
+
+/** A chunk for the final call alone (the exit code, and marker lines if any). */
+function emptyChunk(): JsonChunk {
+  return new JsonChunk(0);
 }
 
 function withResolvers(): { promise: Promise<void>; resolve: () => void } {

@@ -14,7 +14,7 @@ export interface StoredEntry {
 /** Counts the log writes a client makes, by operation. */
 export class CountingLogClient implements LogClient {
   readonly calls = new Map<string, number>();
-  /** The seq of every appendExecutionLog call, in order. */
+  /** The seq of every append call, in order. */
   readonly appendSeqs: number[] = [];
   constructor(readonly inner: CoordinatorClient) {}
   #count(op: string) {
@@ -31,10 +31,10 @@ export class CountingLogClient implements LogClient {
     this.#count('updateExecutionLogEntry');
     return this.inner.updateExecutionLogEntry(...args);
   }
-  appendExecutionLog(...args: Parameters<CoordinatorClient['appendExecutionLog']>) {
+  appendEncodedExecutionLog(...args: Parameters<CoordinatorClient['appendEncodedExecutionLog']>) {
     this.#count('appendExecutionLog');
     this.appendSeqs.push(args[1].seq);
-    return this.inner.appendExecutionLog(...args);
+    return this.inner.appendEncodedExecutionLog(...args);
   }
 }
 
