@@ -216,13 +216,7 @@ export class Transport {
     if (init.body !== undefined) headers['Content-Type'] = 'application/json';
     let response: Response;
     try {
-      response = await fetch(`${this.options.frontendUrl}${path}`, {
-        method,
-        headers,
-        // Bytes are a body already encoded as JSON (a log chunk); anything else is encoded here.
-        body: init.body === undefined ? undefined : init.body instanceof Uint8Array ? init.body : JSON.stringify(init.body),
-        signal,
-      });
+      response = await fetch(`${this.options.frontendUrl}${path}`, { method, headers, signal, ...requestBody(init.body, headers) });
     } catch (err) {
       // The caller's own abort is not "unreachable": let it surface as the AbortError it is.
       if (init.signal?.aborted) throw init.signal.reason ?? err;
@@ -232,6 +226,23 @@ export class Transport {
     if (response.status < 500) this.#extensions = parseExtensions(response.headers.get(EXTENSIONS_HEADER));
     return response;
   }
+}
+
+/**
+ * The body of a request. Bytes are a body already encoded as JSON (a log chunk): fetch would copy a
+ * byte body, so they go as a one-chunk stream it writes as they are, with their length.
+ */
+function requestBody(body: unknown, headers: Record<string, string>): Pick<RequestInit, 'body'> & { duplex?: 'half' } {
+  if (body === undefined) return {};
+  if (!(body instanceof Uint8Array)) return { body: JSON.stringify(body) };
+  headers['Content-Length'] = String(body.byteLength);
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(body);
+      controller.close();
+    },
+  });
+  return { body: stream, duplex: 'half' };
 }
 
 export function parseJson(path: string, text: string): unknown {

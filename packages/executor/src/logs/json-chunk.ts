@@ -64,6 +64,14 @@ export class JsonChunk implements EncodedLogOut {
       this.#put(text, encoded, bytes);
       return text.length;
     }
+    // Plain ASCII (the common flood) is cut by count, written in place: no slice, no JSON text of it.
+    if (encoded === text && bytes === text.length) {
+      const taken = this.#buffer.write(text, this.#end, Math.max(0, this.#room), 'latin1');
+      this.#end += taken;
+      this.#textBytes += taken;
+      this.#chars += taken;
+      return taken;
+    }
     const length = chunkLength(text, this.#room + 2);
     // chunkLength takes at least one character, even one that does not fit.
     if (jsonUtf8Length(text.slice(0, length)) > this.#room + 2) return 0;

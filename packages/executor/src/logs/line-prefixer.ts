@@ -1,4 +1,4 @@
-import { safeCutIndex } from './log-text.js';
+import { isHighSurrogate, safeCutIndex } from './log-text.js';
 
 /** The longest line kept whole, in characters (UTF-16 code units); a longer one is split. */
 export const MAX_LINE_CHARS = 1024 * 1024;
@@ -13,7 +13,9 @@ export const LINE_CONTINUED_MARKER = '[line continued] ';
  * The partial line is kept as a list of pieces, so output without newlines costs O(n) in total, and
  * it never grows past `maxLineChars`: a longer line is emitted in pieces of that size, each following
  * piece on its own line as `stdout: [line continued] …`. Memory stays bounded and the output keeps
- * flowing to the coordinator even when a step never prints a newline.
+ * flowing to the coordinator even when a step never prints a newline. `pushPieces` gives the output
+ * as a list of strings, so such a line is never joined into one large string (which would outlive
+ * young-generation collections and pile up as garbage under a flood).
  */
 export class LinePrefixer {
   #pieces: string[] = [];
@@ -27,12 +29,21 @@ export class LinePrefixer {
   ) {}
 
   push(text: string): string {
-    if (text === '') return '';
+    return this.pushPieces(text).join('');
+  }
+
+  end(): string {
+    return this.endPieces().join('');
+  }
+
+  /** push, as strings whose concatenation is the output. */
+  pushPieces(text: string): string[] {
+    if (text === '') return [];
     const lastNewline = text.lastIndexOf('\n');
     if (lastNewline === -1) {
       this.#pieces.push(text);
       this.#partialLength += text.length;
-      return this.#partialLength > this.maxLineChars ? this.#emitFullPieces() : '';
+      return this.#partialLength > this.maxLineChars ? this.#emitFullPieces() : [];
     }
     const complete = this.#takePartial() + text.slice(0, lastNewline);
     const rest = text.slice(lastNewline + 1);
@@ -41,12 +52,13 @@ export class LinePrefixer {
       this.#partialLength = rest.length;
     }
     const out = this.#prefixLines(complete);
-    return this.#partialLength > this.maxLineChars ? out + this.#emitFullPieces() : out;
+    return this.#partialLength > this.maxLineChars ? [out, ...this.#emitFullPieces()] : [out];
   }
 
-  end(): string {
+  /** end, as strings whose concatenation is the output. */
+  endPieces(): string[] {
     const rest = this.#takePartial();
-    const out = rest === '' ? '' : this.#prefixLines(rest);
+    const out = rest === '' ? [] : [this.#prefixLines(rest)];
     this.#continued = false;
     return out;
   }
@@ -58,20 +70,32 @@ export class LinePrefixer {
     return partial;
   }
 
-  /** Emits the partial line in full-size pieces while it is longer than that; keeps the remainder. */
-  #emitFullPieces(): string {
-    let partial = this.#takePartial();
-    let out = '';
-    while (partial.length > this.maxLineChars) {
-      const cut = safeCutIndex(partial, this.maxLineChars);
-      out += this.#line(partial.slice(0, cut));
+  /** Emits the partial line in lines of full size while it is longer than that; keeps the remainder. */
+  #emitFullPieces(): string[] {
+    const out: string[] = [];
+    while (this.#partialLength > this.maxLineChars) {
+      out.push(this.#continued ? `${this.prefix}${LINE_CONTINUED_MARKER}` : this.prefix);
+      let need = this.maxLineChars;
+      for (;;) {
+        const piece = this.#pieces[0]!;
+        const splitsPair = isHighSurrogate(piece.charCodeAt(need - 1));
+        if (piece.length < need || (piece.length === need && !splitsPair)) {
+          out.push(piece);
+          this.#pieces.shift();
+          this.#partialLength -= piece.length;
+          need -= piece.length;
+          if (need === 0) break;
+          continue;
+        }
+        // The line ends inside this piece, before a high surrogate rather than between it and its pair.
+        const cut = splitsPair ? need - 1 : need;
+        if (cut > 0) out.push(piece.slice(0, cut));
+        this.#pieces[0] = piece.slice(cut);
+        this.#partialLength -= cut;
+        break;
+      }
+      out.push('\n');
       this.#continued = true;
-      partial = partial.slice(cut);
-    }
-    if (partial !== '') {
-      // A slice would keep the whole joined line alive while it waits; a copy keeps only itself.
-      this.#pieces.push(copyString(partial));
-      this.#partialLength = partial.length;
     }
     return out;
   }
@@ -97,13 +121,4 @@ export class LinePrefixer {
     }
     return out.join('');
   }
-
-  #line(text: string): string {
-    return this.#continued ? `${this.prefix}${LINE_CONTINUED_MARKER}${text}\n` : `${this.prefix}${text}\n`;
-  }
-}
-
-/** A flat copy of `text` that shares no memory with the string it was sliced from (UTF-16 round trip, lossless). */
-function copyString(text: string): string {
-  return Buffer.from(text, 'utf16le').toString('utf16le');
 }

@@ -97,13 +97,14 @@ class OutputChannel {
     this.#lines = new LinePrefixer(prefix);
   }
 
-  push(chunk: Buffer): string {
-    return this.#lines.push(escapeNul(this.#redactor.push(this.#decoder.write(chunk))));
+  /** The processed output, as strings whose concatenation it is (a long line is never joined into one). */
+  push(chunk: Buffer): string[] {
+    return this.#lines.pushPieces(escapeNul(this.#redactor.push(this.#decoder.write(chunk))));
   }
 
-  end(): string {
+  end(): string[] {
     const text = this.#redactor.push(this.#decoder.end()) + this.#redactor.end();
-    return this.#lines.push(escapeNul(text)) + this.#lines.end();
+    return [...this.#lines.pushPieces(escapeNul(text)), ...this.#lines.endPieces()];
   }
 }
 
@@ -224,9 +225,9 @@ export class StepLog {
    * Feeds a stdout chunk of the step. A returned promise asks the caller to read no more output
    * until it settles (backpressure).
    */
-  readonly onStdout = (chunk: Buffer): Promise<void> | undefined => this.#accept(this.#stdout.push(chunk));
+  readonly onStdout = (chunk: Buffer): Promise<void> | undefined => this.#acceptAll(this.#stdout.push(chunk));
   /** Feeds a stderr chunk of the step; see onStdout. */
-  readonly onStderr = (chunk: Buffer): Promise<void> | undefined => this.#accept(this.#stderr.push(chunk));
+  readonly onStderr = (chunk: Buffer): Promise<void> | undefined => this.#acceptAll(this.#stderr.push(chunk));
 
   /** Adds a line written by the executor itself (unprefixed, as Sourcegraph's "Wrote <file>" lines). */
   writeLine(line: string): void {
@@ -245,7 +246,7 @@ export class StepLog {
    */
   async finish(exitCode: number): Promise<void> {
     if (this.#finished) return;
-    this.#accept(this.#stdout.end() + this.#stderr.end());
+    this.#acceptAll([...this.#stdout.end(), ...this.#stderr.end()]);
     this.#finished = true;
     clearInterval(this.#timer);
     const durationMs = Math.max(0, Math.round(Date.now() - this.#startedAtMs));
@@ -260,6 +261,13 @@ export class StepLog {
     await this.#chain;
     this.#releaseWriters();
     if (failure !== undefined) throw new LogFlushError(this.key, failure);
+  }
+
+  /** #accept for each piece of processed output; the pause promise, if any piece asked for one. */
+  #acceptAll(pieces: readonly string[]): Promise<void> | undefined {
+    let pause: Promise<void> | undefined;
+    for (const piece of pieces) pause = this.#accept(piece) ?? pause;
+    return pause;
   }
 
   /** Takes processed output in, within the budget; returns a promise when the caller should pause. */

@@ -15,7 +15,7 @@ export function escapeNul(text: string): string {
   return text.includes('\0') ? text.replaceAll('\0', NUL_REPLACEMENT) : text;
 }
 
-function isHighSurrogate(code: number): boolean {
+export function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 
