@@ -338,4 +338,30 @@ describe('line prefixing of very long lines', () => {
     assert.ok(emitted <= Math.ceil((reads * read.length) / MAX_LINE_CHARS));
     assert.ok(out < reads * read.length + 100 * 30);
   });
+
+  it('cuts a line at the same places however its text arrives, never inside a surrogate pair', () => {
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const alphabet = ['x', 'y', '\n', '😀', 'é'];
+    for (let round = 0; round < 2000; round++) {
+      let text = '';
+      for (let i = random(40); i > 0; i--) text += alphabet[random(alphabet.length)];
+      // A small line cap and run size, so that cuts and runs happen inside such short texts.
+      const whole = new LinePrefixer('p: ', 4, 3);
+      const expected = whole.push(text) + whole.end();
+      const split = new LinePrefixer('p: ', 4, 3);
+      let actual = '';
+      for (let pos = 0; pos < text.length; ) {
+        const next = Math.min(text.length, pos + 1 + random(6));
+        // Splitting only between whole characters, as the UTF-8 decoder hands text on.
+        const end = next < text.length && /[\ud800-\udbff]/.test(text[next - 1]!) ? next + 1 : next;
+        actual += split.pushPieces(text.slice(pos, end)).join('');
+        pos = end;
+      }
+      actual += split.endPieces().join('');
+      assert.equal(actual, expected, JSON.stringify(text));
+      assert.ok(!/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(actual), `a lone surrogate in ${JSON.stringify(actual)}`);
+      for (const line of actual.split('\n').slice(0, -1)) assert.ok(line.replace(/^p: (\[line continued\] )?/, '').length <= 4, JSON.stringify(line));
+    }
+  });
 });

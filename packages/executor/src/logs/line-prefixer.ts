@@ -7,6 +7,12 @@ export const MAX_LINE_CHARS = 1024 * 1024;
 export const LINE_CONTINUED_MARKER = '[line continued] ';
 
 /**
+ * Complete lines are prefixed in runs of about this many characters: a pipe read (64 KiB) of short
+ * lines, prefixed, would otherwise be one string large enough for V8's large-object space.
+ */
+const PREFIX_RUN_CHARS = 32 * 1024;
+
+/**
  * Splits text into lines and prefixes each with `stdout: ` / `stderr: `. A partial line waits for its
  * newline (or the end of the stream), like Sourcegraph's line scanner.
  *
@@ -26,6 +32,8 @@ export class LinePrefixer {
   constructor(
     private readonly prefix: string,
     private readonly maxLineChars = MAX_LINE_CHARS,
+    /** Complete lines are prefixed in runs of about this many characters, each its own string. */
+    private readonly runChars = PREFIX_RUN_CHARS,
   ) {}
 
   push(text: string): string {
@@ -51,8 +59,8 @@ export class LinePrefixer {
       this.#pieces.push(rest);
       this.#partialLength = rest.length;
     }
-    const out = this.#prefixLines(complete);
-    return this.#partialLength > this.maxLineChars ? [out, ...this.#emitFullPieces()] : [out];
+    const out = this.#prefixRuns(complete);
+    return this.#partialLength > this.maxLineChars ? [...out, ...this.#emitFullPieces()] : out;
   }
 
   /** end, as strings whose concatenation is the output. */
@@ -96,6 +104,20 @@ export class LinePrefixer {
       }
       out.push('\n');
       this.#continued = true;
+    }
+    return out;
+  }
+
+  /** #prefixLines in runs of whole lines, so that no result is a large string. */
+  #prefixRuns(text: string): string[] {
+    if (text.length <= this.runChars) return [this.#prefixLines(text)];
+    const out: string[] = [];
+    for (let pos = 0; pos <= text.length; ) {
+      let newline = text.lastIndexOf('\n', pos + this.runChars);
+      if (newline < pos) newline = text.indexOf('\n', pos + this.runChars);
+      const end = newline === -1 ? text.length : newline;
+      out.push(this.#prefixLines(text.slice(pos, end)));
+      pos = end + 1;
     }
     return out;
   }
