@@ -51,6 +51,8 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+/** Idle → peak, and the growth in MB (10^6 bytes, the unit of the targets). */
+const growth = (idle: number, peak: number) => `${mib(idle)} → ${mib(peak)} (+${((peak - idle) / 1e6).toFixed(0)} MB)`;
 
 interface Row {
   runtime: string;
@@ -247,8 +249,8 @@ const table = all.map((r) => [
   r.name,
   r.state,
   `${r.seconds.toFixed(1)} s`,
-  `${mib(r.executorIdle)} → ${mib(r.executorPeak)}`,
-  `${mib(r.coordinatorIdle)} → ${mib(r.coordinatorPeak)}`,
+  growth(r.executorIdle, r.executorPeak),
+  growth(r.coordinatorIdle, r.coordinatorPeak),
   `${r.storedBytes} B`,
   `${r.getMs.toFixed(0)} ms`,
   `${r.downloadMs.toFixed(0)} ms`,
