@@ -1,0 +1,56 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleCjs, REPO_ROOT } from './bundle.js';
+
+/**
+ * The standalone `executor`: a Node single-executable application. The bundled CLI and the files it
+ * reads at run time (see packages/executor/src/assets.ts) are injected into a copy of the node
+ * binary running this build, so the worker needs neither a checkout, nor node_modules, nor npm —
+ * not even a node of its own.
+ */
+
+/** The fuse Node looks for to know a blob was injected (Node's single-executable docs). */
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+/** Files read next to the sources, embedded under their file names. */
+const ASSETS = ['packages/executor/src/sandbox/shared/seccomp-bpf.py'];
+
+const ENTRY = `
+import { main } from './packages/executor/src/cli/main.js';
+// Exit explicitly, as bin/executor.js does: idle keep-alive sockets must not hold a drained executor open.
+main(process.argv).then((code) => process.exit(code));
+`;
+
+export const EXECUTOR_ARTIFACT = 'executor-linux-amd64';
+
+interface Postject {
+  inject(file: string, name: string, data: Buffer, options: { sentinelFuse: string }): Promise<void>;
+}
+
+export async function buildExecutorBinary(options: { outFile: string; commit: string }): Promise<void> {
+  if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error(`the executor binary is built for linux-amd64 from a node of that platform (this is ${process.platform}-${process.arch})`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-release-'));
+  try {
+    const script = path.join(work, 'executor.cjs');
+    await bundleCjs({ entry: ENTRY, outfile: script, commit: options.commit });
+    const blob = path.join(work, 'executor.blob');
+    const seaConfig = path.join(work, 'sea-config.json');
+    const assets = Object.fromEntries(ASSETS.map((file) => [path.basename(file), path.join(REPO_ROOT, file)]));
+    fs.writeFileSync(seaConfig, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, assets }));
+    execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+    const binary = path.join(work, 'executor');
+    fs.copyFileSync(process.execPath, binary);
+    fs.chmodSync(binary, 0o755);
+    const postject = createRequire(import.meta.url)('postject') as Postject;
+    await postject.inject(binary, 'NODE_SEA_BLOB', fs.readFileSync(blob), { sentinelFuse: SEA_FUSE });
+    fs.mkdirSync(path.dirname(options.outFile), { recursive: true });
+    fs.copyFileSync(binary, `${options.outFile}.tmp`);
+    fs.renameSync(`${options.outFile}.tmp`, options.outFile);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
