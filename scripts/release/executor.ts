@@ -26,8 +26,16 @@ main(process.argv).then((code) => process.exit(code));
 
 export const EXECUTOR_ARTIFACT = 'executor-linux-amd64';
 
-interface Postject {
-  inject(file: string, name: string, data: Buffer, options: { sentinelFuse: string }): Promise<void>;
+const POSTJECT_CLI = createRequire(import.meta.url).resolve('postject/dist/cli.js');
+
+/** Runs a build step, its output shown only when it fails. */
+function quietly(command: string, args: string[]): void {
+  try {
+    execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  } catch (err) {
+    const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
+    throw new Error(`${path.basename(command)} ${args.join(' ')} failed:\n${stdout}${stderr}`, { cause: err });
+  }
 }
 
 export async function buildExecutorBinary(options: { outFile: string; commit: string }): Promise<void> {
@@ -40,13 +48,13 @@ export async function buildExecutorBinary(options: { outFile: string; commit: st
     const seaConfig = path.join(work, 'sea-config.json');
     const assets = Object.fromEntries(ASSETS.map((file) => [path.basename(file), path.join(REPO_ROOT, file)]));
     fs.writeFileSync(seaConfig, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, assets }));
-    execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+    quietly(process.execPath, ['--experimental-sea-config', seaConfig]);
 
     const binary = path.join(work, 'executor');
     fs.copyFileSync(process.execPath, binary);
     fs.chmodSync(binary, 0o755);
-    const postject = createRequire(import.meta.url)('postject') as Postject;
-    await postject.inject(binary, 'NODE_SEA_BLOB', fs.readFileSync(blob), { sentinelFuse: SEA_FUSE });
+    // postject's ELF writer prints warnings about note sections it leaves as they are: shown only on failure.
+    quietly(process.execPath, [POSTJECT_CLI, binary, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
     fs.mkdirSync(path.dirname(options.outFile), { recursive: true });
     fs.copyFileSync(binary, `${options.outFile}.tmp`);
     fs.renameSync(`${options.outFile}.tmp`, options.outFile);
