@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { CoordinatorClient, connectionOptions } from '../apiclient/client.js';
-import { ConfigError, installDefaults, loadConfig, type ExecutorConfig } from '../config.js';
+import { ConfigError, loadConfig, type ExecutorConfig } from '../config.js';
 import { gitVersionOutput, srcCliVersionOutput } from './host-tools.js';
 import { registerInstallCommand } from './install.js';
 import { createLogger } from '../logger.js';
@@ -41,7 +41,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       process.exitCode = passed ? EXIT_OK : EXIT_FAILURE;
     });
 
-  registerInstallCommand(program, installDefaults(env));
+  registerInstallCommand(program, env);
   return program;
 }
 
