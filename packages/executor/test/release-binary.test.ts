@@ -7,14 +7,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { basicEnv, createGitRepository, makeTempDir, removeTempDir, spawnProcess } from '@sandfleet/test-helpers';
+import { basicEnv, buildTestImages, createGitRepository, makeTempDir, removeTempDir, spawnProcess, startRegistry, SYSTEM_PATH_ENV, type TestRegistry } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { sourceCommit } from '../../../scripts/release/bundle.js';
 import { buildExecutorBinary, EXECUTOR_ARTIFACT } from '../../../scripts/release/executor.js';
 import { EXECUTOR_VERSION } from '../src/version.js';
 
-/** A PATH of system directories only: no node_modules/.bin, no npx. */
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 describe('the standalone executor binary', { timeout: 240_000 }, () => {
   let buildDir: string;
@@ -45,7 +43,7 @@ describe('the standalone executor binary', { timeout: 240_000 }, () => {
 
   /** The binary run from the empty directory with a system PATH and only `env` besides. */
   const run = (args: string[], env: Record<string, string> = {}) => {
-    const spawned = spawnProcess(executor, args, { ...basicEnv({ PATH: SYSTEM_PATH, HOME: host, ...env }) });
+    const spawned = spawnProcess(executor, args, { ...basicEnv({ ...SYSTEM_PATH_ENV, HOME: host, ...env }) });
     return spawned;
   };
   const workerEnv = () => ({
@@ -92,5 +90,44 @@ describe('the standalone executor binary', { timeout: 240_000 }, () => {
     assert.equal(markComplete.status, 204);
     assert.equal(typeof markComplete.durationMs, 'number');
     assert.ok(!spawned.output().includes(ACCESS_TOKEN), 'the frontend password must not reach the log');
+  });
+
+  it('runs a step in a bwrap sandbox, under the seccomp filter it compiles with its embedded script', async (t) => {
+    let registry: TestRegistry | undefined;
+    const stateDir = makeTempDir('sandfleet-release-state-');
+    try {
+      const probe = run(['validate'], { ...workerEnv(), EXECUTOR_RUNTIME: 'bwrap', EXECUTOR_STATE_DIR: stateDir });
+      await probe.exit;
+      if (!/✓ bwrap/.test(probe.output())) return t.skip(`bwrap is not available here:\n${probe.output()}`);
+      registry = await startRegistry();
+      await registry.push('test/busybox', '1', (await buildTestImages()).busybox);
+      const submitted = await coordinator.api('POST', '/api/jobs', {
+        queue: 'batches',
+        // unshare(CLONE_NEWUSER) is what the filter refuses a step: it fails only when the filter is on.
+        dockerSteps: [{ key: 'sandboxed', image: `${registry.host}/test/busybox:1`, commands: ['echo "inside as $(id -u)"', 'unshare -U true && echo unfiltered || echo filtered'] }],
+      });
+      assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
+      const spawned = run(['run'], {
+        ...workerEnv(),
+        EXECUTOR_RUNTIME: 'bwrap',
+        EXECUTOR_STATE_DIR: stateDir,
+        EXECUTOR_NETWORK: 'none',
+        EXECUTOR_ALLOWED_PRIVATE_REGISTRIES: registry.host,
+        EXECUTOR_JOB_NUM_CPUS: '1',
+        EXECUTOR_JOB_MEMORY: '256M',
+        EXECUTOR_FIRECRACKER_DISK_SPACE: '256M',
+        EXECUTOR_NUM_TOTAL_JOBS: '1',
+        EXECUTOR_QUEUE_POLL_INTERVAL: '200ms',
+      });
+      const job = await waitForJobState(coordinator, submitted.body.id, ['completed', 'failed', 'errored'], 120_000);
+      assert.equal(job.state, 'completed', `${JSON.stringify(job, null, 2)}\n${spawned.output()}`);
+      const step = (job.executionLogs as Array<{ key: string; out?: string }>).find((e) => e.key === 'step.docker.sandboxed');
+      assert.match(step?.out ?? '', /stdout: inside as 1000/);
+      assert.match(step?.out ?? '', /stdout: filtered/);
+      assert.equal(await spawned.exit, 0, spawned.output());
+    } finally {
+      await registry?.stop();
+      removeTempDir(stateDir);
+    }
   });
 });
