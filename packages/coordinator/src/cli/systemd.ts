@@ -6,16 +6,22 @@ import { ConfigError, loadConfig, serviceSettings } from '../config.js';
 /**
  * `sandfleet install systemd`: sandfleet.service and sandfleet.env (the coordinator's settings
  * from the environment the command runs in, 0600). The service runs as a user of its own
- * (DynamicUser), keeps its data in /var/lib/sandfleet and reads the site config as a credential,
+ * (DynamicUser), keeps its data in /var/lib/sandfleet (SANDFLEET_DATA_DIR is not used) and reads
+ * the site config as a credential,
  * so the file with the executors' secret stays readable by root alone. Logs: `journalctl -u sandfleet`.
  */
 
 export const STATE_DIRECTORY = '/var/lib/sandfleet';
 const SITE_CONFIG_CREDENTIAL = 'site-config.json';
 
+/** Settings passed to `serve` as flags in ExecStart (a flag's default would win over them in the environment). */
+const FLAG_SETTINGS = ['SANDFLEET_HOST', 'SANDFLEET_PORT', 'SANDFLEET_DATA_DIR', 'SANDFLEET_SITE_CONFIG'];
+
 export interface CoordinatorUnitOptions {
-  /** The command that runs `sandfleet`; `serve` is appended. */
+  /** The command that runs `sandfleet`; `serve` and its flags are appended. */
   exec: readonly string[];
+  host: string;
+  port: string;
   envFile: string;
   /** SANDFLEET_SITE_CONFIG, handed to the service as a credential. */
   siteConfig?: string | undefined;
@@ -46,11 +52,10 @@ export function coordinatorUnit(options: CoordinatorUnitOptions): string {
       ['StateDirectory', 'sandfleet'],
       ['StateDirectoryMode', '0700'],
       ['WorkingDirectory', STATE_DIRECTORY],
-      '# The embedded database and repository mirrors, unless sandfleet.env names another place.',
-      ['Environment', `SANDFLEET_DATA_DIR=${STATE_DIRECTORY}`],
       ...siteConfig,
       ['EnvironmentFile', options.envFile],
-      ['ExecStart', execLine([...options.exec, 'serve'])],
+      '# The data directory holds the embedded database (when DATABASE_URL is unset) and repository mirrors.',
+      ['ExecStart', execLine([...options.exec, 'serve', '--host', options.host, '--port', options.port, '--data-dir', STATE_DIRECTORY])],
       '# SIGTERM closes the listener and the database, then the coordinator exits.',
       ['KillSignal', 'SIGTERM'],
       ['TimeoutStopSec', '60s'],
@@ -69,6 +74,9 @@ export function coordinatorUnit(options: CoordinatorUnitOptions): string {
 
 export interface CoordinatorSystemdOptions {
   unitDir: string;
+  /** Where `serve` listens; SANDFLEET_HOST / SANDFLEET_PORT, else 127.0.0.1:3080, when undefined. */
+  host?: string | undefined;
+  port?: string | undefined;
   exec?: readonly string[] | undefined;
   user?: string | undefined;
 }
@@ -77,15 +85,23 @@ export interface CoordinatorSystemdOptions {
 export function coordinatorUnitFiles(options: CoordinatorSystemdOptions): UnitFile[] {
   loadConfig({});
   const settings = serviceSettings();
-  const siteConfig = settings.find(([name]) => name === 'SANDFLEET_SITE_CONFIG')?.[1];
+  const setting = (name: string) => settings.find(([n]) => n === name)?.[1];
+  const siteConfig = setting('SANDFLEET_SITE_CONFIG');
   // LoadCredential= takes the path as it is: no quoting, so no room for whitespace or specifiers.
   if (siteConfig && /[\s%]/.test(siteConfig)) throw new UnitValueError(`SANDFLEET_SITE_CONFIG ${JSON.stringify(siteConfig)}: a path without whitespace or % is needed for LoadCredential=`);
   const envFile = path.join(options.unitDir, 'sandfleet.env');
   return [
-    { path: envFile, content: environmentFileText(settings.filter(([name]) => name !== 'SANDFLEET_SITE_CONFIG')), mode: 0o600 },
+    { path: envFile, content: environmentFileText(settings.filter(([name]) => !FLAG_SETTINGS.includes(name))), mode: 0o600 },
     {
       path: path.join(options.unitDir, 'sandfleet.service'),
-      content: coordinatorUnit({ exec: options.exec ?? selfCommand(), envFile, siteConfig: siteConfig && path.resolve(siteConfig), user: options.user }),
+      content: coordinatorUnit({
+        exec: options.exec ?? selfCommand(),
+        host: options.host ?? setting('SANDFLEET_HOST') ?? '127.0.0.1',
+        port: options.port ?? setting('SANDFLEET_PORT') ?? '3080',
+        envFile,
+        siteConfig: siteConfig && path.resolve(siteConfig),
+        user: options.user,
+      }),
       mode: 0o644,
     },
   ];
@@ -98,9 +114,11 @@ export function registerSystemdCommand(program: Command): void {
     .argument('<what>', 'systemd')
     .option('--unit-dir <dir>', 'where the unit and its environment file go', SYSTEMD_UNIT_DIR)
     .option('--exec <path>', 'the sandfleet launcher ExecStart runs (default: this one)')
+    .option('--host <host>', 'address `serve` listens on (default: SANDFLEET_HOST, else 127.0.0.1)')
+    .option('--port <port>', 'port `serve` listens on (default: SANDFLEET_PORT, else 3080)')
     .option('--user <user>', 'run as this existing account instead of a dynamic user')
     .option('--dry-run', 'print what would be done without changing anything')
-    .action((what: string, opts: { unitDir: string; exec?: string; user?: string; dryRun?: boolean }) => {
+    .action((what: string, opts: { unitDir: string; exec?: string; host?: string; port?: string; user?: string; dryRun?: boolean }) => {
       if (what !== 'systemd') {
         process.stderr.write(`unknown install target "${what}"; use systemd\n`);
         process.exitCode = 1;
@@ -108,7 +126,7 @@ export function registerSystemdCommand(program: Command): void {
       }
       let files: UnitFile[];
       try {
-        files = coordinatorUnitFiles({ unitDir: opts.unitDir, exec: opts.exec ? [path.resolve(opts.exec)] : undefined, user: opts.user });
+        files = coordinatorUnitFiles({ unitDir: opts.unitDir, exec: opts.exec ? [path.resolve(opts.exec)] : undefined, host: opts.host, port: opts.port, user: opts.user });
       } catch (err) {
         if (!(err instanceof ConfigError) && !(err instanceof UnitValueError)) throw err;
         process.stderr.write(`not installed: ${err.message}\n`);
