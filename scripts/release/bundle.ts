@@ -6,6 +6,13 @@ import * as esbuild from 'esbuild';
 /** The repository root (scripts/release/ is two levels below it). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** The executor's entry point, as bin/executor.js without tsx. */
+export const EXECUTOR_ENTRY = `
+import { main } from './packages/executor/src/cli/main.js';
+// Exit explicitly, as bin/executor.js does: idle keep-alive sockets must not hold a drained executor open.
+main(process.argv).then((code) => process.exit(code));
+`;
+
 /**
  * One CommonJS file for a Node entry point. CommonJS because a single-executable application runs
  * one CommonJS script; sources that locate files with `import.meta.url` get the bundle's own URL.

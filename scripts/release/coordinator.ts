@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleCjs, REPO_ROOT } from './bundle.js';
+import { bundleCjs, EXECUTOR_ENTRY, REPO_ROOT } from './bundle.js';
 
 /**
  * The coordinator release: a directory, packed as `sandfleet-<version>.tar.gz`, that needs only a
@@ -25,12 +25,6 @@ main(process.argv).catch((err) => {
   process.stderr.write(\`\${err instanceof Error ? (err.stack ?? err.message) : String(err)}\\n\`);
   process.exit(1);
 });
-`;
-
-/** Run by `node` rather than as a single executable; the seccomp compiler sits beside it. */
-const EXECUTOR_ENTRY = `
-import { main } from './packages/executor/src/cli/main.js';
-main(process.argv).then((code) => process.exit(code));
 `;
 
 const LAUNCHER = `#!/bin/sh
@@ -63,6 +57,7 @@ export async function stageCoordinatorBundle(options: { stageDir: string; versio
   fs.copyFileSync(path.join(htmx, 'package.json'), path.join(modules, 'htmx.org/package.json'));
   fs.copyFileSync(path.join(htmx, 'dist/htmx.min.js'), path.join(modules, 'htmx.org/dist/htmx.min.js'));
 
+  // Run by `node` rather than as a single executable: the seccomp compiler sits beside it.
   const executor = path.join(modules, '@sandfleet/executor');
   await bundleCjs({ entry: EXECUTOR_ENTRY, outfile: path.join(executor, 'bin/executor.js'), commit: options.commit });
   fs.copyFileSync(path.join(REPO_ROOT, 'packages/executor/src/sandbox/shared/seccomp-bpf.py'), path.join(executor, 'bin/seccomp-bpf.py'));

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleCjs, REPO_ROOT } from './bundle.js';
+import { bundleCjs, EXECUTOR_ENTRY, REPO_ROOT } from './bundle.js';
 
 /**
  * The standalone `executor`: a Node single-executable application. The bundled CLI and the files it
@@ -17,12 +17,6 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 /** Files read next to the sources, embedded under their file names. */
 const ASSETS = ['packages/executor/src/sandbox/shared/seccomp-bpf.py'];
-
-const ENTRY = `
-import { main } from './packages/executor/src/cli/main.js';
-// Exit explicitly, as bin/executor.js does: idle keep-alive sockets must not hold a drained executor open.
-main(process.argv).then((code) => process.exit(code));
-`;
 
 export const EXECUTOR_ARTIFACT = 'executor-linux-amd64';
 
@@ -43,7 +37,7 @@ export async function buildExecutorBinary(options: { outFile: string; commit: st
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-release-'));
   try {
     const script = path.join(work, 'executor.cjs');
-    await bundleCjs({ entry: ENTRY, outfile: script, commit: options.commit });
+    await bundleCjs({ entry: EXECUTOR_ENTRY, outfile: script, commit: options.commit });
     const blob = path.join(work, 'executor.blob');
     const seaConfig = path.join(work, 'sea-config.json');
     const assets = Object.fromEntries(ASSETS.map((file) => [path.basename(file), path.join(REPO_ROOT, file)]));

@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { basicEnv, createGitRepository, makeTempDir, removeTempDir, spawnProcess } from '@sandfleet/test-helpers';
+import { basicEnv, createGitRepository, makeTempDir, removeTempDir, spawnProcess, SYSTEM_PATH_ENV } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { sourceCommit } from '../../../scripts/release/bundle.js';
 import { buildCoordinatorBundle, coordinatorVersion } from '../../../scripts/release/coordinator.js';
 
-/** A PATH of system directories only: node, git and sh, but no node_modules/.bin. */
-const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** System directories only: node, git and sh, but no node_modules/.bin. */
+const SYSTEM_PATH = SYSTEM_PATH_ENV.PATH;
 
 describe('the coordinator release bundle', { timeout: 240_000 }, () => {
   const version = coordinatorVersion();
