@@ -198,3 +198,14 @@ function readSiteConfig(file: string | undefined, problems: string[]): SiteConfi
   }
   return parsed.data;
 }
+
+/**
+ * The coordinator's settings in the environment, sorted by name, as `sandfleet install systemd`
+ * keeps them: DATABASE_URL and every SANDFLEET_* variable that is set, except SANDFLEET_URL (it
+ * only points client commands at a coordinator).
+ */
+export function serviceSettings(env: NodeJS.ProcessEnv = process.env): Array<[string, string]> {
+  return Object.entries(env)
+    .filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '' && (e[0] === 'DATABASE_URL' || (e[0].startsWith('SANDFLEET_') && e[0] !== 'SANDFLEET_URL')))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -99,7 +99,7 @@ const LOG_LEVELS: Record<string, string> = {
   trace: 'trace', debug: 'debug', error: 'error', fatal: 'fatal', silent: 'silent',
 };
 
-type Env = Readonly<Record<string, string | undefined>>;
+export type Env = Readonly<Record<string, string | undefined>>;
 
 // Go's strconv.ParseBool, which Sourcegraph's env helpers use.
 const GO_TRUE = ['1', 't', 'T', 'TRUE', 'true', 'True'];
@@ -318,6 +318,16 @@ export function hostEnvironment(env: Env): HostEnvironment {
     // The node test runner sets NODE_TEST_CONTEXT; under it nothing may touch the host's network.
     underTestRunner: env.NODE_TEST_CONTEXT !== undefined,
   });
+}
+
+/**
+ * The settings in `env` that make up an executor's configuration, sorted by name: every
+ * `EXECUTOR_*` variable that is set, SRC_LOG_LEVEL and DOCKER_HOST (what executor.env keeps).
+ */
+export function executorSettings(env: Env): Array<[string, string]> {
+  return Object.entries(env)
+    .filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '' && (e[0].startsWith('EXECUTOR_') || e[0] === 'SRC_LOG_LEVEL' || e[0] === 'DOCKER_HOST'))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** `executor install`'s defaults: the state directory and Docker daemon the executor would use. */

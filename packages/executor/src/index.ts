@@ -39,3 +39,4 @@ export { ShellRuntime } from './sandbox/shell.js';
 export { loadRuntime, type RuntimeOptions } from './sandbox/registry.js';
 export { jobRegistryAuth } from './image/auth.js';
 export { NETWORK_POLICIES } from './network/policy.js';
+export { environmentFileText, execLine, installUnitFiles, renderUnit, selfCommand, SYSTEMD_UNIT_DIR, UnitValueError, type UnitFile, type UnitSection } from './cli/systemd.js';

@@ -137,14 +137,17 @@ export interface CoordinatorProcess {
   stop: () => Promise<void>;
 }
 
-/** `sandfleet serve` on a free port and a fresh database; resolves once it listens. */
-export async function startCoordinatorProcess(backend: BackendName, env: Record<string, string> = {}): Promise<CoordinatorProcess> {
+/**
+ * `sandfleet serve` on a free port and a fresh database; resolves once it listens. `command`: how
+ * `sandfleet` is started (the checkout's bin by default; a release bundle's launcher, say).
+ */
+export async function startCoordinatorProcess(backend: BackendName, env: Record<string, string> = {}, command: readonly string[] = [process.execPath, SANDFLEET_BIN]): Promise<CoordinatorProcess> {
   const { dataDir, siteConfig } = makeCoordinatorDir('sandfleet-e2e-');
   let database: TestDatabase | undefined;
   let spawned: SpawnedProcess | undefined;
   try {
     database = await createTestDatabase(backend);
-    spawned = spawnProcess(process.execPath, [SANDFLEET_BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--site-config', siteConfig], {
+    spawned = spawnProcess(command[0]!, [...command.slice(1), 'serve', '--port', '0', '--data-dir', dataDir, '--site-config', siteConfig], {
       ...basicEnv({ HOME: dataDir, SANDFLEET_ADMIN_TOKEN: ADMIN_TOKEN, SANDFLEET_LOG_LEVEL: 'info' }),
       ...database.env,
       ...env,

@@ -11,3 +11,4 @@ export * from './workspace.js';
 export * from './leaks.js';
 export * from './leak-check.js';
 export * from './raw-http.js';
+export * from './systemd.js';

@@ -9,6 +9,7 @@ import { startCoordinator } from '../server.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { readAdminTokenFile, registerAdminTokenCommands, TOKEN_FLAG_REMOVED } from './admin-tokens.js';
 import { registerJobCommands } from './jobs.js';
+import { registerSystemdCommand } from './systemd.js';
 import { up } from './up.js';
 
 /** The `sandfleet` command line: the only place that reads argv and installs signal handlers. */
@@ -91,6 +92,7 @@ export async function main(argv: string[]): Promise<void> {
 
   registerJobCommands(program, client);
   registerAdminTokenCommands(program, client);
+  registerSystemdCommand(program);
 
   program
     .command('executors')

@@ -85,6 +85,16 @@ export interface CoordinatorClientOptions {
   retryMaxDelayMs?: number;
   /** Called before each retry, for logging. */
   onRetry?: (info: { path: string; attempt: number; error: Error }) => void;
+  /** Called once per request when its answer's status arrives (or it fails without one), for logging. */
+  onRequest?: (info: RequestRecord) => void;
+}
+
+/** One request as the executor's debug log shows it; `status` is absent when no answer came. */
+export interface RequestRecord {
+  method: string;
+  path: string;
+  status?: number;
+  durationMs: number;
 }
 
 /** The connection settings of a client, taken from the executor's configuration. */
@@ -215,9 +225,13 @@ export class Transport {
     const headers: Record<string, string> = { Authorization: init.auth, ...init.headers };
     if (init.body !== undefined) headers['Content-Type'] = 'application/json';
     let response: Response;
+    const started = performance.now();
+    const record = (status?: number) => this.options.onRequest?.({ method, path, ...(status === undefined ? {} : { status }), durationMs: Math.round(performance.now() - started) });
     try {
       response = await fetch(`${this.options.frontendUrl}${path}`, { method, headers, signal, ...requestBody(init.body, headers) });
+      record(response.status);
     } catch (err) {
+      record();
       // The caller's own abort is not "unreachable": let it surface as the AbortError it is.
       if (init.signal?.aborted) throw init.signal.reason ?? err;
       throw new CoordinatorUnreachableError(method, path, err);

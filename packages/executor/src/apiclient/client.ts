@@ -15,6 +15,7 @@ export {
   type CoordinatorClientOptions,
   type JobRef,
   type JobRequestOptions,
+  type RequestRecord,
 } from './base.js';
 export { LONG_POLL_GRACE_SECONDS, type EncodedLogChunk, type EncodedLogOut, type ExecutorJob, type HeartbeatResult, type LogChunk } from './queue.js';
 export { goArch, goOs, type HeartbeatTelemetry } from './telemetry.js';

@@ -1,11 +1,15 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { installDefaults, type Env } from '../config.js';
 import { capture, runProcess } from '../process/run.js';
 import { detectCgroups } from '../sandbox/shared/cgroup.js';
 import { DockerCli } from '../sandbox/docker/cli.js';
 import { describeDaemon, inspectDaemon, type DockerDaemon } from '../sandbox/docker/daemon.js';
 import { configureDaemonJson, DAEMON_JSON, ensureRemapUser, REMAP_USER } from '../sandbox/docker/userns.js';
 import { SYSTEM_PATH } from '../sandbox/shared/host.js';
+import { installExecutorSystemd } from './executor-unit.js';
+import { SYSTEMD_UNIT_DIR } from './systemd.js';
 import { loadSeccompProfile, SECCOMP_BPF_PACKAGE, SECCOMP_PACKAGE, SECCOMP_PROFILE } from '../sandbox/shared/seccomp.js';
 
 /**
@@ -164,18 +168,31 @@ export async function runInstall(targets: InstallTarget[], options: InstallOptio
   return ok;
 }
 
-/** `defaults`: from the executor's environment (EXECUTOR_STATE_DIR, DOCKER_HOST), read by the caller. */
-export function registerInstallCommand(program: Command, defaults: { stateDir: string; dockerHost: string | undefined }): void {
+/** `env`: the executor's environment, read by the caller (defaults, and what `install systemd` keeps). */
+export function registerInstallCommand(program: Command, env: Env): void {
+  const defaults = installDefaults(env);
   program
     .command('install')
-    .description(`install the packages a sandbox runtime needs and set up the host (${INSTALL_TARGETS.join(', ')}, all)`)
-    .argument('[what]', 'runtime to install for, or all', 'all')
+    .description(`install the packages a sandbox runtime needs and set up the host (${INSTALL_TARGETS.join(', ')}, all); or the systemd unit (systemd)`)
+    .argument('[what]', 'runtime to install for, all, or systemd', 'all')
     .option('--state-dir <dir>', 'state directory to create', defaults.stateDir)
+    .option('--unit-dir <dir>', 'systemd: where executor.service and executor.env go', SYSTEMD_UNIT_DIR)
+    .option('--exec <path>', 'systemd: the executor binary ExecStart runs (default: this one)')
     .option('--dry-run', 'print what would be done without changing anything')
-    .action(async (what: string, opts: { stateDir: string; dryRun?: boolean }) => {
+    .action(async (what: string, opts: { stateDir: string; unitDir: string; exec?: string; dryRun?: boolean }) => {
+      if (what === 'systemd') {
+        process.exitCode = installExecutorSystemd(env, {
+          unitDir: opts.unitDir,
+          ...(opts.exec ? { exec: [path.resolve(opts.exec)] } : {}),
+          dryRun: opts.dryRun === true,
+          write: (l) => process.stdout.write(`${l}\n`),
+          writeError: (l) => process.stderr.write(`${l}\n`),
+        });
+        return;
+      }
       const targets: InstallTarget[] = what === 'all' ? ['bwrap', 'oci', 'gvisor', 'network'] : (INSTALL_TARGETS as readonly string[]).includes(what) ? [what as InstallTarget] : [];
       if (targets.length === 0) {
-        process.stderr.write(`unknown install target "${what}"; use one of ${INSTALL_TARGETS.join(', ')}, all\n`);
+        process.stderr.write(`unknown install target "${what}"; use one of ${INSTALL_TARGETS.join(', ')}, all, systemd\n`);
         process.exitCode = 1;
         return;
       }

@@ -1,13 +1,13 @@
 import { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { CoordinatorClient, connectionOptions } from '../apiclient/client.js';
-import { ConfigError, installDefaults, loadConfig, type ExecutorConfig } from '../config.js';
+import { ConfigError, loadConfig, type ExecutorConfig } from '../config.js';
 import { gitVersionOutput, srcCliVersionOutput } from './host-tools.js';
 import { registerInstallCommand } from './install.js';
 import { createLogger } from '../logger.js';
 import { selectRuntime } from '../sandbox/select.js';
 import { runValidation } from './validate.js';
-import { EXECUTOR_VERSION } from '../version.js';
+import { EXECUTOR_VERSION, executorCommit } from '../version.js';
 
 /**
  * The `executor` command line. Exit codes: 0 after a clean drain (SIGTERM/SIGINT,
@@ -23,7 +23,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command()
     .name('executor')
     .description('Sandfleet executor: runs jobs from a Sourcegraph-compatible executor queue in sandboxes')
-    .version(EXECUTOR_VERSION);
+    .version(`${EXECUTOR_VERSION} (commit ${executorCommit()})`, '-V, --version', 'print the version and the commit it was built from');
 
   program
     .command('run', { isDefault: true })
@@ -41,7 +41,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
       process.exitCode = passed ? EXIT_OK : EXIT_FAILURE;
     });
 
-  registerInstallCommand(program, installDefaults(env));
+  registerInstallCommand(program, env);
   return program;
 }
 
@@ -59,7 +59,7 @@ async function runCommand(env: NodeJS.ProcessEnv, options: { verify: boolean }):
     if (!passed) return EXIT_FAILURE;
   }
   const log = createLogger({ level: config.logLevel, executorName: config.executorName });
-  log.info({ version: EXECUTOR_VERSION }, 'sandfleet executor');
+  log.info({ version: EXECUTOR_VERSION, commit: executorCommit() }, 'sandfleet executor');
 
   let runtime;
   try {
@@ -83,6 +83,7 @@ async function runCommand(env: NodeJS.ProcessEnv, options: { verify: boolean }):
     resources: { numCPUs: config.jobNumCpus, memory: config.jobMemory, diskSpace: config.diskSpace },
     telemetry: { gitVersion: gitVersion ?? '', srcCliVersion: srcCliVersion ?? '' },
     onRetry: ({ path, attempt, error }) => log.warn({ path, attempt, err: { message: error.message } }, 'request failed, retrying'),
+    onRequest: (request) => log.debug(request, 'request'),
   });
   const agent = new Agent({ config, client, runtime, log });
 

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SandfleetError } from '@sandfleet/protocol';
+import { readAsset } from '../../assets.js';
 import { capture, runProcess } from '../../process/run.js';
 import { SYSTEM_PATH } from './host.js';
 
@@ -21,7 +21,8 @@ export const SECCOMP_PROFILE = '/usr/share/containers/seccomp.json';
 export const SECCOMP_PACKAGE = 'golang-github-containers-common';
 export const SECCOMP_BPF_PACKAGE = 'python3-seccomp';
 
-const COMPILER = fileURLToPath(new URL('./seccomp-bpf.py', import.meta.url));
+/** The compiler's source, passed with `python3 -c` (a standalone binary has no file to point at). */
+const COMPILER = new URL('./seccomp-bpf.py', import.meta.url);
 /** Debian's python3 (where python3-seccomp installs), not whatever python3 comes first on PATH. */
 const PYTHON = '/usr/bin/python3';
 
@@ -194,7 +195,7 @@ export function seccompBpf(stateDir: string, seccomp: OciSeccomp): Promise<strin
 async function compileBpf(json: string, file: string): Promise<string> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  const r = await runProcess({ argv: [PYTHON, COMPILER], env: { PATH: SYSTEM_PATH }, stdin: json, onStdout: (c) => out.push(c), onStderr: (c) => err.push(c) });
+  const r = await runProcess({ argv: [PYTHON, '-c', readAsset(COMPILER)], env: { PATH: SYSTEM_PATH }, stdin: json, onStdout: (c) => out.push(c), onStderr: (c) => err.push(c) });
   const stderr = Buffer.concat(err).toString();
   if (r.exitCode !== 0) {
     const why = stderr.includes("No module named 'seccomp'") ? `${SECCOMP_BPF_PACKAGE} is not installed (apt-get install ${SECCOMP_BPF_PACKAGE}; or executor install bwrap)` : stderr.trim();
