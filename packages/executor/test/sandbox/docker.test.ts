@@ -99,7 +99,7 @@ describe('docker sandbox on a daemon without userns-remap', { concurrency: false
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-docker-plain-'));
     plain = await startDockerd({ usernsRemap: false });
     // `none`: no job network, so no uplink is needed (and the host's default route is never used).
-    const config: RuntimeConfig = { runtime: 'docker', stateDir, registryMirrorUrls: [], network: 'none', limits: LIMITS };
+    const config: RuntimeConfig = { runtime: 'docker', stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: LIMITS };
     runtime = new DockerRuntime(makeRuntimeDeps(config), plain.host);
     const images = await buildTestImages();
     registry = await startRegistry();
