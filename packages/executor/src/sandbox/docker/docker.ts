@@ -7,7 +7,7 @@ import { createJobNetwork, type JobNetwork } from '../../network/job-network.js'
 import type { Uplink } from '../../network/uplink.js';
 import { DockerCli, DockerCommandError } from './cli.js';
 import { describeDaemon, inspectDaemon, type DockerDaemon } from './daemon.js';
-import { withEnvFile } from './env-file.js';
+import { envFileText, withEnvFile } from './env-file.js';
 import { daemonImageId, loadImage } from './image-load.js';
 import { findBinary, type RuntimeDeps } from '../shared/host.js';
 import { abortReason, jobKey } from '../oci/image-sandbox.js';
@@ -212,6 +212,7 @@ class DockerSandbox implements Sandbox {
   /** Everything up to a created, not yet started step container. */
   private async createStep(step: StepSpec, io: StepIO, name: string): Promise<{ command: string[]; layer?: BoundLayer }> {
     const { limits } = this.job.config;
+    envFileText(step.env); // refused before anything is pulled or created
     const imageId = await this.pull(step.image, io);
     const user = await this.stepUser(imageId);
     if (!this.job.daemon.remap && (user.uid === 0 || user.gid === 0)) throw new RootWithoutUsernsError(step.image, user.uid, user.gid);
