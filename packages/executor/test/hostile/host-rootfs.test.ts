@@ -1,5 +1,5 @@
 /**
- * What the image runtimes (bwrap, runc/crun, gVisor) do on the host for a step must stay inside
+ * What the image runtimes (bwrap, runc/crun, gVisor, docker) do on the host for a step must stay inside
  * the step's root and the job's directories: an image's symlinks are never followed by the
  * executor, the workspace is never a place for setuid or device files, and a step's env (its
  * secrets) is never in a world-readable place — argv, config files or state directories.
