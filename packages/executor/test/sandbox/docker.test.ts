@@ -10,7 +10,7 @@ import { UnrepresentableEnvError } from '../../src/sandbox/docker/env-file.js';
 import { findBinary, makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig, Sandbox } from '../../src/sandbox/runtime.js';
 import { buildTestImages, emptyWorkspace, startRegistry, writeScripts, type TestRegistry } from '@sandfleet/test-helpers';
-import { startHostileRegistry, startSpy } from '../hostile/image-fixtures.js';
+import { imageOf, startHostileRegistry, startSpy, tar } from '../hostile/image-fixtures.js';
 import { startDockerd, type TestDockerd } from './fixtures.js';
 import { defineSandboxSuite, LIMITS, type StepOutput } from './suite.js';
 
@@ -134,6 +134,29 @@ defineSandboxSuite('docker', {
       } finally {
         await registry.stop();
         await realm.stop();
+      }
+    });
+
+    ctx.test('docker: an image that unpacks past EXECUTOR_IMAGE_MAX_SIZE is refused before dockerd sees it', async () => {
+      const registry = await startHostileRegistry();
+      try {
+        // 4 MiB of zeros: a few KiB compressed, within the blob budget, past the unpacked one.
+        const bomb = imageOf([tar([{ path: 'zeros', data: Buffer.alloc(4 * 2 ** 20) }])]);
+        registry.push('app/bomb', '1', bomb);
+        const config: RuntimeConfig = {
+          runtime: 'docker', stateDir: await fs.mkdtemp(path.join(ctx.stateDir(), 'budget-')), registryMirrorUrls: [],
+          imageStore: { allowedPrivateRegistries: ['127.0.0.1'], maxImageBytes: 2 ** 20 }, network: 'none', limits: LIMITS,
+        };
+        const small = new DockerRuntime(makeRuntimeDeps(config), dockerd!.host);
+        const { sandbox } = await ctx.prepare({ 'x.sh': 'echo ran' }, {}, small);
+        try {
+          await assert.rejects(ctx.run(sandbox, 'x.sh', { image: `${registry.host}/app/bomb:1` }), /the unpacked image is larger than the 1 MiB limit \(EXECUTOR_IMAGE_MAX_SIZE\)/);
+        } finally {
+          await sandbox.teardown();
+        }
+        assert.notEqual((await new DockerCli(dockerd!.host).try(['image', 'inspect', bomb.config.digest])).exitCode, 0, 'the daemon never got the image');
+      } finally {
+        await registry.stop();
       }
     });
 
