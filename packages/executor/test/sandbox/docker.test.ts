@@ -9,7 +9,7 @@ import { DockerRuntime, RootWithoutUsernsError } from '../../src/sandbox/docker/
 import { UnrepresentableEnvError } from '../../src/sandbox/docker/env-file.js';
 import { findBinary, makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig, Sandbox } from '../../src/sandbox/runtime.js';
-import { buildTestImages, emptyWorkspace, startRegistry, writeScripts, type TestRegistry } from '@sandfleet/test-helpers';
+import { buildTestImages, emptyWorkspace, startRegistry, taggedJobId, TEST_TAG, writeScripts, type TestRegistry } from '@sandfleet/test-helpers';
 import { imageOf, startHostileRegistry, startSpy, tar } from '../hostile/image-fixtures.js';
 import { startDockerd, type TestDockerd } from './fixtures.js';
 import { defineSandboxSuite, LIMITS, type StepOutput } from './suite.js';
@@ -19,10 +19,15 @@ async function containers(host: string): Promise<string[]> {
   return (await new DockerCli(host).must(['ps', '-a', '--format', '{{.Names}}'])).split('\n').filter(Boolean);
 }
 
-/** Mounts of a job disk's `layers/` directory (a step's writable layer bound into dockerd's storage). */
+/**
+ * Mounts of this test process's job disks' `layers/` directories (a step's writable layer bound
+ * into dockerd's storage). The mount table is the host's: other test processes' docker steps (other
+ * files of the suite, other checkouts on the machine) have binds of their own there at any moment,
+ * so only names with this process's tag (`sf-<job key>-…`, the key starting with TEST_TAG) count.
+ */
 async function layerBinds(): Promise<string[]> {
   const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  return mountinfo.split('\n').filter((l) => (l.split(' ')[3] ?? '').startsWith('/layers/'));
+  return mountinfo.split('\n').filter((l) => (l.split(' ')[3] ?? '').startsWith(`/layers/sf-${TEST_TAG}-`));
 }
 
 // The suite starts its own dockerd (no bridge, no iptables, userns-remap) and stops it afterwards.
@@ -233,7 +238,7 @@ describe('docker sandbox on a daemon without userns-remap', { concurrency: false
   async function prepare(scripts: Record<string, string>): Promise<{ sandbox: Sandbox; workspaceDir: string }> {
     const workspaceDir = await emptyWorkspace();
     workspaces.push(workspaceDir);
-    const sandbox = await runtime.prepare({ jobId: `docker-plain-${path.basename(workspaceDir)}`, workspaceDir, progress: () => {}, signal: AbortSignal.timeout(120_000) });
+    const sandbox = await runtime.prepare({ jobId: taggedJobId(`docker-plain-${path.basename(workspaceDir)}`), workspaceDir, progress: () => {}, signal: AbortSignal.timeout(120_000) });
     await writeScripts(sandbox.workspaceDir, scripts);
     return { sandbox, workspaceDir };
   }
