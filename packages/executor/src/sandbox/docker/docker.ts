@@ -18,7 +18,7 @@ import { SandfleetError } from '@sandfleet/protocol';
 /**
  * Docker, as Sourcegraph's docker runtime does it: one container per step with the
  * workspace at /data, `-w /data/<dir>`, `--entrypoint /bin/sh <image> /data/<script>`, cpu, memory
- * and pids limits, and auth through a per-job `--config` directory. Chosen only explicitly.
+ * and pids limits, and a per-job `--config` directory. Chosen only explicitly.
  *
  * Differences from Sourcegraph's argv, and why:
  * - `create` + `start --attach` instead of `run --rm`: between the two the container's writable
@@ -91,10 +91,11 @@ export class DockerRuntime implements Runtime {
     // Image id 0 is host id `remap.uid` under userns-remap, and host root without it.
     const jfs = await JobFilesystem.create(this.deps.config.stateDir, key, options.workspaceDir, limits.diskBytes, daemon.remap?.uid ?? 0);
     try {
+      // An empty CLI config of the job's own: the executor's ~/.docker (credential helpers, proxies)
+      // is not the job's. Registry credentials stay in memory: our puller uses them, the CLI never pulls.
       const configDir = path.join(jfs.jobDir, 'docker-config');
       await fs.mkdir(configDir, { mode: 0o700 });
       const auth = options.dockerAuth;
-      if (auth) await fs.writeFile(path.join(configDir, 'config.json'), JSON.stringify(auth), { mode: 0o600 });
       return new DockerSandbox({ cli: this.cli.withConfig(configDir), daemon, key, options, fs: jfs, auth, config: this.deps.config, uplink: this.deps.uplink, images: this.deps.images });
     } catch (err) {
       await jfs.destroy();
@@ -221,7 +222,8 @@ class DockerSandbox implements Sandbox {
     const network = await this.networkArgs(imageId);
     io.signal.throwIfAborted();
     const args = [
-      'create', '--name', name,
+      // The image is on the daemon by its id (pull above); the CLI must never try a registry itself.
+      'create', '--pull', 'never', '--name', name,
       '--user', `${user.uid}:${user.gid}`,
       ...network,
       ...(limits.cpus > 0 ? ['--cpus', String(limits.cpus)] : []),
@@ -322,7 +324,7 @@ class DockerSandbox implements Sandbox {
     const root = path.join(this.job.fs.jobDir, name);
     this.containers.add(name);
     try {
-      await this.job.cli.must(['create', '--name', name, '--network', 'none', '--entrypoint', '/bin/sh', image]);
+      await this.job.cli.must(['create', '--pull', 'never', '--name', name, '--network', 'none', '--entrypoint', '/bin/sh', image]);
       await fs.mkdir(path.join(root, 'etc'), { recursive: true, mode: 0o700 });
       // A missing file is left missing: resolveUser then says which name it could not find.
       for (const file of ['passwd', 'group']) await this.job.cli.try(['cp', `${name}:/etc/${file}`, path.join(root, 'etc', file)]);
@@ -350,7 +352,7 @@ class DockerSandbox implements Sandbox {
     const name = `sf-${this.job.key}-net`;
     this.containers.add(name);
     try {
-      await this.job.cli.must(['run', '-d', '-i', '--name', name, '--network', 'none', '--user', '65534:65534', '--cap-drop', 'ALL', '--read-only',
+      await this.job.cli.must(['run', '--pull', 'never', '-d', '-i', '--name', name, '--network', 'none', '--user', '65534:65534', '--cap-drop', 'ALL', '--read-only',
         '--security-opt', 'no-new-privileges', '--memory', '16m', '--pids-limit', '8', '--entrypoint', '/bin/sh', image, '-c', 'read x']);
       const pid = Number(await this.job.cli.must(['inspect', '--format', '{{.State.Pid}}', name]));
       this.network = await createJobNetwork(this.job.key, 'public', this.job.uplink, this.job.config.stateDir, pid);
