@@ -14,6 +14,9 @@ import type { DockerCli } from './cli.js';
  * docker-archive (`manifest.json` naming the config and layer files), the format dockerd 20.10
  * and later accept; the daemon checks each layer against the config's diff_ids once more, and the
  * loaded image's id is the sha256 of the config we verified, which is checked after the load.
+ * That holds for the daemon's classic image store (graph drivers such as overlay2, which the job
+ * disk limit needs anyway); a daemon on the containerd image store names images differently and
+ * fails that check with an error rather than running something unverified.
  */
 export class ImageLoadError extends SandfleetError {
   constructor(readonly image: string, detail: string) {
