@@ -16,7 +16,7 @@ import { manifestReference, parseReference, registryBaseUrl, type ImageReference
 import { ImagePullError, MANIFEST_ACCEPT, RegistryEndpoint } from './registry.js';
 import { ID_RANGE, ID_SHIFT } from './ids.js';
 import { readLimited } from './registry-http.js';
-import { applyLayer } from './unpack.js';
+import { applyLayer, verifyLayer } from './unpack.js';
 
 export interface PulledImage {
   reference: ImageReference;
@@ -24,6 +24,20 @@ export interface PulledImage {
   rootfs: string;
   configDigest: string;
   config: ImageConfig;
+}
+
+/** An image's manifest and config, fetched and checked; its layers not yet downloaded. */
+export interface ResolvedImage {
+  reference: ImageReference;
+  /** Where the manifest came from (a mirror or the image's registry); the layers come from there too. */
+  endpoint: RegistryEndpoint;
+  /** The sha256 of the config blob: Docker's image id. */
+  configDigest: string;
+  /** The config blob in the blob store (its digest verified). */
+  configPath: string;
+  config: ImageConfig;
+  /** In order, each with the config's diff_id for it. */
+  layers: { digest: string; mediaType: string; size: number | undefined; diffId: string }[];
 }
 
 export interface PullRequest {
@@ -104,38 +118,93 @@ export class ImageStore {
   }
 
   async pull(image: string, request: PullRequest): Promise<PulledImage> {
-    const reference = parseReference(image);
     const started = Date.now();
-    const { endpoint, manifest } = await this.resolveManifest(reference, request.auth, request);
-    const fail = (detail: string) => new ImagePullError(reference.canonical, endpoint.label, detail);
-    const layers = checkedLayers(manifest, this.limits, fail);
-    const configDigest = manifest.config!.digest;
-    const config = await this.readConfig(endpoint, reference, configDigest, layers.length, request.signal, fail);
+    const resolved = await this.resolve(image, request);
+    const { reference, configDigest, config, layers } = resolved;
     const idShift = request.idShift ?? ID_SHIFT;
     const rootfs = path.join(this.stateDir, 'images', idShift === ID_SHIFT ? 'rootfs' : `rootfs-shift${idShift}`, rootfsKey(configDigest, layers.map((l) => l.digest)));
     if (await exists(rootfs)) {
       await this.cache.touch(rootfs);
-      return { reference, rootfs, configDigest, config: parseImageConfig(config) };
+      return { reference, rootfs, configDigest, config };
     }
-    try {
-      for (const layer of layers) {
-        const blob = await this.blobs.ensure(layer.digest, () => this.openBlob(endpoint, reference, layer.digest, request.signal), {
-          maxBytes: layer.size ?? this.limits.maxImageBytes,
-          onDone: (bytes, cached) => request.progress(`pulling ${reference.canonical} … layer ${shortDigest(layer.digest)} ${cached ? 'cached' : formatBytes(bytes)}`),
-        });
-        // Marks the blob as wanted, so a concurrent eviction leaves it for this unpack.
-        const now = new Date();
-        await fs.utimes(blob, now, now).catch(() => {});
-      }
-      const bytes = await this.unpackOnce(rootfs, layers, diffIdsOf(config), idShift);
+    await this.failingAsPull(resolved, request.signal, async () => {
+      await this.fetchLayers(resolved, request);
+      const bytes = await this.unpackOnce(rootfs, layers, layers.map((l) => l.diffId), idShift);
       await this.cache.touch(rootfs, bytes === undefined ? undefined : { bytes, blobs: [configDigest, ...layers.map((l) => l.digest)] });
-    } catch (err) {
-      if (err instanceof ImagePullError || request.signal.aborted || !(err instanceof Error)) throw err;
-      throw new ImagePullError(reference.canonical, endpoint.label, err.message, { cause: err });
-    }
-    request.progress(`pulled ${reference.canonical} from ${endpoint.label} (${layers.length} layer${layers.length === 1 ? '' : 's'}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    });
+    request.progress(`pulled ${reference.canonical} from ${resolved.endpoint.label} (${layers.length} layer${layers.length === 1 ? '' : 's'}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await this.cache.evict().catch(() => {});
-    return { reference, rootfs, configDigest, config: parseImageConfig(config) };
+    return { reference, rootfs, configDigest, config };
+  }
+
+  /**
+   * The manifest and config of `image`, fetched with the request's credentials (through the
+   * mirrors first) and checked against the budgets; no layer is downloaded yet.
+   */
+  async resolve(image: string, request: PullRequest): Promise<ResolvedImage> {
+    const reference = parseReference(image);
+    const { endpoint, manifest } = await this.resolveManifest(reference, request.auth, request);
+    const fail = (detail: string) => new ImagePullError(reference.canonical, endpoint.label, detail);
+    const descriptors = checkedLayers(manifest, this.limits, fail);
+    const configDigest = manifest.config!.digest;
+    const config = await this.readConfig(endpoint, reference, configDigest, descriptors.length, request.signal, fail);
+    const diffIds = diffIdsOf(config)!;
+    const layers = descriptors.map((d, i) => ({ digest: d.digest, mediaType: d.mediaType ?? '', size: d.size, diffId: diffIds[i]! }));
+    return { reference, endpoint, configDigest, configPath: this.blobs.pathOf(configDigest), config: parseImageConfig(config), layers };
+  }
+
+  /**
+   * The verified blobs of a resolved image for a program that unpacks it itself (dockerd, through
+   * `docker load`): every layer downloaded within the budgets and read once through the unpacker's
+   * checks (entries, unpacked bytes, diff_id) without being written anywhere. The blobs are
+   * recorded in the cache, so eviction accounts for them like for an unpacked image's.
+   */
+  async fetchVerified(resolved: ResolvedImage, request: PullRequest): Promise<string[]> {
+    const started = Date.now();
+    const { reference, configDigest, layers } = resolved;
+    const paths = await this.failingAsPull(resolved, request.signal, async () => {
+      const blobs = await this.fetchLayers(resolved, request);
+      const budget = new UnpackBudget(this.limits);
+      for (const [i, layer] of layers.entries()) {
+        await verifyLayer(blobs[i]!, layer.mediaType, { expectedDiffId: layer.diffId, budget }).catch((err: unknown) => {
+          throw err instanceof Error ? new Error(`layer ${shortDigest(layer.digest)}: ${err.message}`, { cause: err }) : err;
+        });
+      }
+      // No rootfs is made: the record only carries the blobs (and the unpacked size dockerd stores).
+      const loaded = path.join(this.stateDir, 'images', 'loaded', rootfsKey(configDigest, layers.map((l) => l.digest)));
+      await this.cache.touch(loaded, { bytes: 0, blobs: [configDigest, ...layers.map((l) => l.digest)] });
+      return blobs;
+    });
+    request.progress(`pulled ${reference.canonical} from ${resolved.endpoint.label} (${layers.length} layer${layers.length === 1 ? '' : 's'}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await this.cache.evict().catch(() => {});
+    return paths;
+  }
+
+  /** Downloads every layer blob (cached ones are reused) and marks each as wanted. */
+  private async fetchLayers(resolved: ResolvedImage, request: PullRequest): Promise<string[]> {
+    const { endpoint, reference } = resolved;
+    const paths: string[] = [];
+    for (const layer of resolved.layers) {
+      const blob = await this.blobs.ensure(layer.digest, () => this.openBlob(endpoint, reference, layer.digest, request.signal), {
+        maxBytes: layer.size ?? this.limits.maxImageBytes,
+        onDone: (bytes, cached) => request.progress(`pulling ${reference.canonical} … layer ${shortDigest(layer.digest)} ${cached ? 'cached' : formatBytes(bytes)}`),
+      });
+      // Marks the blob as wanted, so a concurrent eviction leaves it for this unpack.
+      const now = new Date();
+      await fs.utimes(blob, now, now).catch(() => {});
+      paths.push(blob);
+    }
+    return paths;
+  }
+
+  /** Runs `fn`; its failures (other than aborts and pull errors) become an ImagePullError naming the endpoint. */
+  private async failingAsPull<T>(resolved: ResolvedImage, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ImagePullError || signal.aborted || !(err instanceof Error)) throw err;
+      throw new ImagePullError(resolved.reference.canonical, resolved.endpoint.label, err.message, { cause: err });
+    }
   }
 
   /** The image config blob, bounded in size and checked to describe exactly `layerCount` layers. */
@@ -241,7 +310,7 @@ export class ImageStore {
    * Unpacks into a private temporary directory and renames it into place, once per image.
    * Returns the unpacked size (uncompressed tar bytes), or undefined when another pull made it.
    */
-  private unpackOnce(rootfs: string, layers: Descriptor[], diffIds: string[] | undefined, idShift: number): Promise<number | undefined> {
+  private unpackOnce(rootfs: string, layers: readonly { digest: string; mediaType: string }[], diffIds: string[] | undefined, idShift: number): Promise<number | undefined> {
     let pending = this.unpacking.get(rootfs);
     if (!pending) {
       pending = (async () => {
@@ -252,7 +321,7 @@ export class ImageStore {
         const budget = new UnpackBudget(this.limits);
         try {
           for (const [i, layer] of layers.entries()) {
-            await applyLayer(tmp, this.blobs.pathOf(layer.digest), layer.mediaType ?? '', { idShift, idRange: ID_RANGE, expectedDiffId: diffIds?.[i], budget })
+            await applyLayer(tmp, this.blobs.pathOf(layer.digest), layer.mediaType, { idShift, idRange: ID_RANGE, expectedDiffId: diffIds?.[i], budget })
               .catch((err: unknown) => {
                 throw err instanceof Error ? new Error(`layer ${shortDigest(layer.digest)}: ${err.message}`, { cause: err }) : err;
               });

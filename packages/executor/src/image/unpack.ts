@@ -47,6 +47,21 @@ export interface LayerStats {
 }
 
 export async function applyLayer(rootfs: string, blobPath: string, mediaType: string, options: UnpackOptions): Promise<LayerStats> {
+  const applier = new LayerApplier(rootfs, options);
+  await readLayer(blobPath, mediaType, options, (entry, reader) => applier.apply(entry, reader));
+  return applier.stats;
+}
+
+/**
+ * Reads a layer as applyLayer does — its entries counted against the budget and its content
+ * checked against the diff_id — without writing anything: for layers another program unpacks
+ * (dockerd, after `docker load`), which must not exceed the budgets either.
+ */
+export async function verifyLayer(blobPath: string, mediaType: string, options: Pick<UnpackOptions, 'expectedDiffId' | 'budget'>): Promise<void> {
+  await readLayer(blobPath, mediaType, options, (_entry, reader) => reader.skipData());
+}
+
+async function readLayer(blobPath: string, mediaType: string, options: Pick<UnpackOptions, 'expectedDiffId' | 'budget'>, onEntry: (entry: TarEntry, reader: TarReader) => Promise<void>): Promise<void> {
   const source = createReadStream(blobPath);
   let stream: AsyncIterable<Buffer>;
   if (/gzip/.test(mediaType) || (await isGzip(blobPath))) stream = source.pipe(createGunzip());
@@ -56,11 +71,10 @@ export async function applyLayer(rootfs: string, blobPath: string, mediaType: st
   const counted = countAndHash(stream, hash, options.budget);
   const iterator = counted[Symbol.asyncIterator]();
   const reader = new TarReader(new ByteReader(iterator), MAX_TAR_HEADER_RECORD_BYTES);
-  const applier = new LayerApplier(rootfs, options);
   try {
     for (let entry = await reader.next(); entry; entry = await reader.next()) {
       options.budget?.spendEntry();
-      await applier.apply(entry, reader);
+      await onEntry(entry, reader);
     }
     if (options.expectedDiffId !== undefined) {
       // The diff_id covers the whole stream, end-of-archive blocks and any padding included.
@@ -73,7 +87,6 @@ export async function applyLayer(rootfs: string, blobPath: string, mediaType: st
   } finally {
     source.destroy();
   }
-  return applier.stats;
 }
 
 /** Passes the uncompressed stream through, hashing it and spending the unpack budget. */

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { SandfleetError } from '@sandfleet/protocol';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /**
  * The only place the executor starts processes. Every runtime (shell, bwrap, runc, runsc, docker,
@@ -11,8 +12,11 @@ export interface RunOptions {
   cwd?: string;
   /** The complete environment; nothing is inherited from the executor's own. */
   env?: Record<string, string>;
-  /** Written to the child's stdin, which is then closed. Without it stdin is /dev/null. */
-  stdin?: string | Buffer;
+  /**
+   * Written to the child's stdin, which is then closed; a stream is piped (with backpressure) and
+   * its errors end stdin early. Without it stdin is /dev/null.
+   */
+  stdin?: string | Buffer | Readable;
   /** Aborting kills the whole process group: SIGTERM, then SIGKILL after `killGraceMs`. */
   signal?: AbortSignal;
   killGraceMs?: number;
@@ -76,7 +80,9 @@ export function runProcess(options: RunOptions): Promise<RunResult> {
 
     if (options.stdin !== undefined) {
       child.stdin?.on('error', () => {}); // a child that exits without reading stdin is not our error
-      child.stdin?.end(options.stdin);
+      const input = options.stdin;
+      if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin?.end(input);
+      else if (child.stdin) pipeline(input, child.stdin).catch(() => {}); // the child's exit code tells
     }
     if (child.stdout) forwardOutput(child.stdout, options.onStdout);
     if (child.stderr) forwardOutput(child.stderr, options.onStderr);

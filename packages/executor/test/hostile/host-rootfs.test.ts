@@ -1,11 +1,12 @@
 /**
- * What the image runtimes (bwrap, runc/crun, gVisor) do on the host for a step must stay inside
+ * What the image runtimes (bwrap, runc/crun, gVisor, docker) do on the host for a step must stay inside
  * the step's root and the job's directories: an image's symlinks are never followed by the
  * executor, the workspace is never a place for setuid or device files, and a step's env (its
  * secrets) is never in a world-readable place — argv, config files or state directories.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,8 +15,10 @@ import { capture } from '../../src/process/run.js';
 import { BwrapRuntime } from '../../src/sandbox/oci/bwrap.js';
 import { GvisorRuntime } from '../../src/sandbox/oci/gvisor.js';
 import { OciRuntime } from '../../src/sandbox/oci/oci.js';
+import { DockerRuntime } from '../../src/sandbox/docker/docker.js';
 import type { Runtime, RuntimeConfig, Sandbox, StepResult } from '../../src/sandbox/runtime.js';
-import { makeRuntimeDeps, SYSTEM_PATH } from '../../src/sandbox/shared/host.js';
+import { findBinary, makeRuntimeDeps, SYSTEM_PATH } from '../../src/sandbox/shared/host.js';
+import { startDockerd, type TestDockerd } from '../sandbox/fixtures.js';
 import { LIMITS } from '../sandbox/suite.js';
 import { buildTestImages, emptyWorkspace, makeTempDir, removeTempDir, startRegistry, taggedJobId, waitFor, writeScripts, type Blob, type TestImage, type TestRegistry } from '@sandfleet/test-helpers';
 
@@ -82,6 +85,36 @@ async function cmdlinesContaining(text: string): Promise<string[]> {
   return hits;
 }
 
+/**
+ * Polls every process's argv for `text` until stopped; returns what it saw. Each scan is
+ * synchronous (a few milliseconds), fast enough to catch a CLI that lives for a fraction of a second.
+ */
+function watchCmdlines(text: string): { stop: () => Promise<string[]> } {
+  const seen = new Set<string>();
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        let cmdline = '';
+        try {
+          cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        } catch {
+          continue; // gone meanwhile
+        }
+        if (cmdline.includes(text)) seen.add(`${pid}: ${cmdline.replace(/\0/g, ' ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return [...seen];
+    },
+  };
+}
+
 /** Files below `dir` (recursively, not crossing into step roots) whose name is in `names`. */
 async function findFiles(dir: string, names: string[]): Promise<string[]> {
   const found: string[] = [];
@@ -97,11 +130,15 @@ async function findFiles(dir: string, names: string[]): Promise<string[]> {
   return found;
 }
 
+/** The docker runtime's private daemon, started by its describe block. */
+let dockerd: TestDockerd | undefined;
+
 const RUNTIMES: [string, (config: RuntimeConfig) => Runtime][] = [
   ['bwrap', (config) => new BwrapRuntime(makeRuntimeDeps(config))],
   ['runc', (config) => new OciRuntime(makeRuntimeDeps(config), 'runc')],
   ['crun', (config) => new OciRuntime(makeRuntimeDeps(config), 'crun')],
   ['gvisor', (config) => new GvisorRuntime(makeRuntimeDeps(config))],
+  ['docker', (config) => new DockerRuntime(makeRuntimeDeps(config), dockerd?.host ?? 'unix:///nonexistent/docker.sock')],
 ];
 
 describe('image runtimes on the host', { concurrency: false }, () => {
@@ -139,16 +176,18 @@ describe('image runtimes on the host', { concurrency: false }, () => {
       let stateDir: string;
       let skip: string | undefined;
       const workspaces: string[] = [];
-      const config = (diskBytes = LIMITS.diskBytes): RuntimeConfig => ({ runtime: name === 'runc' || name === 'crun' ? 'oci' : (name as 'bwrap' | 'gvisor'), stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: { ...LIMITS, diskBytes } });
+      const config = (diskBytes = LIMITS.diskBytes): RuntimeConfig => ({ runtime: name === 'runc' || name === 'crun' ? 'oci' : (name as 'bwrap' | 'gvisor' | 'docker'), stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: { ...LIMITS, diskBytes } });
 
       before(async () => {
         stateDir = makeTempDir(`sandfleet-hostile-${name}-`);
+        if (name === 'docker' && findBinary('dockerd')) dockerd = await startDockerd();
         const availability = await makeRuntime(config()).probe();
         if (!availability.available) skip = availability.reason;
       });
       after(async () => {
         for (const ws of workspaces) await fs.rm(ws, { recursive: true, force: true });
         removeTempDir(stateDir);
+        if (name === 'docker') await dockerd?.stop();
       });
 
       async function withSandbox(scripts: Record<string, string>, diskBytes: number | undefined, fn: (sandbox: Sandbox, workspaceDir: string) => Promise<void>): Promise<void> {
@@ -185,6 +224,20 @@ describe('image runtimes on the host', { concurrency: false }, () => {
         });
 
       for (const image of ['hostile/etc-absolute:1', 'hostile/etc-relative:1']) {
+        // Docker: the executor never writes into the image's root (dockerd and runc set up /etc,
+        // resolving the image's symlinks inside the container's root), so there is nothing to
+        // refuse; what must hold is that the host directory stays untouched and unseen.
+        if (name === 'docker') {
+          test(`runs an image whose /etc is a symlink to the host (${image}) inside its own root; the host directory is unchanged and unseen`, async () => {
+            await withSandbox({ 'x.sh': 'cat /etc/hosts /etc/resolv.conf; echo ran' }, undefined, async (sandbox) => {
+              const r = await run(sandbox, 'x.sh', image);
+              assert.match(r.stdout, /ran\n$/, r.stderr);
+              assert.doesNotMatch(r.stdout, /original/);
+            });
+            assert.deepEqual(await snapshot(watched), watchedBefore);
+          });
+          continue;
+        }
         test(`refuses an image whose /etc is a symlink to the host (${image}); the host directory is unchanged`, async () => {
           await withSandbox({ 'x.sh': 'echo ran' }, undefined, async (sandbox) => {
             await assert.rejects(run(sandbox, 'x.sh', image), /the image's \/etc is a symbolic link/);
@@ -218,10 +271,20 @@ describe('image runtimes on the host', { concurrency: false }, () => {
 
       test('keeps a step\'s env out of argv and its files root-only', async () => {
         await withSandbox({ 'wait.sh': 'echo "len=${#SECRET_VAR}"; touch /data/started; sleep 4' }, undefined, async (sandbox, workspaceDir) => {
+          // Watched from before the step is set up: commands that create it (docker create) are short-lived.
+          const watch = watchCmdlines(SECRET);
           const running = run(sandbox, 'wait.sh', 'test/busybox-root:1', [`SECRET_VAR=${SECRET}`]);
           try {
             await waitFor('the step to start', () => fs.access(path.join(workspaceDir, 'started')).then(() => true, () => false), 60_000);
             assert.deepEqual(await cmdlinesContaining(SECRET), [], 'no process has the secret in its argv');
+            assert.deepEqual(await watch.stop(), [], 'no process had the secret in its argv while the step was set up');
+            if (name === 'docker') {
+              // The env file exists only while `docker create` runs, in a 0700 directory.
+              const envDir = path.join(stateDir, 'jobs', (await fs.readdir(path.join(stateDir, 'jobs')))[0]!, 'docker-env');
+              assert.equal((await fs.stat(envDir)).mode & 0o777, 0o700, envDir);
+              assert.deepEqual(await fs.readdir(envDir), [], 'the env file is removed once the container is created');
+              return;
+            }
             const files = await findFiles(path.join(stateDir, 'jobs'), ['config.json', 'env.args']);
             assert.ok(files.length > 0, 'found the step\'s config or env file');
             for (const f of files) assert.equal((await fs.stat(f)).mode & 0o777, 0o600, f);
@@ -231,6 +294,7 @@ describe('image runtimes on the host', { concurrency: false }, () => {
               assert.equal((await fs.stat(dir)).mode & 0o777, 0o700, dir);
             }
           } finally {
+            await watch.stop();
             const r = await running;
             assert.equal(r.exitCode, 0, r.stderr);
             assert.equal(r.stdout, `len=${SECRET.length}\n`, 'the env still reaches the step');

@@ -1,6 +1,6 @@
 /**
  * A step that makes syscalls outside the seccomp allow-list is refused them inside bwrap, runc and
- * crun, while ordinary steps keep working. The probe is a tiny static C program (gcc -static);
+ * crun (and, by Docker's own default profile, inside docker), while ordinary steps keep working. The probe is a tiny static C program (gcc -static);
  * only syscalls that succeed on this host outside any sandbox are asserted, so a refusal inside
  * can only come from the sandbox's filter.
  */
@@ -12,12 +12,20 @@ import { buildTestImages, emptyWorkspace, makeTempDir, startRegistry, taggedJobI
 import { capture } from '../../src/process/run.js';
 import { BwrapRuntime } from '../../src/sandbox/oci/bwrap.js';
 import { OciRuntime } from '../../src/sandbox/oci/oci.js';
-import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
+import { DockerRuntime } from '../../src/sandbox/docker/docker.js';
+import { findBinary, makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
+import { startDockerd, type TestDockerd } from '../sandbox/fixtures.js';
 import { loadSeccompProfile, resolveSeccomp, SeccompUnavailableError } from '../../src/sandbox/shared/seccomp.js';
 import { RuntimeUnavailableError, type Runtime, type RuntimeConfig, type StepSpec } from '../../src/sandbox/runtime.js';
 
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 const REFUSED = ['add_key', 'vmsplice', 'userfaultfd', 'personality', 'unshare_newuser', 'clone_newuser'];
+/**
+ * Docker filters with its daemon's own default profile, which allows vmsplice; everything else
+ * probed here it refuses too (keyrings, userfaultfd without CAP_SYS_PTRACE, personality beyond
+ * the harmless values, unshare without CAP_SYS_ADMIN, clone with CLONE_NEWUSER).
+ */
+const REFUSED_BY_DOCKER = REFUSED.filter((s) => s !== 'vmsplice');
 
 function parse(out: string): Record<string, string> {
   return Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => l.split('=', 2) as [string, string]));
@@ -29,6 +37,7 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
   let skip: string | undefined;
   let registry: TestRegistry;
   let onHost: Record<string, string> = {};
+  let dockerd: TestDockerd | undefined;
   const workspaces: string[] = [];
 
   before(async () => {
@@ -48,9 +57,11 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
     registry = await startRegistry();
     await registry.push('test/busybox', '1', images.busybox);
     await registry.push('test/busybox-root', '1', images.busyboxRoot);
+    if (findBinary('dockerd')) dockerd = await startDockerd();
   });
 
   after(async () => {
+    await dockerd?.stop();
     await registry?.stop();
     for (const ws of workspaces) await fs.rm(ws, { recursive: true, force: true });
     await fs.rm(dir, { recursive: true, force: true });
@@ -62,12 +73,18 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
     crun: (config, seccompProfile) => new OciRuntime(makeRuntimeDeps(config, { seccompProfile }), 'crun'),
   };
 
-  for (const [name, make] of Object.entries(runtimes)) {
+  // Docker takes no profile from us (see REFUSED_BY_DOCKER), so it is only in the allow-list cases.
+  const withDocker: Record<string, (config: RuntimeConfig) => Runtime> = {
+    ...runtimes,
+    docker: (config) => new DockerRuntime(makeRuntimeDeps(config), dockerd?.host ?? 'unix:///nonexistent/docker.sock'),
+  };
+
+  for (const [name, make] of Object.entries(withDocker)) {
     for (const repo of ['test/busybox', 'test/busybox-root']) {
       it(`${name} (${repo}): refuses syscalls outside the allow-list; ordinary steps still run`, async (t) => {
         if (skip) return t.skip(skip);
         const stateDir = path.join(dir, `state-${name}`);
-        const runtime = make({ runtime: name === 'bwrap' ? 'bwrap' : 'oci', stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: { cpus: 1, memoryBytes: 64 * 1024 * 1024, pids: 64, diskBytes: 64 * 1024 * 1024 } });
+        const runtime = make({ runtime: name === 'bwrap' || name === 'docker' ? name : 'oci', stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: { cpus: 1, memoryBytes: 64 * 1024 * 1024, pids: 64, diskBytes: 64 * 1024 * 1024 } });
         const availability = await runtime.probe();
         if (!availability.available) return t.skip(availability.reason);
         const workspaceDir = await emptyWorkspace();
@@ -89,7 +106,7 @@ describe('seccomp allow-list in the sandboxes', { concurrency: false }, () => {
           const got = parse(inside.stdout);
           assert.equal(got.getpid, 'ok', inside.stdout);
           assert.equal(got.fork, 'ok', inside.stdout);
-          const checked = REFUSED.filter((s) => onHost[s] === 'ok');
+          const checked = (name === 'docker' ? REFUSED_BY_DOCKER : REFUSED).filter((s) => onHost[s] === 'ok');
           assert.ok(checked.length >= 2, `too few probe syscalls work on this host: ${JSON.stringify(onHost)}`);
           for (const s of checked) assert.match(got[s] ?? '', /^errno (1|38)$/, `${s} must be refused inside ${name}: ${inside.stdout}`);
           // busybox's unshare too (glibc-free: it calls unshare(2) directly).

@@ -6,9 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { ID_SHIFT } from '../../src/image/ids.js';
 import { DockerCli, DockerCommandError } from '../../src/sandbox/docker/cli.js';
 import { DockerRuntime, RootWithoutUsernsError } from '../../src/sandbox/docker/docker.js';
+import { UnrepresentableEnvError } from '../../src/sandbox/docker/env-file.js';
 import { findBinary, makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig, Sandbox } from '../../src/sandbox/runtime.js';
-import { buildTestImages, emptyWorkspace, startRegistry, writeScripts, type TestRegistry } from '@sandfleet/test-helpers';
+import { buildTestImages, emptyWorkspace, startRegistry, taggedJobId, TEST_TAG, writeScripts, type TestRegistry } from '@sandfleet/test-helpers';
+import { imageOf, startHostileRegistry, startSpy, tar } from '../hostile/image-fixtures.js';
 import { startDockerd, type TestDockerd } from './fixtures.js';
 import { defineSandboxSuite, LIMITS, type StepOutput } from './suite.js';
 
@@ -17,10 +19,15 @@ async function containers(host: string): Promise<string[]> {
   return (await new DockerCli(host).must(['ps', '-a', '--format', '{{.Names}}'])).split('\n').filter(Boolean);
 }
 
-/** Mounts of a job disk's `layers/` directory (a step's writable layer bound into dockerd's storage). */
+/**
+ * Mounts of this test process's job disks' `layers/` directories (a step's writable layer bound
+ * into dockerd's storage). The mount table is the host's: other test processes' docker steps (other
+ * files of the suite, other checkouts on the machine) have binds of their own there at any moment,
+ * so only names with this process's tag (`sf-<job key>-…`, the key starting with TEST_TAG) count.
+ */
 async function layerBinds(): Promise<string[]> {
   const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  return mountinfo.split('\n').filter((l) => (l.split(' ')[3] ?? '').startsWith('/layers/'));
+  return mountinfo.split('\n').filter((l) => (l.split(' ')[3] ?? '').startsWith(`/layers/sf-${TEST_TAG}-`));
 }
 
 // The suite starts its own dockerd (no bridge, no iptables, userns-remap) and stops it afterwards.
@@ -66,6 +73,118 @@ defineSandboxSuite('docker', {
       }
     });
 
+    ctx.test('docker: images come through the executor\'s puller; dockerd never talks to a registry, and a known image is not loaded again', async () => {
+      const registry = await startHostileRegistry();
+      try {
+        const image = ctx.images().withUser('1000:1000');
+        registry.pushRaw('app/bb', '1', image.manifest, image.blobs);
+        const agents: string[] = [];
+        registry.override = (req) => {
+          agents.push(req.headers['user-agent'] ?? '');
+          return false;
+        };
+        const configDigest = image.blobs.find((b) => b.mediaType.includes('config'))!.digest;
+        const cli = new DockerCli(dockerd!.host);
+        assert.notEqual((await cli.try(['image', 'inspect', configDigest])).exitCode, 0, 'the daemon does not have the image yet');
+        const byTag = `${registry.host}/app/bb:1`;
+        const byDigest = `${registry.host}/app/bb@${image.manifest.digest}`;
+        const { sandbox } = await ctx.prepare({ 'hi.sh': 'echo hi from $(id -u)' });
+        try {
+          const r = await ctx.run(sandbox, 'hi.sh', { image: byTag });
+          assert.equal(r.stdout, 'hi from 1000\n', r.stderr);
+          assert.match(r.command.join(' '), new RegExp(` ${configDigest} /data/`), 'the step ran by the verified image id');
+        } finally {
+          await sandbox.teardown();
+        }
+        assert.equal(await cli.must(['image', 'inspect', '--format', '{{.Id}}', configDigest]), configDigest);
+        assert.ok(agents.length > 0);
+        assert.deepEqual(agents.filter((a) => a !== 'sandfleet-executor'), [], 'only the executor asked the registry');
+        // Another job (and a digest reference) asks for the manifest with its own credentials, but
+        // the daemon has the image by its config digest: no layer is fetched or loaded again.
+        registry.requests.length = 0;
+        const again = await ctx.prepare({ 'hi.sh': 'echo again' });
+        try {
+          const r = await ctx.run(again.sandbox, 'hi.sh', { image: byDigest });
+          assert.equal(r.stdout, 'again\n', r.stderr);
+        } finally {
+          await again.sandbox.teardown();
+        }
+        const asked = registry.requests.map((q) => q.path);
+        assert.ok(asked.some((p) => p.includes('/manifests/')), asked.join(' '));
+        assert.deepEqual(asked.filter((p) => p.includes('/blobs/') && !p.endsWith(configDigest)), [], 'no layer was fetched again');
+        await cli.must(['image', 'rm', '-f', configDigest]);
+      } finally {
+        await registry.stop();
+      }
+    });
+
+    ctx.test('docker: a registry whose token realm is a blocked address is refused by the address policy; nobody contacts the realm', async () => {
+      const registry = await startHostileRegistry();
+      // 127.0.0.2 is loopback, so even a broken check sends nothing off this machine; only 127.0.0.1 is allowed.
+      const realm = await startSpy('127.0.0.2');
+      try {
+        registry.override = (_req, res) => {
+          res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.2:${realm.port}/token",service="x"` }).end();
+          return true;
+        };
+        const { sandbox } = await ctx.prepare({ 'x.sh': 'echo ran' });
+        try {
+          await assert.rejects(ctx.run(sandbox, 'x.sh', { image: `${registry.host}/app/x:1` }),
+            /cannot pull 127\.0\.0\.1:\d+\/app\/x:1 from 127\.0\.0\.1:\d+: token realm refused: 127\.0\.0\.2:\d+ is a private or reserved address/);
+        } finally {
+          await sandbox.teardown();
+        }
+        assert.equal(realm.connections(), 0, 'neither the executor nor dockerd followed the realm');
+        assert.deepEqual(await containers(dockerd!.host), []);
+      } finally {
+        await registry.stop();
+        await realm.stop();
+      }
+    });
+
+    ctx.test('docker: an image that unpacks past EXECUTOR_IMAGE_MAX_SIZE is refused before dockerd sees it', async () => {
+      const registry = await startHostileRegistry();
+      try {
+        // 4 MiB of zeros: a few KiB compressed, within the blob budget, past the unpacked one.
+        const bomb = imageOf([tar([{ path: 'zeros', data: Buffer.alloc(4 * 2 ** 20) }])]);
+        registry.push('app/bomb', '1', bomb);
+        const config: RuntimeConfig = {
+          runtime: 'docker', stateDir: await fs.mkdtemp(path.join(ctx.stateDir(), 'budget-')), registryMirrorUrls: [],
+          imageStore: { allowedPrivateRegistries: ['127.0.0.1'], maxImageBytes: 2 ** 20 }, network: 'none', limits: LIMITS,
+        };
+        const small = new DockerRuntime(makeRuntimeDeps(config), dockerd!.host);
+        const { sandbox } = await ctx.prepare({ 'x.sh': 'echo ran' }, {}, small);
+        try {
+          await assert.rejects(ctx.run(sandbox, 'x.sh', { image: `${registry.host}/app/bomb:1` }), /the unpacked image is larger than the 1 MiB limit \(EXECUTOR_IMAGE_MAX_SIZE\)/);
+        } finally {
+          await sandbox.teardown();
+        }
+        assert.notEqual((await new DockerCli(dockerd!.host).try(['image', 'inspect', bomb.config.digest])).exitCode, 0, 'the daemon never got the image');
+      } finally {
+        await registry.stop();
+      }
+    });
+
+    ctx.test('docker: refuses step env an env file cannot carry, before anything is created', async () => {
+      const { sandbox } = await ctx.prepare({ 'env.sh': 'echo "[$A]"' });
+      try {
+        for (const [pair, why] of [['KEY=SECRETVAL\nx', /newline/], ['KEY=SECRETVAL\r', /carriage return/], ['BARE', /no "="/], [' LEAD=x', /whitespace/], ['#C=x', /starts with "#"/]] as const) {
+          await assert.rejects(ctx.run(sandbox, 'env.sh', { env: [pair] }), (err: unknown) => {
+            assert.ok(err instanceof UnrepresentableEnvError, String(err));
+            assert.match(err.message, why);
+            assert.doesNotMatch(err.message, /SECRETVAL/, 'the value is not in the message');
+            return true;
+          });
+        }
+        assert.deepEqual(await containers(dockerd!.host), [], 'nothing was created');
+        // What a file can carry arrives exactly: '=' and spaces in values, '#' inside, an empty value.
+        const r = await ctx.run(sandbox, 'env.sh', { env: ['A= x=y #z ', 'B='] });
+        assert.equal(r.stdout, '[ x=y #z ]\n', r.stderr);
+      } finally {
+        await sandbox.teardown();
+      }
+    });
+
     ctx.test('docker: runs a step as the user its image names, looked up in the image\'s own /etc/passwd', async () => {
       await ctx.registry().push('test/busybox-named', '1', ctx.images().withUser('user'));
       await ctx.registry().push('test/busybox-nosuch', '1', ctx.images().withUser('nosuch'));
@@ -99,7 +218,7 @@ describe('docker sandbox on a daemon without userns-remap', { concurrency: false
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-docker-plain-'));
     plain = await startDockerd({ usernsRemap: false });
     // `none`: no job network, so no uplink is needed (and the host's default route is never used).
-    const config: RuntimeConfig = { runtime: 'docker', stateDir, registryMirrorUrls: [], network: 'none', limits: LIMITS };
+    const config: RuntimeConfig = { runtime: 'docker', stateDir, registryMirrorUrls: [], imageStore: { allowedPrivateRegistries: ['127.0.0.1'] }, network: 'none', limits: LIMITS };
     runtime = new DockerRuntime(makeRuntimeDeps(config), plain.host);
     const images = await buildTestImages();
     registry = await startRegistry();
@@ -119,7 +238,7 @@ describe('docker sandbox on a daemon without userns-remap', { concurrency: false
   async function prepare(scripts: Record<string, string>): Promise<{ sandbox: Sandbox; workspaceDir: string }> {
     const workspaceDir = await emptyWorkspace();
     workspaces.push(workspaceDir);
-    const sandbox = await runtime.prepare({ jobId: `docker-plain-${path.basename(workspaceDir)}`, workspaceDir, progress: () => {}, signal: AbortSignal.timeout(120_000) });
+    const sandbox = await runtime.prepare({ jobId: taggedJobId(`docker-plain-${path.basename(workspaceDir)}`), workspaceDir, progress: () => {}, signal: AbortSignal.timeout(120_000) });
     await writeScripts(sandbox.workspaceDir, scripts);
     return { sandbox, workspaceDir };
   }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { capture, runProcess, type RunResult } from '../../process/run.js';
 import { SYSTEM_PATH } from '../shared/host.js';
 import { SandfleetError } from '@sandfleet/protocol';
@@ -41,6 +42,8 @@ export interface DockerRunOptions {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   killGraceMs?: number;
+  /** Piped to the command's stdin (`docker load`). */
+  stdin?: Readable;
 }
 
 export class DockerCli {

@@ -1,14 +1,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DockerAuthConfig } from '@sandfleet/protocol';
-import { findCredentials } from '../../image/auth.js';
 import { resolveUser } from '../../image/image-config.js';
-import { parseReference } from '../../image/reference.js';
-import { mirrorsFor } from '../../image/mirrors.js';
+import type { ImageStore } from '../../image/pull.js';
 import { createJobNetwork, type JobNetwork } from '../../network/job-network.js';
 import type { Uplink } from '../../network/uplink.js';
 import { DockerCli, DockerCommandError } from './cli.js';
 import { describeDaemon, inspectDaemon, type DockerDaemon } from './daemon.js';
+import { envFileText, withEnvFile } from './env-file.js';
+import { daemonImageId, loadImage } from './image-load.js';
 import { findBinary, type RuntimeDeps } from '../shared/host.js';
 import { abortReason, jobKey } from '../oci/image-sandbox.js';
 import { JobFilesystem } from '../shared/job-filesystem.js';
@@ -18,7 +18,7 @@ import { SandfleetError } from '@sandfleet/protocol';
 /**
  * Docker, as Sourcegraph's docker runtime does it: one container per step with the
  * workspace at /data, `-w /data/<dir>`, `--entrypoint /bin/sh <image> /data/<script>`, cpu, memory
- * and pids limits, and auth through a per-job `--config` directory. Chosen only explicitly.
+ * and pids limits, and a per-job `--config` directory. Chosen only explicitly.
  *
  * Differences from Sourcegraph's argv, and why:
  * - `create` + `start --attach` instead of `run --rm`: between the two the container's writable
@@ -37,9 +37,14 @@ import { SandfleetError } from '@sandfleet/protocol';
  * - `--network container:<holder>`: Docker cannot join a network namespace by path, so the first
  *   step starts a holder container whose namespace we wire to the job's router exactly like the
  *   other runtimes; `none` jobs use `--network none`;
- * - registry mirrors for any registry: Docker's own `registry-mirrors` only apply to Docker Hub, so
- *   we `docker pull <mirror>/<repository>` and tag it as the image ourselves, in order, before the
- *   image's own registry.
+ * - no `docker pull`: the executor's own puller fetches the image (registry address policy, size
+ *   budgets, the job's credentials, mirrors for any registry, digest and diff_id checks) and hands
+ *   it to the daemon with `docker load` (image-load.ts); steps then run by image id, the config
+ *   digest we verified, never by a name the daemon resolves. The manifest is fetched with the
+ *   job's credentials every time, so a private image the daemon already has is only used by a job
+ *   that may pull it; its layers are not fetched again;
+ * - the step's env through `--env-file` (a 0600 file, removed after create), never `-e` in argv
+ *   (env-file.ts).
  */
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
@@ -86,11 +91,12 @@ export class DockerRuntime implements Runtime {
     // Image id 0 is host id `remap.uid` under userns-remap, and host root without it.
     const jfs = await JobFilesystem.create(this.deps.config.stateDir, key, options.workspaceDir, limits.diskBytes, daemon.remap?.uid ?? 0);
     try {
+      // An empty CLI config of the job's own: the executor's ~/.docker (credential helpers, proxies)
+      // is not the job's. Registry credentials stay in memory: our puller uses them, the CLI never pulls.
       const configDir = path.join(jfs.jobDir, 'docker-config');
       await fs.mkdir(configDir, { mode: 0o700 });
       const auth = options.dockerAuth;
-      if (auth) await fs.writeFile(path.join(configDir, 'config.json'), JSON.stringify(auth), { mode: 0o600 });
-      return new DockerSandbox({ cli: this.cli.withConfig(configDir), daemon, key, options, fs: jfs, auth, config: this.deps.config, uplink: this.deps.uplink });
+      return new DockerSandbox({ cli: this.cli.withConfig(configDir), daemon, key, options, fs: jfs, auth, config: this.deps.config, uplink: this.deps.uplink, images: this.deps.images });
     } catch (err) {
       await jfs.destroy();
       throw err;
@@ -152,6 +158,7 @@ interface DockerJob {
   auth: DockerAuthConfig | undefined;
   config: RuntimeConfig;
   uplink: Uplink;
+  images: ImageStore;
 }
 
 class DockerSandbox implements Sandbox {
@@ -162,7 +169,8 @@ class DockerSandbox implements Sandbox {
   private network: JobNetwork | undefined;
   /** Every container this sandbox asked for, added before asking, so teardown removes it whatever happened. */
   private readonly containers = new Set<string>();
-  private readonly pulled = new Set<string>();
+  /** Image reference → the image id (verified config digest) it was pulled as for this job. */
+  private readonly pulled = new Map<string, string>();
   private readonly users = new Map<string, { uid: number; gid: number }>();
 
   constructor(private readonly job: DockerJob) {}
@@ -205,15 +213,17 @@ class DockerSandbox implements Sandbox {
   /** Everything up to a created, not yet started step container. */
   private async createStep(step: StepSpec, io: StepIO, name: string): Promise<{ command: string[]; layer?: BoundLayer }> {
     const { limits } = this.job.config;
-    await this.pull(step.image, io);
-    const user = await this.stepUser(step.image);
+    envFileText(step.env); // refused before anything is pulled or created
+    const imageId = await this.pull(step.image, io);
+    const user = await this.stepUser(imageId);
     if (!this.job.daemon.remap && (user.uid === 0 || user.gid === 0)) throw new RootWithoutUsernsError(step.image, user.uid, user.gid);
     await this.job.fs.ownWorkspace(user.uid, user.gid);
     io.signal.throwIfAborted();
-    const network = await this.networkArgs(step.image);
+    const network = await this.networkArgs(imageId);
     io.signal.throwIfAborted();
     const args = [
-      'create', '--name', name,
+      // The image is on the daemon by its id (pull above); the CLI must never try a registry itself.
+      'create', '--pull', 'never', '--name', name,
       '--user', `${user.uid}:${user.gid}`,
       ...network,
       ...(limits.cpus > 0 ? ['--cpus', String(limits.cpus)] : []),
@@ -225,12 +235,13 @@ class DockerSandbox implements Sandbox {
       ...(this.job.daemon.remap ? [] : ['--cap-drop', 'ALL']),
       '-v', `${this.job.fs.dataDir}:/data`,
       '-w', path.posix.join('/data', step.dir),
-      ...step.env.flatMap((e) => ['-e', e]),
-      '--entrypoint', '/bin/sh', step.image, path.posix.join('/data', step.scriptPath),
     ];
-    this.containers.add(name);
-    await this.job.cli.must(args);
-    const command = this.job.cli.argv(args);
+    const command = await withEnvFile(path.join(this.job.fs.jobDir, 'docker-env'), name, step.env, async (envFile) => {
+      const create = [...args, '--env-file', envFile, '--entrypoint', '/bin/sh', imageId, path.posix.join('/data', step.scriptPath)];
+      this.containers.add(name);
+      await this.job.cli.must(create);
+      return this.job.cli.argv(create);
+    });
     if (limits.diskBytes === 0) return { command };
     const dir = await this.layerDir(name);
     const { release } = await this.job.fs.bindOver(dir, name);
@@ -272,40 +283,21 @@ class DockerSandbox implements Sandbox {
     return path.dirname(upper);
   }
 
-  /** Pulls through the mirrors (tagging the result as `image`), then the image's own registry. */
-  private async pull(image: string, io: StepIO): Promise<void> {
-    if (this.pulled.has(image)) return;
-    const present = await this.job.cli.try(['image', 'inspect', '--format', '{{.Id}}', image]);
-    if (present.exitCode === 0) {
-      this.pulled.add(image);
-      return;
+  /**
+   * The image id of `image` on the daemon: resolved with the job's credentials by our puller, and
+   * loaded from its verified blobs unless the daemon already has that exact image.
+   */
+  private async pull(image: string, io: StepIO): Promise<string> {
+    const known = this.pulled.get(image);
+    if (known) return known;
+    const request = { auth: this.job.auth, progress: io.progress ?? this.job.options.progress, signal: io.signal };
+    const resolved = await this.job.images.resolve(image, request);
+    if (!(await daemonImageId(this.job.cli, resolved.configDigest))) {
+      const layers = await this.job.images.fetchVerified(resolved, request);
+      await loadImage(this.job.cli, resolved, layers, io.signal);
     }
-    const progress = io.progress ?? this.job.options.progress;
-    const ref = parseReference(image);
-    const tagOrDigest = ref.digest ? `@${ref.digest}` : `:${ref.tag}`;
-    const attempts = [
-      ...mirrorsFor(ref.registry, this.job.config.registryMirrorUrls).map((m) => ({ label: `mirror ${m}`, ref: `${new URL(m).host}/${ref.repository}${tagOrDigest}` })),
-      { label: ref.registry, ref: image },
-    ];
-    const failures: string[] = [];
-    for (const attempt of attempts) {
-      io.signal.throwIfAborted();
-      progress(`pulling ${image} from ${attempt.label}`);
-      // A pull is safe to kill: the daemon keeps nothing half-made that we would have to remove.
-      const r = await this.job.cli.stream(['pull', '--quiet', attempt.ref], { signal: io.signal, onStderr: (c) => failures.push(`${attempt.label}: ${c.toString().trim()}`) });
-      if (r.exitCode === 0) {
-        if (attempt.ref !== image) await this.job.cli.must(['tag', attempt.ref, image]);
-        this.pulled.add(image);
-        return;
-      }
-    }
-    io.signal.throwIfAborted();
-    const creds = findCredentials(this.job.auth, ref.registry);
-    const last = failures.join('; ');
-    const detail = /unauthorized|authentication required|401/i.test(last)
-      ? creds ? `the registry rejected the credentials for user "${creds.username}" (${last})` : `the registry requires authentication and no credentials are configured for it (${last})`
-      : last;
-    throw new Error(`cannot pull ${image} from ${attempts.map((a) => a.label).join(', ')}: ${detail}`);
+    this.pulled.set(image, resolved.configDigest);
+    return resolved.configDigest;
   }
 
   /**
@@ -332,7 +324,7 @@ class DockerSandbox implements Sandbox {
     const root = path.join(this.job.fs.jobDir, name);
     this.containers.add(name);
     try {
-      await this.job.cli.must(['create', '--name', name, '--network', 'none', '--entrypoint', '/bin/sh', image]);
+      await this.job.cli.must(['create', '--pull', 'never', '--name', name, '--network', 'none', '--entrypoint', '/bin/sh', image]);
       await fs.mkdir(path.join(root, 'etc'), { recursive: true, mode: 0o700 });
       // A missing file is left missing: resolveUser then says which name it could not find.
       for (const file of ['passwd', 'group']) await this.job.cli.try(['cp', `${name}:/etc/${file}`, path.join(root, 'etc', file)]);
@@ -360,7 +352,7 @@ class DockerSandbox implements Sandbox {
     const name = `sf-${this.job.key}-net`;
     this.containers.add(name);
     try {
-      await this.job.cli.must(['run', '-d', '-i', '--name', name, '--network', 'none', '--user', '65534:65534', '--cap-drop', 'ALL', '--read-only',
+      await this.job.cli.must(['run', '--pull', 'never', '-d', '-i', '--name', name, '--network', 'none', '--user', '65534:65534', '--cap-drop', 'ALL', '--read-only',
         '--security-opt', 'no-new-privileges', '--memory', '16m', '--pids-limit', '8', '--entrypoint', '/bin/sh', image, '-c', 'read x']);
       const pid = Number(await this.job.cli.must(['inspect', '--format', '{{.State.Pid}}', name]));
       this.network = await createJobNetwork(this.job.key, 'public', this.job.uplink, this.job.config.stateDir, pid);
