@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { capture, makeTempDir, SYSTEM_PATH_ENV } from '@sandfleet/test-helpers';
-import { HclParseError, loadModule, UnsupportedTemplateError, renderTemplate } from '../src/index.js';
+import { HclParseError, loadModule, renderTemplate, templateCalls, UnsupportedTemplateError } from '../src/index.js';
 import {
   DEPLOY_TERRAFORM,
   documentationProblems,
@@ -187,6 +187,19 @@ describe('startup scripts', () => {
       assert.match(script.text, /sha256sum --check/);
       assert.match(script.text, /executor install "\$EXECUTOR_RUNTIME"\n\s*executor install systemd/);
       assert.match(script.text, /systemctl enable --now executor/);
+      // The shared secret lands in a file only root reads; a stop signals the executor alone.
+      assert.match(script.text, /umask 077\n\s*printf '%s' "\$EXECUTOR_ENV_B64" \| base64 -d >\/etc\/systemd\/system\/executor\.env/);
+      assert.match(script.text, /chmod 0600 \/etc\/systemd\/system\/executor\.env/);
+      assert.match(script.text, /KillMode=mixed/);
+    }
+  });
+
+  it('single-quote every value Terraform substitutes, so none can leave its quotes', () => {
+    const templates = [...tree.modules.values()].flatMap(templateCalls).map((call) => call.template);
+    for (const template of new Set(templates)) {
+      const text = fs.readFileSync(template, 'utf8').replace(/^\$\{install_executor\}$/m, '');
+      const unquoted = [...text.matchAll(/(.)\$\{(\w+)\}(.)/g)].filter((m) => m[1] !== "'" || m[3] !== "'");
+      assert.deepEqual(unquoted.map((m) => m[0]), [], template);
     }
   });
 
