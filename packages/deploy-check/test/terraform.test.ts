@@ -27,6 +27,10 @@ const CLOUDS = ['google', 'aws'];
 const LAYOUT = ['', 'modules/executors', 'modules/docker-mirror', 'modules/networking', 'modules/credentials',
   'examples/single-executor', 'examples/private-single-executor', 'examples/multiple-executors'];
 
+// terraform is not installable here; where a binary happens to be, it checks what it can offline.
+const HAS_TERRAFORM = ['/usr/local/bin/terraform', '/usr/bin/terraform'].some((f) => fs.existsSync(f));
+const TERRAFORM_ENV = { ...SYSTEM_PATH_ENV, TF_CLI_CONFIG_FILE: '/dev/null', TF_IN_AUTOMATION: '1' };
+
 let tree: Tree;
 before(async () => {
   tree = await loadTree(DEPLOY_TERRAFORM);
@@ -165,8 +169,8 @@ describe('Terraform modules', () => {
     assert.match(hook, /autoscaling:EC2_INSTANCE_TERMINATING/);
   });
 
-  it('are formatted as terraform fmt writes them (where a terraform binary happens to be installed)', { skip: !fs.existsSync('/usr/local/bin/terraform') && !fs.existsSync('/usr/bin/terraform') }, async () => {
-    const result = await capture(['terraform', 'fmt', '-check', '-recursive', '-list=true', DEPLOY_TERRAFORM], { env: { ...SYSTEM_PATH_ENV, TF_CLI_CONFIG_FILE: '/dev/null' } });
+  it('are formatted as terraform fmt writes them (where a terraform binary happens to be installed)', { skip: !HAS_TERRAFORM }, async () => {
+    const result = await capture(['terraform', 'fmt', '-check', '-recursive', '-list=true', DEPLOY_TERRAFORM], { env: TERRAFORM_ENV });
     assert.equal(result.exitCode, 0, `not formatted:\n${result.stdout}${result.stderr}`);
   });
 });
@@ -226,4 +230,52 @@ describe('startup scripts', () => {
     assert.match((await shellProblems(shellScripts(unquoted.root), dir)).join('\n'), /shutdown-script\.sh: shellcheck: .*SC2086/);
   });
 
+
+  it('carry hostile values into executor.env unchanged (evaluated by terraform, where installed)', { skip: !HAS_TERRAFORM }, async () => {
+    // The shared install module has no provider, so terraform can evaluate it offline.
+    const dir = makeTempDir('sandfleet-tf-eval-', { untilFileEnds: true });
+    const password = 'a"b\\c$d`e\'f ${HOME} $(reboot) %{x} \\"';
+    const authConfig = '{"auths": {\n  "r.example.com": {"auth": "dTpw"}\n}}';
+    const inputs = {
+      frontend_url: 'https://sandfleet.example.com', frontend_password: password, queue_name: '', queue_names: ['codeintel', 'batches'],
+      maximum_runtime_per_job: '30m', maximum_num_jobs: 2, num_total_jobs: 10, max_active_time: '2h', job_num_cpus: '4',
+      job_memory: '12GB', firecracker_disk_space: '20GB', use_firecracker: true, docker_registry_mirror_urls: ['https://mirror.gcr.io', ''],
+      docker_registry_mirror_node_exporter_url: '', docker_auth_config: authConfig, private_ca_cert_path: '',
+      executor_binary_url: 'https://releases.example.com/executor', executor_binary_sha256: 'a'.repeat(64), runtime: 'gvisor', drain_timeout_seconds: 600,
+    };
+    const variables = Object.keys(inputs).map((name) => `variable "${name}" {}`).join('\n');
+    const args = Object.keys(inputs).map((name) => `  ${name} = var.${name}`).join('\n');
+    fs.writeFileSync(path.join(dir, 'main.tf'), `${variables}\nmodule "install" {\n  source = "${path.join(DEPLOY_TERRAFORM, 'shared/executor-install')}"\n${args}\n}\noutput "script" {\n  value = nonsensitive(module.install.script)\n}\noutput "queue_label" {\n  value = module.install.queue_label\n}\n`);
+    fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify(inputs));
+    for (const argv of [['terraform', 'init', '-input=false', '-no-color'], ['terraform', 'apply', '-auto-approve', '-input=false', '-no-color']]) {
+      const result = await capture(argv, { cwd: dir, env: TERRAFORM_ENV });
+      assert.equal(result.exitCode, 0, `${argv.join(' ')}:\n${result.stdout}${result.stderr}`);
+    }
+    const script = await capture(['terraform', 'output', '-raw', 'script'], { cwd: dir, env: TERRAFORM_ENV });
+    const label = await capture(['terraform', 'output', '-raw', 'queue_label'], { cwd: dir, env: TERRAFORM_ENV });
+    assert.equal(label.stdout, 'batches_codeintel');
+    const envB64 = /^readonly EXECUTOR_ENV_B64='([A-Za-z0-9+/=]*)'$/m.exec(script.stdout)?.[1];
+    assert.ok(envB64 !== undefined, script.stdout);
+    const env = parseSystemdEnvironmentFile(Buffer.from(envB64, 'base64').toString('utf8'));
+    assert.equal(env.EXECUTOR_FRONTEND_PASSWORD, password);
+    assert.deepEqual(JSON.parse(env.EXECUTOR_DOCKER_AUTH_CONFIG!), JSON.parse(authConfig));
+    assert.equal(env.EXECUTOR_QUEUE_NAMES, 'batches,codeintel');
+    assert.equal(env.EXECUTOR_DOCKER_REGISTRY_MIRROR_URL, 'https://mirror.gcr.io');
+    assert.equal(env.EXECUTOR_RUNTIME, 'gvisor');
+    assert.ok(!('EXECUTOR_QUEUE_NAME' in env) && !('DOCKER_REGISTRY_NODE_EXPORTER_URL' in env), 'empty values are left out');
+  });
 });
+
+/**
+ * Reads `KEY="value"` lines as systemd's EnvironmentFile= does for double-quoted values: a
+ * backslash escapes ", \\, ` and $, and is kept before anything else.
+ */
+function parseSystemdEnvironmentFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n').filter((l) => l !== '')) {
+    const match = /^([A-Z_][A-Z0-9_]*)="((?:[^"\\]|\\.)*)"$/.exec(line);
+    assert.ok(match, `not a double-quoted assignment: ${line}`);
+    env[match[1]!] = match[2]!.replace(/\\(.)/g, (escape, c: string) => ('"\\`$'.includes(c) ? c : escape));
+  }
+  return env;
+}

@@ -161,7 +161,6 @@ resource "aws_launch_template" "executor" {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
     http_put_response_hop_limit = 1
-    instance_metadata_tags      = "disabled"
   }
 
   monitoring {

@@ -1,5 +1,7 @@
 # Two executor groups, one per queue, sharing one network and one registry mirror: the
-# submodules wired by hand, as the root module wires them for a single group.
+# submodules wired by hand, as the root module wires them for a single group. The groups use
+# random-suffixed names: a service account id holds at most 30 characters, too few for a prefix
+# plus the legacy name.
 
 locals {
   project = "my-project"
@@ -42,6 +44,7 @@ module "executors-codeintel" {
   network_id                               = module.networking.network_id
   subnet_id                                = module.networking.subnet_id
   resource_prefix                          = "codeintel-"
+  randomize_resource_names                 = true
   instance_tag                             = "codeintel-prod"
   sourcegraph_external_url                 = "https://sandfleet.example.com"
   sourcegraph_executor_proxy_password      = var.executor_proxy_password
@@ -62,6 +65,7 @@ module "executors-batches" {
   network_id                               = module.networking.network_id
   subnet_id                                = module.networking.subnet_id
   resource_prefix                          = "batches-"
+  randomize_resource_names                 = true
   instance_tag                             = "batches-prod"
   sourcegraph_external_url                 = "https://sandfleet.example.com"
   sourcegraph_executor_proxy_password      = var.executor_proxy_password
