@@ -66,6 +66,53 @@ export function nativeTemplate(text: string): string {
   return out + '"';
 }
 
+/**
+ * Outputs that must be marked sensitive and are not: Terraform refuses (at plan time) an output
+ * whose value comes from a sensitive variable, a sensitive output of a called module, or a
+ * secret attribute a provider marks sensitive.
+ */
+export async function unmarkedSensitiveOutputs(mod: TerraformModule, children: Map<string, TerraformModule>): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [name, body] of mod.outputs) {
+    if (body.sensitive === true) continue;
+    const secret = await sensitiveReference(mod, children, stringsIn(body.value), new Set());
+    if (secret) problems.push(`${mod.dir}: output ${name} shows ${secret}, which is sensitive: mark the output sensitive`);
+  }
+  return problems;
+}
+
+/** Provider attributes that are secrets, by resource type. */
+const SENSITIVE_ATTRIBUTES: Record<string, string[]> = {
+  google_service_account_key: ['private_key'],
+  aws_iam_access_key: ['secret', 'ses_smtp_password_v4'],
+};
+
+/** The first reference in texts that is sensitive, following locals (as Terraform does). */
+async function sensitiveReference(mod: TerraformModule, children: Map<string, TerraformModule>, texts: string[], seenLocals: Set<string>): Promise<string | undefined> {
+  for (const text of texts) {
+    for (const { value } of await getReferencesInExpression(mod.dir, nativeTemplate(text))) {
+      const [head, name, attribute, ...rest] = value.split('.');
+      if (name === undefined) continue;
+      if (head === 'var' && mod.variables.get(name)?.sensitive === true) return value;
+      if (head === 'module' && attribute !== undefined && children.get(name)?.outputs.get(attribute)?.sensitive === true) return value;
+      if ([attribute, ...rest].some((part) => part !== undefined && (SENSITIVE_ATTRIBUTES[head!] ?? []).includes(part))) return value;
+      if (head === 'local' && !seenLocals.has(name)) {
+        seenLocals.add(name);
+        const via = await sensitiveReference(mod, children, stringsIn(mod.locals.get(name)), seenLocals);
+        if (via) return `${value} (from ${via})`;
+      }
+    }
+  }
+  return undefined;
+}
+
+function stringsIn(value: unknown): string[] {
+  if (typeof value === 'string') return value.includes('${') ? [value] : [];
+  if (Array.isArray(value)) return value.flatMap(stringsIn);
+  if (value !== null && typeof value === 'object') return Object.values(value).flatMap(stringsIn);
+  return [];
+}
+
 function resolve(mod: TerraformModule, children: Map<string, TerraformModule>, scope: Scope, parts: string[]): string | undefined {
   const [head, name, attribute] = parts;
   if (head === undefined) return 'empty reference';

@@ -14,6 +14,7 @@ import {
   templateVariables,
   type TerraformModule,
   undocumented,
+  unmarkedSensitiveOutputs,
   unresolvedReferences,
 } from '../src/index.js';
 import { ANY, type ModuleInterface, REFERENCE_INTERFACES, ROOT_ADDITIONS, SENSITIVE_ROOT_VARIABLES } from './reference-interface.js';
@@ -46,6 +47,12 @@ function childrenOf(tree: Tree, mod: TerraformModule): Map<string, TerraformModu
 export async function referenceProblems(tree: Tree): Promise<string[]> {
   const problems: string[] = [];
   for (const mod of tree.modules.values()) problems.push(...(await unresolvedReferences(mod, childrenOf(tree, mod))));
+  return problems;
+}
+
+export async function sensitivityProblems(tree: Tree): Promise<string[]> {
+  const problems: string[] = [];
+  for (const mod of tree.modules.values()) problems.push(...(await unmarkedSensitiveOutputs(mod, childrenOf(tree, mod))));
   return problems;
 }
 

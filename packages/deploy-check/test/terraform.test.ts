@@ -12,6 +12,7 @@ import {
   moduleCallProblems,
   referenceProblems,
   renderTemplates,
+  sensitivityProblems,
   shellProblems,
   shellScripts,
   type Tree,
@@ -86,6 +87,19 @@ describe('Terraform modules', () => {
     assert.deepEqual(await referenceProblems(inside), []);
     const outside = await treeWith('google/modules/executors/main.tf', 'machine_type = var.machine_type', 'machine_type = access_config.value');
     assert.match((await referenceProblems(outside)).join('\n'), /access_config\.value: no such resource/);
+  });
+
+  it('mark every output that shows a secret sensitive, as terraform plan demands', async () => {
+    assert.deepEqual(await sensitivityProblems(tree), []);
+  });
+
+  it('report an output that shows a secret without being marked sensitive', async () => {
+    const resource = await treeWith('aws/modules/credentials/outputs.tf', '  sensitive   = true\n', '');
+    assert.match((await sensitivityProblems(resource)).join('\n'), /output metric_writer_secret_key shows aws_iam_access_key\.metric_writer\.secret, which is sensitive/);
+    const throughModule = await treeWith('aws/examples/single-executor/main.tf', '  sensitive   = true\n', '');
+    assert.match((await sensitivityProblems(throughModule)).join('\n'), /output metric_writer_secret_key shows module\.credentials\.metric_writer_secret_key/);
+    const variable = await treeWith('shared/executor-install/outputs.tf', '  sensitive   = true\n', '');
+    assert.match((await sensitivityProblems(variable)).join('\n'), /output script shows local\.script \(from local\.env_file \(from local\.env \(from var\.(docker_auth_config|frontend_password)\)\)\)/);
   });
 
   it('document every variable and output', () => {
