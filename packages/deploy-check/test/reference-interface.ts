@@ -1,7 +1,8 @@
 /**
- * The inputs and outputs of Sourcegraph's executor modules, typed in from the specification
- * (/work/shared/reference/sourcegraph-executors.md, "Terraform modules"): an existing
- * `module "executors"` block must keep working when only its `source` changes.
+ * The inputs and outputs of Sourcegraph's executor modules (terraform-google-executors and
+ * terraform-aws-executors: each root module's variables.tf, and the inputs and outputs of its
+ * submodules), typed in from the specification we are compatible with. This is the spec: an
+ * existing `module "executors"` block must keep working when only its `source` changes.
  *
  * A default is written as the specification writes it: `required` for none, `""` for the empty
  * string, `null`, numbers and booleans bare, lists as JSON. ANY marks an input whose default the
