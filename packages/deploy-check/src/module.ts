@@ -100,13 +100,16 @@ export function localSource(call: Body): string | undefined {
   return typeof source === 'string' && (source.startsWith('./') || source.startsWith('../')) ? source : undefined;
 }
 
-/** Every directory below root (root included) that holds a .tf file. */
+/**
+ * Every directory below root (root included) that holds a .tf file. Hidden directories are
+ * skipped: `terraform init` copies modules into `.terraform/`.
+ */
 export function moduleDirs(root: string): string[] {
   const dirs: string[] = [];
   const walk = (dir: string): void => {
     const entries = fs.readdirSync(dir, { withFileTypes: true });
     if (entries.some((e) => e.isFile() && e.name.endsWith('.tf'))) dirs.push(dir);
-    for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
+    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) walk(path.join(dir, e.name));
   };
   walk(root);
   return dirs.sort();

@@ -179,13 +179,13 @@ export function renderTemplates(tree: Tree): { scripts: RenderedScript[]; proble
   return { scripts, problems };
 }
 
-/** Every plain shell script below root (embedded into startup scripts with file()). */
+/** Every plain shell script below root (embedded into startup scripts with file()), hidden directories aside. */
 export function shellScripts(root: string): RenderedScript[] {
   const found: RenderedScript[] = [];
   const walk = (dir: string): void => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const file = path.join(dir, e.name);
-      if (e.isDirectory()) walk(file);
+      if (e.isDirectory() && !e.name.startsWith('.')) walk(file);
       else if (e.name.endsWith('.sh')) found.push({ name: path.relative(root, file), text: fs.readFileSync(file, 'utf8') });
     }
   };
