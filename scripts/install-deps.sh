@@ -12,8 +12,9 @@ packages+=(bubblewrap crun runc runsc nftables iptables iproute2 uidmap busybox-
 # The seccomp allow-list bwrap and runc/crun run steps under, and libseccomp to compile it for bwrap.
 packages+=(golang-github-containers-common python3-seccomp)
 if [ "$purpose" = test ]; then
-  # gcc (with libc6-dev) builds the static probe of the seccomp tests.
-  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev chromium)
+  # gcc (with libc6-dev) builds the static probe of the seccomp tests; shellcheck checks the
+  # Terraform modules' startup scripts.
+  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev chromium shellcheck)
   # systemd-analyze verifies the units `install systemd` writes (installing it starts no service
   # where systemd is not PID 1).
   packages+=(systemd)
