@@ -203,7 +203,9 @@ describe('startup scripts', () => {
     for (const script of scripts.filter((s) => s.name.includes('/executors/'))) {
       // The shared install steps are embedded: download, verify, install, prepare, start.
       assert.match(script.text, /sha256sum --check/);
-      assert.match(script.text, /executor install "\$EXECUTOR_RUNTIME"\n\s*executor install systemd/);
+      assert.match(script.text, /executor install "\$EXECUTOR_RUNTIME"\n/);
+      // `install systemd` validates the settings, so it runs with the module's env file loaded.
+      assert.match(script.text, /\. \/etc\/systemd\/system\/executor\.env\n\s*set \+a\n\s*executor install systemd/);
       assert.match(script.text, /systemctl enable --now executor/);
       // The shared secret lands in a file only root reads; a stop signals the executor alone.
       assert.match(script.text, /umask 077\n\s*printf '%s' "\$EXECUTOR_ENV_B64" \| base64 -d >\/etc\/systemd\/system\/executor\.env/);
