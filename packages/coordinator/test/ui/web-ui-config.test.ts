@@ -167,9 +167,13 @@ describe(`web UI: queues figures, configuration, sign-in limit (${backend})`, ()
     await page2.click(`button[aria-label="Revoke admin token ${ownId}"]`);
     assert.match(await page2.locator('#confirm-revoke').innerText(), /signs you out/);
     assert.equal(await api(own), 200, 'asking revoked nothing');
+    const cookie = (await browser.context.cookies()).find((c) => c.name === 'sandfleet_session')!;
     await page2.click('#confirm-revoke button[type=submit]');
     await page2.waitForURL(/\/sign-in$/);
     assert.equal(await api(own), 401);
+    // The session signed in with the revoked token ended with it.
+    const replay = await page2.request.get(`${coordinator.url}/configuration`, { headers: { Cookie: `sandfleet_session=${cookie.value}` }, maxRedirects: 0 });
+    assert.equal(replay.status(), 303);
     await page2.close();
   });
 
