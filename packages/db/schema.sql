@@ -77,6 +77,24 @@ CREATE SEQUENCE public.executor_heartbeats_id_seq
 
 ALTER SEQUENCE public.executor_heartbeats_id_seq OWNED BY public.executor_heartbeats.id;
 
+CREATE TABLE public.executor_secrets (
+    id bigint NOT NULL,
+    value_sha256 bytea NOT NULL,
+    source text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    CONSTRAINT executor_secrets_source_check CHECK ((source = ANY (ARRAY['config'::text, 'rotated'::text])))
+);
+
+CREATE SEQUENCE public.executor_secrets_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.executor_secrets_id_seq OWNED BY public.executor_secrets.id;
+
 CREATE TABLE public.job_tokens (
     id bigint NOT NULL,
     value_sha256 bytea NOT NULL,
@@ -147,7 +165,8 @@ CREATE TABLE public.ui_sessions (
     value_sha256 bytea NOT NULL,
     csrf_token text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL
+    expires_at timestamp with time zone NOT NULL,
+    admin_token_id bigint
 );
 
 CREATE SEQUENCE public.ui_sessions_id_seq
@@ -164,6 +183,8 @@ ALTER TABLE ONLY public.admin_tokens ALTER COLUMN id SET DEFAULT nextval('public
 ALTER TABLE ONLY public.execution_log_chunks ALTER COLUMN id SET DEFAULT nextval('public.execution_log_cursor_seq'::regclass);
 
 ALTER TABLE ONLY public.executor_heartbeats ALTER COLUMN id SET DEFAULT nextval('public.executor_heartbeats_id_seq'::regclass);
+
+ALTER TABLE ONLY public.executor_secrets ALTER COLUMN id SET DEFAULT nextval('public.executor_secrets_id_seq'::regclass);
 
 ALTER TABLE ONLY public.job_tokens ALTER COLUMN id SET DEFAULT nextval('public.job_tokens_id_seq'::regclass);
 
@@ -191,6 +212,12 @@ ALTER TABLE ONLY public.executor_heartbeats
 
 ALTER TABLE ONLY public.executor_heartbeats
     ADD CONSTRAINT executor_heartbeats_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.executor_secrets
+    ADD CONSTRAINT executor_secrets_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.executor_secrets
+    ADD CONSTRAINT executor_secrets_value_sha256_key UNIQUE (value_sha256);
 
 ALTER TABLE ONLY public.job_tokens
     ADD CONSTRAINT job_tokens_job_id_key UNIQUE (job_id);
@@ -231,6 +258,8 @@ CREATE INDEX jobs_queue_id_idx ON public.jobs USING btree (queue, id DESC);
 
 CREATE INDEX jobs_state_id_idx ON public.jobs USING btree (state, id DESC);
 
+CREATE INDEX ui_sessions_admin_token_id_idx ON public.ui_sessions USING btree (admin_token_id);
+
 CREATE INDEX ui_sessions_expires_at_idx ON public.ui_sessions USING btree (expires_at);
 
 ALTER TABLE ONLY public.execution_log_chunks
@@ -241,3 +270,6 @@ ALTER TABLE ONLY public.execution_log_entries
 
 ALTER TABLE ONLY public.job_tokens
     ADD CONSTRAINT job_tokens_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.ui_sessions
+    ADD CONSTRAINT ui_sessions_admin_token_id_fkey FOREIGN KEY (admin_token_id) REFERENCES public.admin_tokens(id) ON DELETE CASCADE;

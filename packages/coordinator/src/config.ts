@@ -68,6 +68,10 @@ export interface CoordinatorConfig {
   janitorIntervalMs: number;
   /** PATH for the git processes the coordinator runs (mirrors, the git proxy's upload-pack). */
   gitSearchPath: string;
+  /** Wrong admin tokens one client may send to the sign-in form within signInWindowMs; 0 = no limit. */
+  signInMaxFailures: number;
+  /** SANDFLEET_SIGN_IN_WINDOW, default 10m. */
+  signInWindowMs: number;
 }
 
 /** What the command line needs before, or without, a coordinator configuration. */
@@ -138,6 +142,8 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const maxLogBytesPerJob = size('SANDFLEET_MAX_LOG_BYTES_PER_JOB', 256 * 1024 * 1024);
   const executorRetentionMs = duration('SANDFLEET_EXECUTOR_RETENTION', 7 * 24 * 3_600_000);
   const janitorIntervalMs = duration('SANDFLEET_JANITOR_INTERVAL', 10 * 60_000);
+  const signInMaxFailures = integer('SANDFLEET_SIGN_IN_MAX_FAILURES', 10);
+  const signInWindowMs = duration('SANDFLEET_SIGN_IN_WINDOW', 10 * 60_000);
 
   const queues: Record<string, QueueSettings> = {};
   for (const name of QUEUE_NAMES) queues[name] = { stalledMaxAgeMs, maxResets, ...DEFAULT_QUEUE_SETTINGS[name]! };
@@ -172,6 +178,8 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     executorRetentionMs,
     janitorIntervalMs,
     gitSearchPath: env.PATH || '/usr/local/bin:/usr/bin:/bin',
+    signInMaxFailures,
+    signInWindowMs,
   });
 }
 

@@ -12,6 +12,8 @@ export class Metrics {
   private readonly outcomes: client.Counter<'queue' | 'outcome'>;
   private readonly resets: client.Counter<'queue' | 'result'>;
   private readonly uncaught: client.Counter<'kind'>;
+  private readonly signIns: client.Counter<'outcome'>;
+  private readonly rotations: client.Counter;
   private cachedCounts: { at: number; counts: Awaited<ReturnType<typeof queueCounts>> } | undefined;
 
   constructor(database: Database) {
@@ -35,6 +37,13 @@ export class Metrics {
       labelNames: ['kind'],
       registers: [this.registry],
     });
+    this.signIns = new client.Counter({
+      name: 'sandfleet_ui_sign_ins_total',
+      help: 'Web UI sign-in attempts by outcome (ok, wrong_token, rate_limited).',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    this.rotations = new client.Counter({ name: 'sandfleet_executor_secret_rotations_total', help: 'Rotations of the executors\' shared secret.', registers: [this.registry] });
     const self = this;
     new client.Gauge({
       name: 'src_executor_total',
@@ -66,6 +75,14 @@ export class Metrics {
 
   uncaughtError(kind: 'exception' | 'rejection'): void {
     this.uncaught.inc({ kind });
+  }
+
+  signIn(outcome: 'ok' | 'wrong_token' | 'rate_limited'): void {
+    this.signIns.inc({ outcome });
+  }
+
+  executorSecretRotated(): void {
+    this.rotations.inc();
   }
 
   private async counts(database: Database) {

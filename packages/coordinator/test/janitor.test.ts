@@ -27,7 +27,7 @@ for (const backend of testBackends()) {
       await sql`UPDATE jobs SET state = 'failed', finished_at = now() WHERE id = ${claimed.job.id}`.execute(db);
 
       const config = { executorRetentionMs: 3_600_000, janitorIntervalMs: 20 };
-      assert.deepEqual(await runJanitor({ config, database: t.database, log }), { executors: 1, jobTokens: 1, uiSessions: 0 });
+      assert.deepEqual(await runJanitor({ config, database: t.database, log }), { executors: 1, jobTokens: 1, uiSessions: 0, executorSecrets: 0 });
       assert.equal(await executorExists(db, 'gone'), false);
       assert.equal(await executorExists(db, 'recent'), true);
       assert.equal(await findJobToken(db, claimed.token), undefined);

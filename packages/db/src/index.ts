@@ -14,3 +14,5 @@ export * from './repositories.js';
 export * from './stored-text.js';
 export { TRUNCATION_MARKER } from './log-budget.js';
 export * from './sessions.js';
+export * from './executor-secrets.js';
+export * from './queue-stats.js';

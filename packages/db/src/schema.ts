@@ -103,6 +103,19 @@ export interface UiSessionsTable {
   csrf_token: string;
   created_at: Timestamp;
   expires_at: Timestamp;
+  /** The admin token signed in with; NULL for sessions from before it was recorded. */
+  admin_token_id: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** Where an executor secret came from; see executor-secrets.ts. */
+export type ExecutorSecretSource = 'config' | 'rotated';
+
+export interface ExecutorSecretsTable {
+  id: Generated<number>;
+  value_sha256: Bytea;
+  source: ExecutorSecretSource;
+  created_at: Timestamp;
+  expires_at: NullableTimestamp;
 }
 
 export interface RepositoriesTable {
@@ -121,4 +134,5 @@ export interface Schema {
   admin_tokens: AdminTokensTable;
   repositories: RepositoriesTable;
   ui_sessions: UiSessionsTable;
+  executor_secrets: ExecutorSecretsTable;
 }

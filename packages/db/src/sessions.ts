@@ -12,28 +12,39 @@ export interface UiSession {
   /** Sent in every form; a POST without it is refused. */
   csrfToken: string;
   expiresAt: Date;
+  /** The admin token signed in with (revoking it ends the session); null for older sessions. */
+  adminTokenId: number | null;
 }
 
-/** Opens a session valid for `ttlMs`. Returns the cookie value (plaintext, not recoverable later). */
-export async function createUiSession(db: Db, ttlMs: number): Promise<{ cookieValue: string; session: UiSession }> {
+const COLUMNS = ['id', 'csrf_token', 'expires_at', 'admin_token_id'] as const;
+
+function toSession(row: { id: number; csrf_token: string; expires_at: Date; admin_token_id: number | null }): UiSession {
+  return { id: Number(row.id), csrfToken: row.csrf_token, expiresAt: row.expires_at, adminTokenId: row.admin_token_id === null ? null : Number(row.admin_token_id) };
+}
+
+/**
+ * Opens a session valid for `ttlMs`, tied to the admin token that signed in. Returns the cookie value
+ * (plaintext, not recoverable later).
+ */
+export async function createUiSession(db: Db, ttlMs: number, adminTokenId: number | null = null): Promise<{ cookieValue: string; session: UiSession }> {
   const cookieValue = newSecret(32);
   const row = await db
     .insertInto('ui_sessions')
-    .values({ value_sha256: sha256Bytea(cookieValue), csrf_token: newSecret(24), expires_at: sql<Date>`now() + ${msInterval(ttlMs)}` })
-    .returning(['id', 'csrf_token', 'expires_at'])
+    .values({ value_sha256: sha256Bytea(cookieValue), csrf_token: newSecret(24), expires_at: sql<Date>`now() + ${msInterval(ttlMs)}`, admin_token_id: adminTokenId })
+    .returning(COLUMNS)
     .executeTakeFirstOrThrow();
-  return { cookieValue, session: { id: row.id, csrfToken: row.csrf_token, expiresAt: row.expires_at } };
+  return { cookieValue, session: toSession(row) };
 }
 
 /** The live (unexpired) session for a cookie value, if any. */
 export async function findUiSession(db: Db, cookieValue: string): Promise<UiSession | undefined> {
   const row = await db
     .selectFrom('ui_sessions')
-    .select(['id', 'csrf_token', 'expires_at'])
+    .select(COLUMNS)
     .where('value_sha256', '=', sha256Bytea(cookieValue))
     .where('expires_at', '>', sql<Date>`now()`)
     .executeTakeFirst();
-  return row ? { id: row.id, csrfToken: row.csrf_token, expiresAt: row.expires_at } : undefined;
+  return row ? toSession(row) : undefined;
 }
 
 /** Sign-out: the session stops working at once. True when it existed. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { deleteExpiredUiSessions, deleteOrphanedJobTokens, deleteStaleExecutors, type Database } from '@sandfleet/db';
+import { deleteExpiredExecutorSecrets, deleteExpiredUiSessions, deleteOrphanedJobTokens, deleteStaleExecutors, type Database } from '@sandfleet/db';
 import type { CoordinatorConfig } from '../config.js';
 import { startPeriodic } from './periodic.js';
 
@@ -13,18 +13,24 @@ export interface JanitorRun {
   executors: number;
   jobTokens: number;
   uiSessions: number;
+  executorSecrets: number;
 }
+
+/** A rotated secret is listed this long after its grace period ended, then forgotten (refused either way). */
+const EXPIRED_SECRET_LISTING_MS = 7 * 24 * 3_600_000;
 
 /**
  * One pass: deletes executors not seen for executorRetentionMs (they only fill the executors list)
- * job tokens that no longer grant anything, and expired web UI sessions.
+ * job tokens that no longer grant anything, expired web UI sessions and rotated executor secrets a
+ * week past their grace period (a retired config secret's row stays: it keeps that secret refused).
  */
 export async function runJanitor(deps: JanitorDeps): Promise<JanitorRun> {
   const executors = await deleteStaleExecutors(deps.database.db, deps.config.executorRetentionMs);
   const jobTokens = await deleteOrphanedJobTokens(deps.database.db);
   const uiSessions = await deleteExpiredUiSessions(deps.database.db);
-  if (executors || jobTokens || uiSessions) deps.log.info({ executors, jobTokens, uiSessions }, 'janitor deleted stale rows');
-  return { executors, jobTokens, uiSessions };
+  const executorSecrets = await deleteExpiredExecutorSecrets(deps.database.db, EXPIRED_SECRET_LISTING_MS);
+  if (executors || jobTokens || uiSessions || executorSecrets) deps.log.info({ executors, jobTokens, uiSessions, executorSecrets }, 'janitor deleted stale rows');
+  return { executors, jobTokens, uiSessions, executorSecrets };
 }
 
 /** Runs the janitor every janitorIntervalMs (the first pass after one interval); returns the stop function. */

@@ -26,8 +26,9 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
 
   jobs
     .command('list')
-    .option('-q, --queue <queue>')
-    .option('-s, --state <state>')
+    .description('list jobs, newest first')
+    .option('-q, --queue <queue>', 'only this queue (batches, codeintel)')
+    .option('-s, --state <state>', 'only this state (queued, processing, completed, errored, failed, canceled)')
     .option('-n, --limit <n>', 'at most this many', '50')
     .action(async (opts: { queue?: string; state?: string; limit: string }) => {
       const params = new URLSearchParams({ limit: opts.limit, ...(opts.queue ? { queue: opts.queue } : {}), ...(opts.state ? { state: opts.state } : {}) });
@@ -37,14 +38,16 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
 
   jobs
     .command('show')
-    .argument('<id>')
+    .description("print a job's state, steps and the start of each step's output as JSON")
+    .argument('<id>', 'job id')
     .action(async (id: string) => {
       console.log(JSON.stringify(await client().request('GET', `/api/jobs/${encodeURIComponent(id)}`), null, 2));
     });
 
   jobs
     .command('logs')
-    .argument('<id>')
+    .description("print a job's whole log (its current attempt)")
+    .argument('<id>', 'job id')
     .option('-f, --follow', 'follow until the job ends')
     .action(async (id: string, opts: { follow?: boolean }) => {
       if (opts.follow) {
@@ -61,7 +64,8 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
 
   jobs
     .command('cancel')
-    .argument('<id>')
+    .description('cancel a queued job, or ask the executor of a running one to stop it')
+    .argument('<id>', 'job id')
     .action(async (id: string) => {
       const job = await client().request<JobView>('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`);
       console.log(`job ${job.id}: ${job.state}${job.cancel && job.state === 'processing' ? ' (cancel requested)' : ''}`);

@@ -2,14 +2,15 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { migrateToLatest, openDatabase } from '@sandfleet/db';
-import { ConfigError, loadCliSettings, loadConfig, type ServeFlags } from '../config.js';
+import { ConfigError, loadCliSettings, loadConfig, type CliSettings, type ServeFlags } from '../config.js';
 import { startCoordinator } from '../server.js';
 import { ApiClient, ApiError } from './api-client.js';
 import { readAdminTokenFile, registerAdminTokenCommands, TOKEN_FLAG_REMOVED } from './admin-tokens.js';
 import { registerJobCommands } from './jobs.js';
 import { registerSystemdCommand } from './systemd.js';
+import { registerExecutorSecretCommands } from './executor-secret.js';
 import { up } from './up.js';
 
 /** The `sandfleet` command line: the only place that reads argv and installs signal handlers. */
@@ -17,12 +18,26 @@ export async function main(argv: string[]): Promise<void> {
   exitQuietlyOnClosedStdout();
   const settings = loadCliSettings();
   const log = pino({ level: settings.logLevel, base: { service: 'coordinator' } });
+  const program = buildProgram(settings, log);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ApiError) {
+      process.stderr.write(`sandfleet: ${err.message}\n`);
+      process.exit(err instanceof ConfigError ? 2 : 1);
+    }
+    throw err;
+  }
+}
+
+/** Every command, option and argument, each with its help text (a test holds them to that). */
+export function buildProgram(settings: CliSettings, log: Logger): Command {
   const program = new Command('sandfleet').description('Sandfleet coordinator: job queues and the executor API');
   program.version(packageVersion(), '-V, --version', 'print the version and exit');
   program
     .addOption(new Option('--url <url>', 'coordinator URL for client commands').env('SANDFLEET_URL').default('http://127.0.0.1:3080'))
     .addOption(new Option('--token-file <file>', 'file holding the admin token for client commands (else SANDFLEET_ADMIN_TOKEN)'))
-    .addOption(new Option('--token <token>').hideHelp());
+    .addOption(new Option('--token <token>', 'refused: it would put the admin token in argv').hideHelp());
   const client = () => {
     const opts = program.opts<{ url: string; tokenFile?: string; token?: string }>();
     if (opts.token !== undefined) throw new ApiError(0, TOKEN_FLAG_REMOVED);
@@ -78,6 +93,7 @@ export async function main(argv: string[]): Promise<void> {
   const repos = program.command('repos').description('repositories served to executors through the git proxy');
   repos
     .command('add')
+    .description('register a repository executors may clone')
     .argument('<name>', 'repository name, e.g. github.com/org/repo')
     .argument('<source>', 'local path or clone URL (mirrored)')
     .action(async (name: string, source: string) => {
@@ -85,7 +101,7 @@ export async function main(argv: string[]): Promise<void> {
       const repo = await client().request<{ name: string; source: string }>('POST', '/api/repositories', { name, source: resolved });
       console.log(`registered ${repo.name} → ${repo.source}`);
     });
-  repos.command('list').action(async () => {
+  repos.command('list').description('every registered repository and where it is served from').action(async () => {
     const { repositories } = await client().request<{ repositories: { name: string; source: string }[] }>('GET', '/api/repositories');
     for (const r of repositories) console.log(`${r.name}\t${r.source}`);
   });
@@ -93,6 +109,7 @@ export async function main(argv: string[]): Promise<void> {
   registerJobCommands(program, client);
   registerAdminTokenCommands(program, client);
   registerSystemdCommand(program);
+  registerExecutorSecretCommands(program, client);
 
   program
     .command('executors')
@@ -112,15 +129,7 @@ export async function main(argv: string[]): Promise<void> {
       for (const q of queues) console.log(`${q.name.padEnd(10)} ${Object.entries(q.counts).map(([s, n]) => `${s}=${n}`).join(' ')}`);
     });
 
-  try {
-    await program.parseAsync(argv);
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof ApiError) {
-      process.stderr.write(`sandfleet: ${err.message}\n`);
-      process.exit(err instanceof ConfigError ? 2 : 1);
-    }
-    throw err;
-  }
+  return program;
 }
 
 /** `sandfleet jobs logs 1 | head`: once the reader is gone there is nobody to tell; exit without a stack trace. */

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import pc from 'picocolors';
 import { loadConfig } from '../config.js';
@@ -85,8 +85,7 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    executor.kill('SIGTERM');
-    await new Promise((resolve) => (executor.exitCode !== null ? resolve(null) : executor.once('exit', resolve)));
+    await stopNow(executor);
     await coordinator.close();
     process.exit(0);
   };
@@ -98,6 +97,25 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
       void stop();
     }
   });
+}
+
+/** How long the executor may take to report its aborted jobs and exit before it is killed. */
+const EXECUTOR_STOP_GRACE_MS = 15_000;
+
+/**
+ * Stops the local executor now. Ctrl-C in a terminal signals the whole process group, the executor
+ * included; a signal to this process alone (a supervisor, `kill`) must stop it just as promptly. The
+ * executor drains on a first signal and aborts its running jobs (reported errored) on a second, so
+ * it gets both; it is killed if it still has not exited after EXECUTOR_STOP_GRACE_MS.
+ */
+async function stopNow(executor: ChildProcess): Promise<void> {
+  if (executor.exitCode !== null || executor.signalCode !== null) return;
+  const exited = new Promise((resolve) => executor.once('exit', resolve));
+  executor.kill('SIGTERM');
+  executor.kill('SIGINT');
+  const kill = setTimeout(() => executor.kill('SIGKILL'), EXECUTOR_STOP_GRACE_MS);
+  await exited;
+  clearTimeout(kill);
 }
 
 function readOrCreateSecret(file: string): string {

@@ -1,9 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { EXECUTOR_NAME_HEADER, EXECUTOR_TOKEN_SCHEME, JOB_ID_HEADER } from '@sandfleet/protocol';
-import { executorExists, findJobToken, type Database } from '@sandfleet/db';
+import { executorExists, findJobToken, isAcceptedExecutorSecret, type Database } from '@sandfleet/db';
 import { parseRowId } from '../http/ids.js';
-import { secretsEqual } from '../http/secrets.js';
 import { textError } from '../http/errors.js';
 import { parseAuthorization } from '../http/auth-header.js';
 
@@ -28,8 +27,11 @@ function jobIdParseError(c: Context, text: string): Response {
 
 const NOT_CONFIGURED = 'Executors are not configured on this instance';
 
-/** `Authorization: token-executor <executors.accessToken>` (docs/protocol.md, "Authentication"). */
-export function executorTokenAuth(accessToken: string | undefined): MiddlewareHandler {
+/**
+ * `Authorization: token-executor <executors.accessToken>` (docs/protocol.md, "Authentication"). Besides
+ * the config's secret, a rotated one is accepted, and a retired one only within its grace period.
+ */
+export function executorTokenAuth(db: Database, accessToken: string | undefined): MiddlewareHandler {
   return createMiddleware(async (c, next) => {
     if (!accessToken) return textError(c, 500, NOT_CONFIGURED);
     const auth = parseAuthorization(c.req.header('Authorization'));
@@ -43,7 +45,7 @@ export function executorTokenAuth(accessToken: string | undefined): MiddlewareHa
     if (token === '') {
       return textError(c, 401, 'no token value in the HTTP Authorization request header (recommended) or basic auth (deprecated)');
     }
-    if (!secretsEqual(token, accessToken)) return textError(c, 401, '');
+    if (!(await isAcceptedExecutorSecret(db.db, token, accessToken))) return textError(c, 401, '');
     await next();
   });
 }
@@ -74,7 +76,7 @@ export function jobTokenAuth(db: Database, accessToken: string | undefined, rout
     if (jobIdText !== undefined && jobIdText !== '' && parseRowId(jobIdText) === undefined) return jobIdParseError(c, jobIdText);
 
     if (scheme === EXECUTOR_TOKEN_SCHEME) {
-      if (!secretsEqual(token, accessToken)) return textError(c, 403, '');
+      if (!(await isAcceptedExecutorSecret(db.db, token, accessToken))) return textError(c, 403, '');
       // The shared secret is trusted for any job; the store's owner checks still apply. Executors
       // from before job tokens name the job only in the body: callers read it from there.
       const jobId = parseRowId(jobIdText);

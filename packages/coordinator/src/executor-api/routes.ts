@@ -45,7 +45,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   const db = database.db;
   const picker = new QueuePicker(config.queues);
   const app = new Hono<ExecutorApiEnv>();
-  const executorAuth = executorTokenAuth(config.executorAccessToken);
+  const executorAuth = executorTokenAuth(database, config.executorAccessToken);
 
   app.use('*', async (c, next) => {
     await next();

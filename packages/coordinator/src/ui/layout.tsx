@@ -1,10 +1,15 @@
 /** @jsxImportSource hono/jsx */
+import type { Context } from 'hono';
 import type { Child } from 'hono/jsx';
+import type { JSX } from 'hono/jsx/jsx-runtime';
 import type { UiSession } from '@sandfleet/db';
 import { assetUrl } from './assets.js';
-import { CSRF_FIELD } from './session.js';
+import { CSRF_FIELD, type UiEnv } from './session.js';
 
-export type Section = 'executors' | 'jobs' | 'queues';
+export type Section = 'executors' | 'jobs' | 'queues' | 'configuration';
+
+/** Renders a signed-in page inside the layout (routes.tsx builds it; page modules receive it). */
+export type PageRenderer = (c: Context<UiEnv>, section: Section, title: string, body: JSX.Element, scripts?: string[]) => Promise<Response>;
 
 /** htmx settings: no inline indicator styles (CSP), no eval. */
 const HTMX_CONFIG = JSON.stringify({ includeIndicatorStyles: false, allowEval: false, allowScriptTags: false });
@@ -64,6 +69,8 @@ export function Layout(props: { title: string; section: Section; session: UiSess
             {link('jobs', 'Jobs')}
             {link('queues', 'Queues')}
           </ul>
+          <h2>Configuration</h2>
+          <ul>{link('configuration', 'Configuration')}</ul>
         </nav>
         <main id="main">{props.children}</main>
       </div>

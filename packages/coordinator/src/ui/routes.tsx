@@ -13,7 +13,9 @@ import { pageSecurityHeaders } from './headers.js';
 import { EntryBlock, entryId, foldLogEvents, JobPage, JobStateView, OutputChunk } from './job.js';
 import { JobsPage } from './jobs.js';
 import { Layout, SignInPage, type Section } from './layout.js';
-import { QueuesPage } from './queues.js';
+import { registerQueuesPage } from './queues.js';
+import { registerConfigurationPages } from './configuration-routes.js';
+import { signInRateLimit } from './sign-in-limit.js';
 import {
   assertSameOrigin,
   clearSessionCookie,
@@ -36,7 +38,7 @@ const JobsQuery = z.object({
 });
 const JobIdParam = z.coerce.number().int().positive();
 
-async function render(c: Context, element: JSX.Element, status: 200 | 401 | 403 | 404 = 200): Promise<Response> {
+async function render(c: Context, element: JSX.Element, status: 200 | 401 | 403 | 404 | 429 = 200): Promise<Response> {
   return c.html('<!doctype html>' + (await element.toString()), status);
 }
 
@@ -57,12 +59,14 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
   for (const path of ['/', '/sign-in', '/sign-out', '/executors', '/executors/*', '/jobs', '/jobs/*', '/queues']) app.use(path, pageSecurityHeaders);
 
   app.get('/sign-in', (c) => render(c, <SignInPage next={safeNextPath(c.req.query('next'))} />));
-  app.post('/sign-in', async (c) => {
+  const tooManyFailures = (c: Context, seconds: number) => render(c, <SignInPage next="/" error={`Too many wrong admin tokens from this address: try again in ${seconds} s.`} />, 429);
+  app.post('/sign-in', signInRateLimit(deps, tooManyFailures), async (c) => {
     assertSameOrigin(c, deps.config);
     const form = await readForm(c);
     const next = safeNextPath(form.next);
-    if (!form.token || !(await verifyAdminToken(db, form.token))) return render(c, <SignInPage next={next} error="That is not a valid admin token." />, 401);
-    const { cookieValue } = await createUiSession(db, SESSION_TTL_MS);
+    const token = form.token ? await verifyAdminToken(db, form.token) : undefined;
+    if (!token) return render(c, <SignInPage next={next} error="That is not a valid admin token." />, 401);
+    const { cookieValue } = await createUiSession(db, SESSION_TTL_MS, token.id);
     setSessionCookie(c, deps.config, cookieValue);
     return c.redirect(next, 303);
   });
@@ -139,12 +143,8 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
     });
   });
 
-  app.get('/queues', signedIn, async (c) => {
-    const counts = await queueCounts(db);
-    const names = [...new Set([...QUEUE_NAMES, ...Object.keys(counts)])];
-    const queues = names.map((name) => ({ name, counts: Object.fromEntries(JOB_STATES.map((s) => [s, counts[name]?.[s] ?? 0])) as Record<(typeof JOB_STATES)[number], number> }));
-    return page(c, 'queues', 'Queues', <QueuesPage queues={queues} />);
-  });
+  registerQueuesPage(app, deps, page, signedIn);
+  registerConfigurationPages(app, deps, page, signedIn);
 
   return app;
 }

@@ -14,6 +14,7 @@ import { RepositoryInput, RepositorySourceError, resolveRepositorySource } from 
 import { adminAuth } from './admin-auth.js';
 import { parseCursor, RowIdText } from '../http/ids.js';
 import { registerAdminTokenRoutes } from './admin-token-routes.js';
+import { registerExecutorSecretRoutes } from './executor-secret-routes.js';
 import { toExecutorView, toJobView } from './views.js';
 
 const ListQuery = z
@@ -38,6 +39,7 @@ export function userApiRoutes(deps: AppDeps): Hono {
   });
   app.use('*', adminAuth(deps.database));
   registerAdminTokenRoutes(app, deps);
+  registerExecutorSecretRoutes(app, deps);
 
   app.post('/jobs', async (c) => {
     const input = await readJsonBody(c, JobSpecInput, USER_API_BODY);

@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BackendName } from '@sandfleet/db';
 import { makeTempDir, removeTempDir } from '@sandfleet/test-helpers';
-import { ADMIN_TOKEN, REPO_ROOT } from '@sandfleet/test-helpers/coordinator';
+import { ADMIN_TOKEN, REPO_ROOT, startCoordinatorServer, type CoordinatorServer } from '@sandfleet/test-helpers/coordinator';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -46,4 +47,44 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   const dir = path.join(REPO_ROOT, 'docs/screenshots');
   fs.mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
+}
+
+/** A coordinator serving HTTP plus a browser with one page, as every browser test starts. */
+export interface BrowserHarness {
+  coordinator: CoordinatorServer;
+  browser: TestBrowser;
+  page: Page;
+  close(): Promise<void>;
+}
+
+export async function startBrowserHarness(backend: BackendName, env: Record<string, string> = {}): Promise<BrowserHarness> {
+  const coordinator = await startCoordinatorServer(backend, env);
+  let browser: TestBrowser | undefined;
+  try {
+    browser = await launchBrowser();
+    const page = await browser.context.newPage();
+    const opened = browser;
+    return {
+      coordinator,
+      browser,
+      page,
+      async close() {
+        await opened.close();
+        await coordinator.close();
+      },
+    };
+  } catch (err) {
+    await browser?.close();
+    await coordinator.close();
+    throw err;
+  }
+}
+
+/** Opens `path`, signing in on the way when the browser has no session yet. */
+export async function openSignedIn(page: Page, url: string, token = ADMIN_TOKEN): Promise<void> {
+  await page.goto(url);
+  if (new URL(page.url()).pathname === '/sign-in') {
+    await signIn(page, token);
+    await page.waitForURL(url);
+  }
 }
