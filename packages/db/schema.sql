@@ -64,6 +64,7 @@ CREATE TABLE public.executor_heartbeats (
     prometheus_metrics text,
     first_seen_at timestamp with time zone DEFAULT now() NOT NULL,
     last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    runtime text DEFAULT ''::text NOT NULL,
     CONSTRAINT executor_heartbeats_one_queue_field CHECK ((num_nonnulls(queue_name, queue_names) = 1))
 );
 
@@ -76,6 +77,18 @@ CREATE SEQUENCE public.executor_heartbeats_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.executor_heartbeats_id_seq OWNED BY public.executor_heartbeats.id;
+
+CREATE TABLE public.job_attempts (
+    job_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    executor_hostname text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    outcome text,
+    reset_reason text,
+    CONSTRAINT job_attempts_attempt_check CHECK ((attempt >= 1)),
+    CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'errored'::text, 'failed'::text, 'canceled'::text, 'reset'::text])))
+);
 
 CREATE TABLE public.job_tokens (
     id bigint NOT NULL,
@@ -114,6 +127,7 @@ CREATE TABLE public.jobs (
     attempt integer DEFAULT 0 NOT NULL,
     worker_hostname text,
     cancel boolean DEFAULT false NOT NULL,
+    retry_of bigint,
     CONSTRAINT jobs_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'processing'::text, 'completed'::text, 'errored'::text, 'failed'::text, 'canceled'::text])))
 );
 
@@ -192,6 +206,9 @@ ALTER TABLE ONLY public.executor_heartbeats
 ALTER TABLE ONLY public.executor_heartbeats
     ADD CONSTRAINT executor_heartbeats_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.job_attempts
+    ADD CONSTRAINT job_attempts_pkey PRIMARY KEY (job_id, attempt);
+
 ALTER TABLE ONLY public.job_tokens
     ADD CONSTRAINT job_tokens_job_id_key UNIQUE (job_id);
 
@@ -229,7 +246,13 @@ CREATE INDEX jobs_processing_idx ON public.jobs USING btree (queue, last_heartbe
 
 CREATE INDEX jobs_queue_id_idx ON public.jobs USING btree (queue, id DESC);
 
+CREATE INDEX jobs_repository_id_idx ON public.jobs USING btree (repository_name, id DESC);
+
+CREATE INDEX jobs_retry_of_idx ON public.jobs USING btree (retry_of) WHERE (retry_of IS NOT NULL);
+
 CREATE INDEX jobs_state_id_idx ON public.jobs USING btree (state, id DESC);
+
+CREATE INDEX jobs_worker_processing_idx ON public.jobs USING btree (worker_hostname) WHERE (state = 'processing'::text);
 
 CREATE INDEX ui_sessions_expires_at_idx ON public.ui_sessions USING btree (expires_at);
 
@@ -239,5 +262,11 @@ ALTER TABLE ONLY public.execution_log_chunks
 ALTER TABLE ONLY public.execution_log_entries
     ADD CONSTRAINT execution_log_entries_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.job_attempts
+    ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.job_tokens
     ADD CONSTRAINT job_tokens_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.jobs
+    ADD CONSTRAINT jobs_retry_of_fkey FOREIGN KEY (retry_of) REFERENCES public.jobs(id) ON DELETE SET NULL;
