@@ -490,6 +490,16 @@ export async function listJobs(db: Db, input: ListJobsInput): Promise<Job[]> {
 
 export type QueueStateCounts = Record<JobState, number>;
 
+/** Number of jobs per state, optionally of one queue and/or repository; every state is present. */
+export async function jobStateCounts(db: Db, filter: { queue?: string; repositoryName?: string }): Promise<QueueStateCounts> {
+  let query = db.selectFrom('jobs').select(['state', (eb) => eb.fn.countAll<number>().as('count')]).groupBy('state');
+  if (filter.queue !== undefined) query = query.where('queue', '=', filter.queue);
+  if (filter.repositoryName !== undefined) query = query.where('repository_name', '=', filter.repositoryName);
+  const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as QueueStateCounts;
+  for (const row of await query.execute()) counts[row.state] = Number(row.count);
+  return counts;
+}
+
 /** Number of jobs per queue and state; every state is present (0 when none). */
 export async function queueCounts(db: Db): Promise<Record<string, QueueStateCounts>> {
   const rows = await db

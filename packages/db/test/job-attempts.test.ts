@@ -7,6 +7,7 @@ import {
   enqueueJob,
   getJob,
   listJobAttempts,
+  jobStateCounts,
   listJobs,
   listRetriesOf,
   markComplete,
@@ -121,6 +122,9 @@ describeEachBackend('job attempts and retries', (ctx) => {
     assert.deepEqual((await listJobs(ctx.db, { repositoryName: 'repo/a', limit: 1, beforeId: a2.id })).map((j) => j.id), [a1.id]);
     assert.deepEqual(await listJobs(ctx.db, { repositoryName: 'repo', limit: 10 }), [], 'exact match, not a prefix');
 
+    assert.equal((await jobStateCounts(ctx.db, { repositoryName: 'repo/a' })).queued, 2);
+    assert.equal((await jobStateCounts(ctx.db, { repositoryName: 'repo/a', queue: Q })).queued, 1);
+    assert.equal((await jobStateCounts(ctx.db, { repositoryName: 'repo/none' })).queued, 0);
     const held = await claim('exec-x');
     const running = await processingJobsByExecutor(ctx.db, ['exec-x', 'exec-y']);
     assert.deepEqual(running.get('exec-x')?.map((j) => j.id), [held.job.id]);
