@@ -163,6 +163,8 @@ export class StepLog {
   /** Set by the timer: the next flush also sends a partly filled chunk. */
   #remainderDue = false;
   #endsWithNewline = true;
+  /** The step's first output is uploaded at once, not at the next tick: readers see a step start promptly. */
+  #firstOutputQueued = false;
   /** The budget cut this entry: everything after is dropped (a log has no gaps). */
   #truncated = false;
   readonly #losses: Losses = { truncatedBytes: 0, truncatedBy: '', refusedBytes: 0, refusedStatuses: new Set(), unsentBytes: 0 };
@@ -290,6 +292,11 @@ export class StepLog {
       return undefined;
     }
     this.#unsent += kept;
+    if (!this.#firstOutputQueued) {
+      this.#firstOutputQueued = true;
+      this.#remainderDue = true;
+      this.#scheduleFlush();
+    }
     // A chunk's JSON takes at least a byte per character, so this many characters fill one.
     if (this.#unsent.length >= CHUNK_BODY_BYTES) this.#scheduleFlush();
     if (this.#pendingChars() <= BACKPRESSURE_HIGH_CHARS) return undefined;
