@@ -64,6 +64,7 @@ CREATE TABLE public.executor_heartbeats (
     prometheus_metrics text,
     first_seen_at timestamp with time zone DEFAULT now() NOT NULL,
     last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    runtime text DEFAULT ''::text NOT NULL,
     CONSTRAINT executor_heartbeats_one_queue_field CHECK ((num_nonnulls(queue_name, queue_names) = 1))
 );
 
@@ -94,6 +95,18 @@ CREATE SEQUENCE public.executor_secrets_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.executor_secrets_id_seq OWNED BY public.executor_secrets.id;
+
+CREATE TABLE public.job_attempts (
+    job_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    executor_hostname text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    outcome text,
+    reset_reason text,
+    CONSTRAINT job_attempts_attempt_check CHECK ((attempt >= 1)),
+    CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['completed'::text, 'errored'::text, 'failed'::text, 'canceled'::text, 'reset'::text])))
+);
 
 CREATE TABLE public.job_tokens (
     id bigint NOT NULL,
@@ -132,6 +145,7 @@ CREATE TABLE public.jobs (
     attempt integer DEFAULT 0 NOT NULL,
     worker_hostname text,
     cancel boolean DEFAULT false NOT NULL,
+    retry_of bigint,
     CONSTRAINT jobs_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'processing'::text, 'completed'::text, 'errored'::text, 'failed'::text, 'canceled'::text])))
 );
 
@@ -219,6 +233,9 @@ ALTER TABLE ONLY public.executor_secrets
 ALTER TABLE ONLY public.executor_secrets
     ADD CONSTRAINT executor_secrets_value_sha256_key UNIQUE (value_sha256);
 
+ALTER TABLE ONLY public.job_attempts
+    ADD CONSTRAINT job_attempts_pkey PRIMARY KEY (job_id, attempt);
+
 ALTER TABLE ONLY public.job_tokens
     ADD CONSTRAINT job_tokens_job_id_key UNIQUE (job_id);
 
@@ -256,7 +273,13 @@ CREATE INDEX jobs_processing_idx ON public.jobs USING btree (queue, last_heartbe
 
 CREATE INDEX jobs_queue_id_idx ON public.jobs USING btree (queue, id DESC);
 
+CREATE INDEX jobs_repository_id_idx ON public.jobs USING btree (repository_name, id DESC);
+
+CREATE INDEX jobs_retry_of_idx ON public.jobs USING btree (retry_of) WHERE (retry_of IS NOT NULL);
+
 CREATE INDEX jobs_state_id_idx ON public.jobs USING btree (state, id DESC);
+
+CREATE INDEX jobs_worker_processing_idx ON public.jobs USING btree (worker_hostname) WHERE (state = 'processing'::text);
 
 CREATE INDEX ui_sessions_admin_token_id_idx ON public.ui_sessions USING btree (admin_token_id);
 
@@ -268,8 +291,14 @@ ALTER TABLE ONLY public.execution_log_chunks
 ALTER TABLE ONLY public.execution_log_entries
     ADD CONSTRAINT execution_log_entries_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.job_attempts
+    ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.job_tokens
     ADD CONSTRAINT job_tokens_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.jobs
+    ADD CONSTRAINT jobs_retry_of_fkey FOREIGN KEY (retry_of) REFERENCES public.jobs(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.ui_sessions
     ADD CONSTRAINT ui_sessions_admin_token_id_fkey FOREIGN KEY (admin_token_id) REFERENCES public.admin_tokens(id) ON DELETE CASCADE;

@@ -62,6 +62,29 @@ for (const backend of testBackends()) {
     const logs = (id: number, lastEventId?: string) =>
       t.request('GET', `/api/jobs/${id}/logs`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) } });
 
+    it('retries a finished job as a new job linked to it; refuses a running one (409) and an unknown one (404); filters by repository', async () => {
+      const ref = await running();
+      const early = await t.admin('POST', `/api/jobs/${ref.jobId}/retry`);
+      assert.equal(early.status, 409);
+      assert.match(((await early.json()) as { error: string }).error, /processing/);
+      assert.equal((await t.admin('POST', '/api/jobs/987654/retry')).status, 404);
+      assert.ok(await markComplete(t.database.db, ref));
+      const res = await t.admin('POST', `/api/jobs/${ref.jobId}/retry`);
+      assert.equal(res.status, 201);
+      const retry = (await res.json()) as { id: number; state: string; queue: string; retryOf: number };
+      assert.equal(retry.state, 'queued');
+      assert.equal(retry.queue, 'batches');
+      assert.equal(retry.retryOf, ref.jobId);
+      const shown = (await (await t.admin('GET', `/api/jobs/${ref.jobId}`)).json()) as { attempts: { attempt: number; executorHostname: string; outcome: string }[] };
+      assert.deepEqual(shown.attempts.map((a) => [a.attempt, a.executorHostname, a.outcome]), [[1, 'exec-sse', 'completed']]);
+
+      const other = await t.admin('POST', '/api/jobs', { queue: 'batches', repositoryName: 'github.com/x/filtered', commit: 'a'.repeat(40), dockerSteps: [{ image: 'x', commands: ['true'] }] });
+      assert.equal(other.status, 201);
+      const otherId = ((await other.json()) as { id: number }).id;
+      const listed = (await (await t.admin('GET', '/api/jobs?repository=github.com/x/filtered')).json()) as { jobs: { id: number }[] };
+      assert.deepEqual(listed.jobs.map((j) => j.id), [otherId]);
+    });
+
     it('refuses bucket/key files: the files API is not served here', async () => {
       const res = await t.admin('POST', '/api/jobs', { queue: 'batches', files: { 'inputs/b.txt': { bucket: 'batch-changes', key: 'spec1/file1' } } });
       assert.equal(res.status, 400);

@@ -21,6 +21,8 @@ export interface ExecutorHeartbeatInput {
   srcCliVersion?: string;
   /** Prometheus text exposition the executor forwarded with its heartbeat. */
   prometheusMetrics?: string;
+  /** The sandbox runtime the executor runs steps in (a Sandfleet extension; empty when not sent). */
+  runtime?: string;
 }
 
 export interface ExecutorRecord {
@@ -36,6 +38,7 @@ export interface ExecutorRecord {
   igniteVersion: string;
   srcCliVersion: string;
   prometheusMetrics: string | null;
+  runtime: string;
   firstSeenAt: Date;
   lastSeenAt: Date;
 }
@@ -54,6 +57,7 @@ function toExecutor(row: Selectable<ExecutorHeartbeatsTable>): ExecutorRecord {
     igniteVersion: row.ignite_version,
     srcCliVersion: row.src_cli_version,
     prometheusMetrics: row.prometheus_metrics,
+    runtime: row.runtime,
     firstSeenAt: row.first_seen_at,
     lastSeenAt: row.last_seen_at,
   };
@@ -76,13 +80,14 @@ export async function upsertExecutorHeartbeat(db: Db, input: ExecutorHeartbeatIn
     ignite_version: input.igniteVersion ?? '',
     src_cli_version: input.srcCliVersion ?? '',
     prometheus_metrics: input.prometheusMetrics ?? null,
+    runtime: input.runtime ?? '',
   };
   const { rows } = await sql<Selectable<ExecutorHeartbeatsTable>>`
     INSERT INTO executor_heartbeats (hostname, queue_name, queue_names, os, architecture, docker_version,
-      executor_version, git_version, ignite_version, src_cli_version, prometheus_metrics)
+      executor_version, git_version, ignite_version, src_cli_version, prometheus_metrics, runtime)
     VALUES (${values.hostname}, ${values.queue_name}, ${queueNames}, ${values.os}, ${values.architecture},
       ${values.docker_version}, ${values.executor_version}, ${values.git_version}, ${values.ignite_version},
-      ${values.src_cli_version}, ${values.prometheus_metrics})
+      ${values.src_cli_version}, ${values.prometheus_metrics}, ${values.runtime})
     ON CONFLICT (hostname) DO UPDATE SET
       queue_name = excluded.queue_name,
       queue_names = excluded.queue_names,
@@ -94,6 +99,7 @@ export async function upsertExecutorHeartbeat(db: Db, input: ExecutorHeartbeatIn
       ignite_version = excluded.ignite_version,
       src_cli_version = excluded.src_cli_version,
       prometheus_metrics = excluded.prometheus_metrics,
+      runtime = excluded.runtime,
       last_seen_at = now()
     RETURNING *
   `.execute(db);

@@ -9,6 +9,7 @@ export * from './queue.js';
 export * from './job-tokens.js';
 export * from './executors.js';
 export * from './logs.js';
+export * from './log-pages.js';
 export * from './admin-tokens.js';
 export * from './repositories.js';
 export * from './stored-text.js';

@@ -1,7 +1,7 @@
 import { storableText } from './stored-text.js';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { JOB_STATES, type JobState } from '@sandfleet/protocol';
-import type { JobSpec, JobsTable, Schema } from './schema.js';
+import type { AttemptOutcome, JobSpec, JobsTable, Schema } from './schema.js';
 import { JOB_LOGS_CHANNEL, JOBS_CHANNEL } from './notify.js';
 import { newSecret, sha256Hex } from './token-hash.js';
 import { bigintArray, msInterval } from './sql-values.js';
@@ -34,6 +34,8 @@ export interface Job {
   attempt: number;
   workerHostname: string | null;
   cancel: boolean;
+  /** The job this one retries (see retryJob), or null. */
+  retryOf: number | null;
 }
 
 /** The failure message Sourcegraph's resetter writes; kept verbatim for UIs that match on it. */
@@ -58,6 +60,7 @@ export function toJob(row: JobRow): Job {
     attempt: row.attempt,
     workerHostname: row.worker_hostname,
     cancel: row.cancel,
+    retryOf: row.retry_of,
   };
 }
 
@@ -111,7 +114,8 @@ export interface DequeuedJob {
  * highest priority first, then oldest. `FOR UPDATE SKIP LOCKED` makes concurrent claimers take
  * different jobs, and the re-check of the row after locking (READ COMMITTED) skips a job another
  * claimer committed first. Starts a new attempt (attempt + 1) and mints its token, replacing the
- * previous attempt's, in the same statement. Logs of earlier attempts are kept.
+ * previous attempt's, and records the attempt in job_attempts, in the same statement. Logs of
+ * earlier attempts are kept.
  * Returns undefined when nothing is claimable.
  */
 export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<DequeuedJob | undefined> {
@@ -153,6 +157,10 @@ export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<Dequeu
         repository_name = excluded.repository_name,
         created_at = now()
       RETURNING job_id
+    ),
+    attempted AS (
+      INSERT INTO job_attempts (job_id, attempt, executor_hostname, started_at)
+      SELECT id, attempt, worker_hostname, started_at FROM claimed
     )
     SELECT claimed.* FROM claimed JOIN minted ON minted.job_id = claimed.id
   `.execute(db);
@@ -197,9 +205,12 @@ export interface JobAttemptRef {
   attempt: number;
 }
 
+/** The reason an attempt records when it ended canceled because a user asked for it. */
+export const CANCELED_REASON = 'canceled by a user';
+
 /**
  * Runs a final transition on the job if it is processing and held by this executor and attempt,
- * and deletes the job's token with it. True when the row changed.
+ * and deletes the job's token and records the attempt's outcome with it. True when the row changed.
  */
 async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): Promise<boolean> {
   const { rows } = await sql<{ id: number }>`
@@ -210,10 +221,18 @@ async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): 
         AND state = 'processing'
         AND worker_hostname = ${ref.executorName}
         AND attempt = ${ref.attempt}::integer
-      RETURNING id
+      RETURNING id, attempt, state, finished_at
     ),
     revoked AS (
       DELETE FROM job_tokens WHERE job_id IN (SELECT id FROM finished)
+    ),
+    recorded AS (
+      UPDATE job_attempts SET
+        finished_at = finished.finished_at,
+        outcome = finished.state,
+        reset_reason = CASE WHEN finished.state = 'canceled' THEN ${CANCELED_REASON} END
+      FROM finished
+      WHERE job_attempts.job_id = finished.id AND job_attempts.attempt = finished.attempt
     )
     SELECT id, pg_notify(${JOB_LOGS_CHANNEL}, id::text)::text AS notified FROM finished
   `.execute(db);
@@ -301,10 +320,11 @@ export interface ResetStalledResult {
 /**
  * Returns stalled jobs to the queue (or fails them after maxResets). Their tokens are deleted in the
  * same statement, so the old executor is locked out at once; its late marks and log writes are
- * refused by the attempt fence anyway. Jobs locked right now (a heartbeat in flight) are skipped
+ * refused by the attempt fence anyway. The attempt's row in job_attempts records why it ended. Jobs locked right now (a heartbeat in flight) are skipped
  * until the next run. Notifies the queue when something was re-queued.
  */
 export async function resetStalled(db: Db, input: ResetStalledInput): Promise<ResetStalledResult> {
+  const reasons = stalledReasons(input);
   const { rows } = await sql<{ id: number; state: JobState }>`
     WITH stalled AS (
       SELECT id FROM jobs
@@ -331,10 +351,22 @@ export async function resetStalled(db: Db, input: ResetStalledInput): Promise<Re
         finished_at = CASE WHEN NOT cancel AND num_resets < ${input.maxResets}::integer THEN NULL ELSE now() END
       FROM stalled
       WHERE jobs.id = stalled.id
-      RETURNING jobs.id, jobs.state
+      RETURNING jobs.id, jobs.state, jobs.attempt
     ),
     revoked AS (
       DELETE FROM job_tokens WHERE job_id IN (SELECT id FROM updated)
+    ),
+    recorded AS (
+      UPDATE job_attempts SET
+        finished_at = now(),
+        outcome = CASE WHEN updated.state = 'queued' THEN 'reset' ELSE updated.state END,
+        reset_reason = CASE updated.state
+          WHEN 'queued' THEN ${reasons.reset}
+          WHEN 'failed' THEN ${reasons.failed}
+          ELSE ${reasons.canceled}
+        END
+      FROM updated
+      WHERE job_attempts.job_id = updated.id AND job_attempts.attempt = updated.attempt
     )
     SELECT id, state,
       (SELECT pg_notify(${JOBS_CHANNEL}, ${input.queue}) WHERE state = 'queued')::text AS notified,
@@ -346,6 +378,89 @@ export async function resetStalled(db: Db, input: ResetStalledInput): Promise<Re
   return { reset: ids('queued'), failed: ids('failed'), canceled: ids('canceled') };
 }
 
+/** What job_attempts says about an attempt the resetter ended. */
+function stalledReasons(input: ResetStalledInput) {
+  const silent = `no heartbeat for over ${formatAge(input.stalledMaxAgeMs)}`;
+  return {
+    reset: `${silent}: returned to the queue`,
+    failed: `${silent}, after ${input.maxResets} reset(s): failed`,
+    canceled: `${silent} while a cancel was pending: canceled`,
+  };
+}
+
+function formatAge(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** States a user may retry from: the job ran (or was canceled) and will not run again by itself. */
+export const RETRYABLE_STATES: readonly JobState[] = ['completed', 'errored', 'failed', 'canceled'];
+
+/**
+ * Enqueues a new job with the same queue, payload, repository and priority as a finished one,
+ * linked to it by retry_of; notifies the queue in the same statement. Undefined when the job does
+ * not exist or is not in a RETRYABLE_STATES state.
+ */
+export async function retryJob(db: Db, id: number): Promise<Job | undefined> {
+  const { rows } = await sql<JobRow>`
+    WITH inserted AS (
+      INSERT INTO jobs (queue, payload, repository_name, priority, retry_of)
+      SELECT queue, payload, repository_name, priority, id FROM jobs
+      WHERE id = ${id} AND state IN (${sql.join(RETRYABLE_STATES)})
+      RETURNING *
+    )
+    SELECT inserted.*, pg_notify(${JOBS_CHANNEL}, inserted.queue)::text AS notified FROM inserted
+  `.execute(db);
+  const row = rows[0];
+  return row ? toJob(row) : undefined;
+}
+
+/** The jobs made by retrying this one, oldest first. */
+export async function listRetriesOf(db: Db, id: number): Promise<Job[]> {
+  return (await db.selectFrom('jobs').selectAll().where('retry_of', '=', id).orderBy('id').execute()).map(toJob);
+}
+
+/** One attempt of a job: who ran it, when, and how it ended (null while it runs). */
+export interface JobAttempt {
+  attempt: number;
+  executorHostname: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  outcome: AttemptOutcome | null;
+  resetReason: string | null;
+}
+
+/** A job's attempts, first first. Attempts made before job_attempts existed are not listed. */
+export async function listJobAttempts(db: Db, jobId: number): Promise<JobAttempt[]> {
+  const rows = await db.selectFrom('job_attempts').selectAll().where('job_id', '=', jobId).orderBy('attempt').execute();
+  return rows.map((row) => ({
+    attempt: row.attempt,
+    executorHostname: row.executor_hostname,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    outcome: row.outcome,
+    resetReason: row.reset_reason,
+  }));
+}
+
+/** Processing jobs per executor name, lowest id first, for the executors page. */
+export async function processingJobsByExecutor(db: Db, executorNames: readonly string[]): Promise<Map<string, Job[]>> {
+  const result = new Map<string, Job[]>();
+  if (executorNames.length === 0) return result;
+  const rows = await db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('state', '=', 'processing')
+    .where('worker_hostname', 'in', [...executorNames])
+    .orderBy('id')
+    .execute();
+  for (const job of rows.map(toJob)) {
+    const list = result.get(job.workerHostname!) ?? [];
+    list.push(job);
+    result.set(job.workerHostname!, list);
+  }
+  return result;
+}
+
 /** One job by id. */
 export async function getJob(db: Db, id: number): Promise<Job | undefined> {
   const row = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
@@ -355,22 +470,35 @@ export async function getJob(db: Db, id: number): Promise<Job | undefined> {
 export interface ListJobsInput {
   queue?: string;
   state?: JobState;
+  /** Exact repository name. */
+  repositoryName?: string;
   /** Maximum rows returned. */
   limit: number;
   /** Keyset pagination: only jobs with a smaller id (pass the last id of the previous page). */
   beforeId?: number;
 }
 
-/** Jobs newest first (id descending), optionally filtered by queue and state. */
+/** Jobs newest first (id descending), optionally filtered by queue, state and repository. */
 export async function listJobs(db: Db, input: ListJobsInput): Promise<Job[]> {
   let query = db.selectFrom('jobs').selectAll().orderBy('id', 'desc').limit(input.limit);
   if (input.queue !== undefined) query = query.where('queue', '=', input.queue);
   if (input.state !== undefined) query = query.where('state', '=', input.state);
+  if (input.repositoryName !== undefined) query = query.where('repository_name', '=', input.repositoryName);
   if (input.beforeId !== undefined) query = query.where('id', '<', input.beforeId);
   return (await query.execute()).map(toJob);
 }
 
 export type QueueStateCounts = Record<JobState, number>;
+
+/** Number of jobs per state, optionally of one queue and/or repository; every state is present. */
+export async function jobStateCounts(db: Db, filter: { queue?: string; repositoryName?: string }): Promise<QueueStateCounts> {
+  let query = db.selectFrom('jobs').select(['state', (eb) => eb.fn.countAll<number>().as('count')]).groupBy('state');
+  if (filter.queue !== undefined) query = query.where('queue', '=', filter.queue);
+  if (filter.repositoryName !== undefined) query = query.where('repository_name', '=', filter.repositoryName);
+  const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as QueueStateCounts;
+  for (const row of await query.execute()) counts[row.state] = Number(row.count);
+  return counts;
+}
 
 /** Number of jobs per queue and state; every state is present (0 when none). */
 export async function queueCounts(db: Db): Promise<Record<string, QueueStateCounts>> {

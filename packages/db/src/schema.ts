@@ -32,6 +32,21 @@ export interface JobsTable {
   attempt: Generated<number>;
   worker_hostname: string | null;
   cancel: Generated<boolean>;
+  /** The job this one was created to retry (a user's Retry), if any. */
+  retry_of: number | null;
+}
+
+/** How an attempt ended; `reset` = given back to the queue without a result (see queue.ts). */
+export type AttemptOutcome = 'completed' | 'errored' | 'failed' | 'canceled' | 'reset';
+
+export interface JobAttemptsTable {
+  job_id: number;
+  attempt: number;
+  executor_hostname: string;
+  started_at: Date;
+  finished_at: Date | null;
+  outcome: AttemptOutcome | null;
+  reset_reason: string | null;
 }
 
 export interface JobTokensTable {
@@ -57,6 +72,7 @@ export interface ExecutorHeartbeatsTable {
   ignite_version: string;
   src_cli_version: string;
   prometheus_metrics: string | null;
+  runtime: Generated<string>;
   first_seen_at: Timestamp;
   last_seen_at: Timestamp;
 }
@@ -128,6 +144,7 @@ export interface RepositoriesTable {
 export interface Schema {
   jobs: JobsTable;
   job_tokens: JobTokensTable;
+  job_attempts: JobAttemptsTable;
   executor_heartbeats: ExecutorHeartbeatsTable;
   execution_log_entries: ExecutionLogEntriesTable;
   execution_log_chunks: ExecutionLogChunksTable;

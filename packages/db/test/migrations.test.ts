@@ -40,7 +40,7 @@ describeEachBackend('migrations', (ctx) => {
         SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1`.execute(database.db);
       assert.deepEqual(
         tables.rows.map((r) => r.name),
-        ['admin_tokens', 'execution_log_chunks', 'execution_log_entries', 'executor_heartbeats', 'executor_secrets', 'job_tokens', 'jobs',
+        ['admin_tokens', 'execution_log_chunks', 'execution_log_entries', 'executor_heartbeats', 'executor_secrets', 'job_attempts', 'job_tokens', 'jobs',
           'repositories', 'sandfleet_migration', 'sandfleet_migration_lock', 'ui_sessions'],
       );
     } finally {

@@ -91,6 +91,28 @@ describe('step log entries', () => {
     }
   });
 
+  it("uploads a step's first output at once, later output at the next tick", async () => {
+    instance.extensions = ['log-append'];
+    try {
+      await client.ping();
+      const job = { id: nextJobId++, token: 'tok', queue: 'batches' };
+      const redactor = new Redactor(buildRedactions(instance.password, {}));
+      // A tick far in the future: only the first-output rule can send before finish.
+      const log = new StepLog({ client, job, key: 'step.docker.0', command: ['sh'], redactor, flushIntervalMs: 600_000, retry: { baseDelayMs: 5 } });
+      log.start();
+      log.onStdout(Buffer.from('first\n'));
+      await instance.waitFor('the first line', () => entryOf(job.id)?.out === 'stdout: first\n');
+      log.onStdout(Buffer.from('second\n'));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(entryOf(job.id)!.out, 'stdout: first\n', 'later output waits for the tick (or the end)');
+      await log.finish(0);
+      assert.equal(entryOf(job.id)!.out, 'stdout: first\nstdout: second\n');
+    } finally {
+      instance.extensions = [];
+      await client.ping();
+    }
+  });
+
   it('resends a failed chunk with the same seq so nothing is lost or doubled', async () => {
     instance.extensions = ['log-append'];
     try {

@@ -36,6 +36,8 @@ export const HeartbeatRequest = z.object({
   igniteVersion: z.string().optional(),
   srcCliVersion: z.string().optional(),
   prometheusMetrics: z.string().optional(),
+  /** Sandfleet extension: the sandbox runtime the executor runs steps in (e.g. `bwrap`). Other peers ignore it. */
+  runtime: z.string().optional(),
 });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 

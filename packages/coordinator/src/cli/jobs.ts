@@ -5,7 +5,7 @@ import type { ApiClient } from './api-client.js';
 
 type ClientFactory = () => ApiClient;
 
-/** `sandfleet jobs submit|list|show|logs|cancel`. */
+/** `sandfleet jobs submit|list|show|logs|cancel|retry`. */
 export function registerJobCommands(program: Command, client: ClientFactory): void {
   const jobs = program.command('jobs').description('submit and inspect jobs');
 
@@ -29,9 +29,15 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
     .description('list jobs, newest first')
     .option('-q, --queue <queue>', 'only this queue (batches, codeintel)')
     .option('-s, --state <state>', 'only this state (queued, processing, completed, errored, failed, canceled)')
+    .option('-r, --repository <name>', 'only jobs of this repository')
     .option('-n, --limit <n>', 'at most this many', '50')
-    .action(async (opts: { queue?: string; state?: string; limit: string }) => {
-      const params = new URLSearchParams({ limit: opts.limit, ...(opts.queue ? { queue: opts.queue } : {}), ...(opts.state ? { state: opts.state } : {}) });
+    .action(async (opts: { queue?: string; state?: string; repository?: string; limit: string }) => {
+      const params = new URLSearchParams({
+        limit: opts.limit,
+        ...(opts.queue ? { queue: opts.queue } : {}),
+        ...(opts.state ? { state: opts.state } : {}),
+        ...(opts.repository ? { repository: opts.repository } : {}),
+      });
       const { jobs: rows } = await client().request<{ jobs: JobView[] }>('GET', `/api/jobs?${params}`);
       for (const j of rows) console.log(`${String(j.id).padStart(6)}  ${j.queue.padEnd(10)} ${j.state.padEnd(11)} ${j.repositoryName || '-'}  ${j.failureMessage ?? ''}`);
     });
@@ -69,6 +75,15 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
     .action(async (id: string) => {
       const job = await client().request<JobView>('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`);
       console.log(`job ${job.id}: ${job.state}${job.cancel && job.state === 'processing' ? ' (cancel requested)' : ''}`);
+    });
+
+  jobs
+    .command('retry')
+    .description('enqueue a finished job again as a new job (same queue, payload and repository)')
+    .argument('<id>')
+    .action(async (id: string) => {
+      const job = await client().request<JobView>('POST', `/api/jobs/${encodeURIComponent(id)}/retry`);
+      console.log(`job ${job.id} queued in ${job.queue}, retrying job ${job.retryOf}`);
     });
 }
 

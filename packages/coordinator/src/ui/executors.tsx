@@ -1,6 +1,8 @@
 /** @jsxImportSource hono/jsx */
-import type { ExecutorRecord } from '@sandfleet/db';
+import type { ExecutorRecord, Job } from '@sandfleet/db';
 import type { CoordinatorConfig } from '../config.js';
+import { executorCompatibility, type ExecutorCompatibility } from '../executor-compatibility.js';
+import { COORDINATOR_VERSION } from '../version.js';
 import { Ago } from './layout.js';
 
 /** Inactive executors older than this leave the default view ("show all" brings them back). */
@@ -13,7 +15,37 @@ export function visibleExecutors(all: ExecutorRecord[], showAll: boolean, now = 
 }
 
 /** The live part of the page: re-fetched by htmx; the same markup is served without JavaScript. */
-export function ExecutorList(props: { executors: ExecutorRecord[]; hidden: number; showAll: boolean; activeMs: number }) {
+const COMPATIBILITY_TEXT: Record<ExecutorCompatibility, { label: string; title: string }> = {
+  'up-to-date': { label: 'compatible', title: `within one minor version of this coordinator (${COORDINATOR_VERSION})` },
+  outdated: { label: 'outdated', title: `older than this coordinator (${COORDINATOR_VERSION}) allows: upgrade the executor` },
+  'version-ahead': { label: 'too new', title: `newer than this coordinator (${COORDINATOR_VERSION}) allows: upgrade the coordinator` },
+};
+
+function CompatibilityBadge(props: { executor: ExecutorRecord; active: boolean }) {
+  const verdict = executorCompatibility(props.executor.executorVersion, COORDINATOR_VERSION, props.active);
+  if (!verdict) return null;
+  const text = COMPATIBILITY_TEXT[verdict];
+  return (
+    <span class={`badge compat-${verdict}`} data-compatibility={verdict} title={text.title}>
+      {text.label}
+    </span>
+  );
+}
+
+function RunningJobs(props: { jobs: Job[] | undefined }) {
+  if (!props.jobs?.length) return <span class="muted">idle</span>;
+  return (
+    <ul class="running-jobs">
+      {props.jobs.map((job) => (
+        <li>
+          <a href={`/jobs/${job.id}`}>#{job.id}</a> <span class="muted">{job.queue}</span>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function ExecutorList(props: { executors: ExecutorRecord[]; running: Map<string, Job[]>; hidden: number; showAll: boolean; activeMs: number }) {
   const now = Date.now();
   const query = props.showAll ? '?all=1' : '';
   return (
@@ -29,6 +61,8 @@ export function ExecutorList(props: { executors: ExecutorRecord[]; hidden: numbe
             <tr>
               <th scope="col">Hostname</th>
               <th scope="col">Queue</th>
+              <th scope="col">Runtime</th>
+              <th scope="col">Running jobs</th>
               <th scope="col">OS / arch</th>
               <th scope="col">Executor</th>
               <th scope="col">Git</th>
@@ -48,10 +82,16 @@ export function ExecutorList(props: { executors: ExecutorRecord[]; hidden: numbe
                     {e.hostname}
                   </td>
                   <td>{e.queueNames?.join(', ') ?? e.queueName ?? ''}</td>
+                  <td class="runtime">{e.runtime || <span class="muted">—</span>}</td>
+                  <td class="running">
+                    <RunningJobs jobs={props.running.get(e.hostname)} />
+                  </td>
                   <td>
                     {e.os || '?'} / {e.architecture || '?'}
                   </td>
-                  <td>{e.executorVersion || '—'}</td>
+                  <td class="version">
+                    {e.executorVersion || '—'} <CompatibilityBadge executor={e} active={active} />
+                  </td>
                   <td>{e.gitVersion || '—'}</td>
                   <td>{e.dockerVersion || '—'}</td>
                   <td>{e.srcCliVersion || '—'}</td>

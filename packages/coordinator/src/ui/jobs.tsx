@@ -1,11 +1,12 @@
 /** @jsxImportSource hono/jsx */
 import { JOB_STATES, TERMINAL_STATES, type JobState } from '@sandfleet/protocol';
-import type { Job, UiSession } from '@sandfleet/db';
+import { RETRYABLE_STATES, type Job, type UiSession } from '@sandfleet/db';
 import { Ago, CsrfField } from './layout.js';
 
 export interface JobFilter {
   queue?: string | undefined;
   state?: JobState | undefined;
+  repository?: string | undefined;
   before?: number | undefined;
 }
 
@@ -13,6 +14,7 @@ export function filterQuery(filter: JobFilter): string {
   const params = new URLSearchParams();
   if (filter.queue) params.set('queue', filter.queue);
   if (filter.state) params.set('state', filter.state);
+  if (filter.repository) params.set('repository', filter.repository);
   if (filter.before) params.set('before', String(filter.before));
   const query = params.toString();
   return query ? `?${query}` : '';
@@ -29,6 +31,19 @@ export function CancelButton(props: { job: Job; session: UiSession }) {
       <CsrfField session={props.session} />
       <button type="submit" class="danger" aria-label={`Cancel job ${props.job.id}`}>
         Cancel
+      </button>
+    </form>
+  );
+}
+
+/** Re-enqueues a finished job as a new one (POST /jobs/{id}/retry, which redirects to it). */
+export function RetryButton(props: { job: Job; session: UiSession }) {
+  if (!RETRYABLE_STATES.includes(props.job.state)) return null;
+  return (
+    <form class="inline retry-form" method="post" action={`/jobs/${props.job.id}/retry`}>
+      <CsrfField session={props.session} />
+      <button type="submit" aria-label={`Retry job ${props.job.id}`}>
+        Retry
       </button>
     </form>
   );
@@ -63,12 +78,16 @@ export function JobsPage(props: { jobs: Job[]; hasOlder: boolean; filter: JobFil
             ))}
           </select>
         </label>
+        <label>
+          Repository
+          <input type="search" name="repository" value={filter.repository ?? ''} placeholder="exact name" maxlength={500} />
+        </label>
         <button type="submit">Filter</button>
       </form>
       <ul class="counts" aria-label="Jobs per state">
         {JOB_STATES.map((s) => (
           <li>
-            <a href={`/jobs${filterQuery({ queue: filter.queue, state: s })}`} data-state={s}>
+            <a href={`/jobs${filterQuery({ queue: filter.queue, repository: filter.repository, state: s })}`} data-state={s}>
               <StateBadge state={s} /> {props.counts[s]}
             </a>
           </li>
@@ -100,7 +119,9 @@ export function JobsPage(props: { jobs: Job[]; hasOlder: boolean; filter: JobFil
                 <td>
                   <StateBadge state={job.state} />
                 </td>
-                <td>{job.repositoryName || <span class="muted">—</span>}</td>
+                <td>
+                  {job.repositoryName ? <a href={`/jobs${filterQuery({ ...filter, before: undefined, repository: job.repositoryName })}`}>{job.repositoryName}</a> : <span class="muted">—</span>}
+                </td>
                 <td>
                   <code>{job.spec.commit ? job.spec.commit.slice(0, 10) : ''}</code>
                 </td>
@@ -110,6 +131,7 @@ export function JobsPage(props: { jobs: Job[]; hasOlder: boolean; filter: JobFil
                 <td>{job.workerHostname ?? ''}</td>
                 <td>
                   <CancelButton job={job} session={props.session} />
+                  <RetryButton job={job} session={props.session} />
                 </td>
               </tr>
             ))}

@@ -4,13 +4,30 @@ import type { JSX } from 'hono/jsx/jsx-runtime';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { JOB_STATES, QUEUE_NAMES, TERMINAL_STATES } from '@sandfleet/protocol';
-import { cancelJob, createUiSession, deleteUiSession, getJob, listExecutors, listJobs, queueCounts, verifyAdminToken } from '@sandfleet/db';
+import {
+  cancelJob,
+  createUiSession,
+  deleteUiSession,
+  getJob,
+  jobStateCounts,
+  listExecutors,
+  listJobAttempts,
+  listJobs,
+  listRetriesOf,
+  processingJobsByExecutor,
+  readLogEntryPage,
+  readLogPageStart,
+  retryJob,
+  verifyAdminToken,
+} from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
-import { followLogEvents, readLogEvents, type LogEvent } from '../jobs/log-events.js';
+import { followLogEvents, type LogEvent } from '../jobs/log-events.js';
+import { logTextStream } from '../jobs/log-text.js';
 import { assetUrl, serveAssets } from './assets.js';
 import { ExecutorList, ExecutorSetup, visibleExecutors } from './executors.js';
 import { pageSecurityHeaders } from './headers.js';
-import { EntryBlock, entryId, foldLogEvents, JobPage, JobStateView, OutputChunk } from './job.js';
+import { EntryBlock, entryId, JobPage, JobStateView, MORE_LOG_BYTES, OutputChunk, PAGE_LOG_BYTES, toRenderedEntry } from './job.js';
+import { ansiToJsx } from './ansi.js';
 import { JobsPage } from './jobs.js';
 import { Layout, SignInPage, type Section } from './layout.js';
 import { registerQueuesPage } from './queues.js';
@@ -34,9 +51,12 @@ const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
 const JobsQuery = z.object({
   queue: z.preprocess(emptyToUndefined, z.enum(QUEUE_NAMES).optional()).catch(undefined),
   state: z.preprocess(emptyToUndefined, z.enum(JOB_STATES).optional()).catch(undefined),
+  repository: z.preprocess(emptyToUndefined, z.string().max(500).optional()).catch(undefined),
   before: z.coerce.number().int().positive().optional().catch(undefined),
 });
 const JobIdParam = z.coerce.number().int().positive();
+const EntryParams = z.object({ id: JobIdParam, attempt: z.coerce.number().int().positive().max(2 ** 31 - 1), idx: z.coerce.number().int().positive().max(2 ** 31 - 1) });
+const OffsetQuery = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).catch(0);
 
 async function render(c: Context, element: JSX.Element, status: 200 | 401 | 403 | 404 | 429 = 200): Promise<Response> {
   return c.html('<!doctype html>' + (await element.toString()), status);
@@ -82,7 +102,8 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
   const executorList = async (showAll: boolean) => {
     const all = await listExecutors(db);
     const shown = visibleExecutors(all, showAll);
-    return { all, list: <ExecutorList executors={shown} hidden={all.length - shown.length} showAll={showAll} activeMs={deps.config.executorActiveMs} /> };
+    const running = await processingJobsByExecutor(db, shown.map((e) => e.hostname));
+    return { all, list: <ExecutorList executors={shown} running={running} hidden={all.length - shown.length} showAll={showAll} activeMs={deps.config.executorActiveMs} /> };
   };
   app.get('/executors', signedIn, async (c) => {
     const { all, list } = await executorList(c.req.query('all') === '1');
@@ -101,11 +122,8 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
 
   app.get('/jobs', signedIn, async (c) => {
     const filter = JobsQuery.parse(c.req.query());
-    const rows = await listJobs(db, { queue: filter.queue, state: filter.state, beforeId: filter.before, limit: PAGE_SIZE + 1 });
-    const counts = await queueCounts(db);
-    const perState = Object.fromEntries(
-      JOB_STATES.map((s) => [s, Object.entries(counts).reduce((sum, [queue, n]) => sum + (filter.queue && filter.queue !== queue ? 0 : n[s]), 0)]),
-    ) as Record<(typeof JOB_STATES)[number], number>;
+    const rows = await listJobs(db, { queue: filter.queue, state: filter.state, repositoryName: filter.repository, beforeId: filter.before, limit: PAGE_SIZE + 1 });
+    const perState = await jobStateCounts(db, { queue: filter.queue, repositoryName: filter.repository });
     return page(
       c,
       'jobs',
@@ -118,8 +136,47 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
     const id = JobIdParam.safeParse(c.req.param('id'));
     const job = id.success ? await getJob(db, id.data) : undefined;
     if (!job) return c.text('job not found', 404);
-    const { entries, cursor } = await readWholeLog(deps, job.id);
-    return page(c, 'jobs', `Job #${job.id}`, <JobPage job={job} entries={entries} cursor={cursor} session={c.get('session')} />, [assetUrl('log-stream.js')]);
+    // The start of each entry and the cursor come from one snapshot: the live follow resumes exactly after it.
+    const log = await readLogPageStart(db, job.id, PAGE_LOG_BYTES);
+    const [attempts, retries] = await Promise.all([listJobAttempts(db, job.id), listRetriesOf(db, job.id)]);
+    return page(
+      c,
+      'jobs',
+      `Job #${job.id}`,
+      <JobPage job={job} attempts={attempts} retries={retries} entries={log.entries.map(toRenderedEntry)} cursor={log.cursor} session={c.get('session')} />,
+      [assetUrl('log-stream.js')],
+    );
+  });
+
+  app.post('/jobs/:id/retry', signedIn, async (c) => {
+    await readProtectedForm(c, deps.config);
+    const id = JobIdParam.safeParse(c.req.param('id'));
+    if (!id.success) return c.text('job not found', 404);
+    const retry = await retryJob(db, id.data);
+    if (retry) return c.redirect(`/jobs/${retry.id}`, 303);
+    const job = await getJob(db, id.data);
+    return job ? c.text(`job ${job.id} is ${job.state}: only a finished job can be retried`, 409) : c.text('job not found', 404);
+  });
+
+  // The next bytes of one entry's output, as rendered HTML (the "show more" button).
+  app.get('/jobs/:id/entries/:attempt/:idx', signedIn, async (c) => {
+    const params = EntryParams.safeParse(c.req.param());
+    if (!params.success) return c.text('log entry not found', 404);
+    const offset = OffsetQuery.parse(c.req.query('offset'));
+    const entry = await readLogEntryPage(db, params.data.id, params.data, offset, MORE_LOG_BYTES);
+    if (!entry) return c.text('log entry not found', 404);
+    const html = entry.out ? await (<span class="chunk">{ansiToJsx(entry.out)}</span>).toString() : '';
+    return c.json({ html, nextOffset: entry.nextOffset, totalBytes: entry.totalBytes });
+  });
+
+  app.get('/jobs/:id/log.txt', signedIn, async (c) => {
+    const id = JobIdParam.safeParse(c.req.param('id'));
+    if (!id.success || !(await getJob(db, id.data))) return c.text('job not found', 404);
+    return c.body(logTextStream(deps.database, id.data), 200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Disposition': `attachment; filename="job-${id.data}.log"`,
+      'Cache-Control': 'no-store',
+    });
   });
 
   app.post('/jobs/:id/cancel', signedIn, async (c) => {
@@ -136,7 +193,7 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
     return streamSSE(c, async (stream) => {
       const stop = new AbortController();
       stream.onAbort(() => stop.abort());
-      await followLogEvents(deps.database, id.data, after, async (event) => stream.writeSSE(await toHtmlEvent(event)), {
+      await followLogEvents(deps.database, id.data, after, async (event) => stream.writeSSE(await toHtmlEvent(id.data, event)), {
         signal: AbortSignal.any([stop.signal, c.req.raw.signal]),
         recheckMs: deps.config.logFollowRecheckMs,
       });
@@ -157,31 +214,22 @@ function coordinatorUrl(c: Context, deps: AppDeps): string {
   return deps.config.site.externalURL ? deps.config.externalUrl : new URL(c.req.url).origin;
 }
 
-/** Reads the whole log once, in cursor order, for the first render. */
-async function readWholeLog(deps: AppDeps, jobId: number) {
-  const announced = new Set<string>();
-  const entries = foldLogEvents([]);
-  let cursor = 0;
-  for (;;) {
-    const page = await readLogEvents(deps.database, jobId, cursor, announced);
-    foldLogEvents(page.events, entries);
-    if (page.cursor === cursor || page.events.length === 0) break;
-    cursor = page.cursor;
-  }
-  return { entries: [...entries.values()], cursor };
-}
-
 /** A log event as an SSE message whose data carries rendered (escaped) HTML for log-stream.js. */
-async function toHtmlEvent(event: LogEvent): Promise<{ event: string; id?: string; data: string }> {
+async function toHtmlEvent(jobId: number, event: LogEvent): Promise<{ event: string; id?: string; data: string }> {
   const id = 'id' in event && event.id !== undefined ? { id: String(event.id) } : {};
   switch (event.event) {
     case 'entry':
-      return { event: 'entry', ...id, data: JSON.stringify({ html: await (<EntryBlock rendered={{ entry: event.data, chunks: [] }} />).toString() }) };
+      return { event: 'entry', ...id, data: JSON.stringify({ html: await (<EntryBlock jobId={jobId} rendered={{ entry: event.data, out: '', shownBytes: 0, totalBytes: 0 }} />).toString() }) };
     case 'output':
       return {
         event: 'output',
         ...id,
-        data: JSON.stringify({ entry: entryId(event.data.attempt, event.data.entryIdx), replaces: event.data.replaces, html: await (<OutputChunk chunk={event.data} />).toString() }),
+        data: JSON.stringify({
+          entry: entryId(event.data.attempt, event.data.entryIdx),
+          replaces: event.data.replaces,
+          bytes: Buffer.byteLength(event.data.out),
+          html: await (<OutputChunk chunk={event.data} />).toString(),
+        }),
       };
     case 'state':
       return { event: 'state', data: JSON.stringify({ final: TERMINAL_STATES.includes(event.data.state), html: await (<JobStateView job={event.data} />).toString() }) };

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { JOB_STATES, QUEUE_NAMES, QueueNameSchema } from '@sandfleet/protocol';
-import { addRepository, cancelJob, getJob, getLogPreview, listExecutors, listJobs, listRepositories, queueCounts, removeRepository } from '@sandfleet/db';
+import { addRepository, cancelJob, getJob, getLogPreview, listExecutors, listJobAttempts, listJobs, listRepositories, queueCounts, removeRepository, retryJob } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
 import { parseInput, readJsonBody, USER_API_BODY } from '../http/body.js';
 import { HttpError, jsonError } from '../http/errors.js';
@@ -15,12 +15,13 @@ import { adminAuth } from './admin-auth.js';
 import { parseCursor, RowIdText } from '../http/ids.js';
 import { registerAdminTokenRoutes } from './admin-token-routes.js';
 import { registerExecutorSecretRoutes } from './executor-secret-routes.js';
-import { toExecutorView, toJobView } from './views.js';
+import { toAttemptView, toExecutorView, toJobView } from './views.js';
 
 const ListQuery = z
   .object({
     queue: QueueNameSchema.optional(),
     state: z.enum(JOB_STATES).optional(),
+    repository: z.string().min(1).max(1000).optional(),
     limit: z.string().regex(/^[1-9][0-9]{0,2}$/, 'must be a decimal number from 1 to 500').transform(Number).pipe(z.number().max(500)).default(50),
     before: RowIdText.optional(),
   })
@@ -51,7 +52,7 @@ export function userApiRoutes(deps: AppDeps): Hono {
 
   app.get('/jobs', async (c) => {
     const q = parseInput(ListQuery, c.req.query());
-    const rows = await listJobs(db, { queue: q.queue, state: q.state, limit: q.limit, beforeId: q.before });
+    const rows = await listJobs(db, { queue: q.queue, state: q.state, repositoryName: q.repository, limit: q.limit, beforeId: q.before });
     return c.json({ jobs: rows.map(toJobView) });
   });
 
@@ -60,7 +61,8 @@ export function userApiRoutes(deps: AppDeps): Hono {
     const job = await getJob(db, id);
     if (!job) throw new HttpError(404, `job ${id} not found`);
     const executionLogs = await getLogPreview(db, id, LOG_PREVIEW_BYTES);
-    return c.json({ ...toJobView(job), spec: job.spec, executionLogs, logText: `/api/jobs/${id}/log.txt` });
+    const attempts = (await listJobAttempts(db, id)).map(toAttemptView);
+    return c.json({ ...toJobView(job), spec: job.spec, attempts, executionLogs, logText: `/api/jobs/${id}/log.txt` });
   });
 
   app.get('/jobs/:id/log.txt', async (c) => {
@@ -75,6 +77,15 @@ export function userApiRoutes(deps: AppDeps): Hono {
     if (state === undefined) throw new HttpError(404, `job ${id} not found`);
     const job = await getJob(db, id);
     return c.json(toJobView(job!));
+  });
+
+  app.post('/jobs/:id/retry', async (c) => {
+    const id = parseInput(JobIdParam, c.req.param('id'));
+    const retry = await retryJob(db, id);
+    if (retry) return c.json(toJobView(retry), 201);
+    const job = await getJob(db, id);
+    if (!job) throw new HttpError(404, `job ${id} not found`);
+    throw new HttpError(409, `job ${id} is ${job.state}: only a completed, errored, failed or canceled job can be retried`);
   });
 
   app.get('/jobs/:id/logs', async (c) => {

@@ -1,4 +1,6 @@
-import type { ExecutorRecord, Job } from '@sandfleet/db';
+import type { ExecutorRecord, Job, JobAttempt } from '@sandfleet/db';
+import { executorCompatibility } from '../executor-compatibility.js';
+import { COORDINATOR_VERSION } from '../version.js';
 
 /** The job as the user API shows it: the stored job without its spec, times as ISO strings. */
 export function toJobView(job: Job) {
@@ -15,6 +17,7 @@ export function toJobView(job: Job) {
     numResets: job.numResets,
     numFailures: job.numFailures,
     workerHostname: job.workerHostname,
+    retryOf: job.retryOf,
     queuedAt: job.queuedAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     lastHeartbeatAt: job.lastHeartbeatAt?.toISOString() ?? null,
@@ -23,14 +26,30 @@ export function toJobView(job: Job) {
 }
 export type JobView = ReturnType<typeof toJobView>;
 
-/** An executor as the user API shows it; `active` = heartbeat within `activeMs` (3 × 5 s). */
+export function toAttemptView(attempt: JobAttempt) {
+  return {
+    attempt: attempt.attempt,
+    executorHostname: attempt.executorHostname,
+    startedAt: attempt.startedAt.toISOString(),
+    finishedAt: attempt.finishedAt?.toISOString() ?? null,
+    outcome: attempt.outcome,
+    resetReason: attempt.resetReason,
+  };
+}
+
+/**
+ * An executor as the user API shows it; `active` = heartbeat within `activeMs` (3 × 5 s);
+ * `compatibility` compares its version with this coordinator's (executor-compatibility.ts).
+ */
 export function toExecutorView(executor: ExecutorRecord, activeMs: number, now = Date.now()) {
   const { prometheusMetrics: _metrics, id: _id, ...rest } = executor;
+  const active = now - executor.lastSeenAt.getTime() <= activeMs;
   return {
     ...rest,
     firstSeenAt: executor.firstSeenAt.toISOString(),
     lastSeenAt: executor.lastSeenAt.toISOString(),
-    active: now - executor.lastSeenAt.getTime() <= activeMs,
+    active,
+    compatibility: executorCompatibility(executor.executorVersion, COORDINATOR_VERSION, active),
   };
 }
 export type ExecutorView = ReturnType<typeof toExecutorView>;

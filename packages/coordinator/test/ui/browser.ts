@@ -88,3 +88,39 @@ export async function openSignedIn(page: Page, url: string, token = ADMIN_TOKEN)
     await page.waitForURL(url);
   }
 }
+
+/** Waits for a job state through the JSON API. */
+export async function waitForState(coordinator: CoordinatorServer, id: number, states: string[], timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await coordinator.admin('GET', `/api/jobs/${id}`);
+    if (states.includes(job.state)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} stayed ${job.state}, expected ${states.join('|')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Waits until the page's log text matches `pattern`; resolves with its first group, if any. A
+ * function, not a string: the page's CSP forbids eval. `globalThis` because the project's types have no DOM.
+ */
+export async function waitForLog(page: Page, pattern: RegExp, timeout = 90_000) {
+  return page.waitForFunction(
+    ({ source, flags }) => {
+      const text: string = (globalThis as any).document.getElementById('log-entries').textContent ?? '';
+      const match = new RegExp(source, flags).exec(text);
+      return match ? (match[1] ?? true) : undefined;
+    },
+    { source: pattern.source, flags: pattern.flags },
+    { timeout, polling: 'raf' },
+  );
+}
+
+/** A new page of the browser, signed in to the coordinator (on its jobs list). */
+export async function signedInPage(browser: TestBrowser, coordinatorUrl: string): Promise<Page> {
+  const page = await browser.context.newPage();
+  await page.goto(`${coordinatorUrl}/jobs`);
+  await signIn(page);
+  await page.waitForURL(`${coordinatorUrl}/jobs`);
+  return page;
+}

@@ -4,36 +4,9 @@ import type { Page } from 'playwright-core';
 import { startExecutorProcess, type ExecutorProcess } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorServer, type CoordinatorServer } from '@sandfleet/test-helpers/coordinator';
 import { testBackends } from '@sandfleet/test-helpers/db';
-import { launchBrowser, screenshot, signIn, type TestBrowser } from './browser.js';
+import { launchBrowser, screenshot, signIn, waitForLog, waitForState, type TestBrowser } from './browser.js';
 
 const backend = testBackends()[0]!;
-
-/** Waits for a job state through the JSON API. */
-async function waitForState(coordinator: CoordinatorServer, id: number, states: string[], timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = await coordinator.admin('GET', `/api/jobs/${id}`);
-    if (states.includes(job.state)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${id} stayed ${job.state}, expected ${states.join('|')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/**
- * Waits until the page's log text matches `pattern`; resolves with its first group, if any. A
- * function, not a string: the page's CSP forbids eval. `globalThis` because the project's types have no DOM.
- */
-async function waitForLog(page: Page, pattern: RegExp, timeout = 90_000) {
-  return page.waitForFunction(
-    ({ source, flags }) => {
-      const text: string = (globalThis as any).document.getElementById('log-entries').textContent ?? '';
-      const match = new RegExp(source, flags).exec(text);
-      return match ? (match[1] ?? true) : undefined;
-    },
-    { source: pattern.source, flags: pattern.flags },
-    { timeout, polling: 'raf' },
-  );
-}
 
 /** Every `stdout: line-N` of the page's log, in order (the shell's trace on stderr names them too). */
 async function logLines(page: Page): Promise<string[]> {

@@ -10,6 +10,8 @@ export interface HeartbeatTelemetry {
   dockerVersion: string;
   igniteVersion: string;
   prometheusMetrics: string;
+  /** The runtime steps run in; sent as the `runtime` extension field. */
+  runtime: string;
 }
 
 type TelemetryFields = Pick<
@@ -17,8 +19,11 @@ type TelemetryFields = Pick<
   'os' | 'architecture' | 'dockerVersion' | 'executorVersion' | 'gitVersion' | 'igniteVersion' | 'srcCliVersion' | 'prometheusMetrics'
 >;
 
-/** The heartbeat's telemetry fields: what is known, this platform's OS and architecture, empty otherwise. */
-export function heartbeatTelemetryFields(telemetry: Partial<HeartbeatTelemetry>): Required<TelemetryFields> {
+/**
+ * The heartbeat's telemetry fields: what is known, this platform's OS and architecture, empty
+ * otherwise. `runtime` only when known: Sourcegraph's fields stay exactly as its executor sends them.
+ */
+export function heartbeatTelemetryFields(telemetry: Partial<HeartbeatTelemetry>): Required<TelemetryFields> & Pick<HeartbeatRequestBody, 'runtime'> {
   return {
     os: telemetry.os ?? goOs(),
     architecture: telemetry.architecture ?? goArch(),
@@ -28,6 +33,7 @@ export function heartbeatTelemetryFields(telemetry: Partial<HeartbeatTelemetry>)
     igniteVersion: telemetry.igniteVersion ?? '',
     srcCliVersion: telemetry.srcCliVersion ?? '',
     prometheusMetrics: telemetry.prometheusMetrics ?? '',
+    ...(telemetry.runtime ? { runtime: telemetry.runtime } : {}),
   };
 }
 

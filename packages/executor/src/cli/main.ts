@@ -81,7 +81,7 @@ async function runCommand(env: NodeJS.ProcessEnv, options: { verify: boolean }):
   const client = new CoordinatorClient({
     ...connectionOptions(config),
     resources: { numCPUs: config.jobNumCpus, memory: config.jobMemory, diskSpace: config.diskSpace },
-    telemetry: { gitVersion: gitVersion ?? '', srcCliVersion: srcCliVersion ?? '' },
+    telemetry: { gitVersion: gitVersion ?? '', srcCliVersion: srcCliVersion ?? '', runtime: runtime.name },
     onRetry: ({ path, attempt, error }) => log.warn({ path, attempt, err: { message: error.message } }, 'request failed, retrying'),
     onRequest: (request) => log.debug(request, 'request'),
   });

@@ -167,6 +167,8 @@ export class StepLog {
   /** Set by the timer: the next flush also sends a partly filled chunk. */
   #remainderDue = false;
   #endsWithNewline = true;
+  /** The step's first output is uploaded at once, not at the next tick: readers see a step start promptly. */
+  #firstOutputQueued = false;
   /** The budget cut this entry: everything after is dropped (a log has no gaps). */
   #truncated = false;
   readonly #losses: Losses = { truncatedBytes: 0, truncatedBy: '', refusedBytes: 0, refusedStatuses: new Set(), unsentBytes: 0 };
@@ -302,7 +304,12 @@ export class StepLog {
       }
       return undefined;
     }
-    if (this.#fill(kept)) this.#scheduleFlush();
+    const sealed = this.#fill(kept);
+    if (!this.#firstOutputQueued) {
+      this.#firstOutputQueued = true;
+      this.#remainderDue = true;
+      this.#scheduleFlush();
+    } else if (sealed) this.#scheduleFlush();
     if (this.#pendingChars() <= BACKPRESSURE_HIGH_CHARS) return undefined;
     this.#drained ??= withResolvers();
     return this.#drained.promise;
