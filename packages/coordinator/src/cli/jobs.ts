@@ -80,7 +80,7 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
   jobs
     .command('retry')
     .description('enqueue a finished job again as a new job (same queue, payload and repository)')
-    .argument('<id>')
+    .argument('<id>', 'the finished job to retry')
     .action(async (id: string) => {
       const job = await client().request<JobView>('POST', `/api/jobs/${encodeURIComponent(id)}/retry`);
       console.log(`job ${job.id} queued in ${job.queue}, retrying job ${job.retryOf}`);
