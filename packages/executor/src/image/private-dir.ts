@@ -1,0 +1,13 @@
+import fs from 'node:fs/promises';
+
+/**
+ * Makes `dir` (and missing parents) mode 0700, also when an older executor made it 0755. The image
+ * cache is read only by the executor as root: steps see an unpacked image through an overlay
+ * mounted by root (overlayfs checks the mounter's credentials on the lower layer), never through
+ * the cache path, so no mapped id needs to traverse it, and host users must not list or read
+ * another job's images.
+ */
+export async function privateDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.chmod(dir, 0o700);
+}
