@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { migration0001 } from './0001_init.js';
 import { migration0002 } from './0002_admin_token_source.js';
 import { migration0003 } from './0003_ui_sessions.js';
+import { migration0006 } from './0006_log_entry_keys.js';
 
 /**
  * Every migration, in order. Static imports (not FileMigrationProvider) so they work from `dist/`
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001_init': migration0001,
   '0002_admin_token_source': migration0002,
   '0003_ui_sessions': migration0003,
+  '0006_log_entry_keys': migration0006,
 };
