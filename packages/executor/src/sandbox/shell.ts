@@ -32,8 +32,30 @@ const CGROUP_SUPERVISOR = [
 const GROUP_SUPERVISOR = `trap 'kill -KILL 0' USR1; trap 'wait $!; exit $?' TERM; /bin/sh "$1" & wait $!`;
 
 let leafSeq = 0;
+const LEAF_NAME = /^shell-(\d+)-\d+$/;
 function newLeaf(): KillableCgroup | { unavailable: string } {
   return KillableCgroup.create(`shell-${process.pid}-${++leafSeq}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Kills the step leaves of executors that are gone. A supervisor that was itself SIGKILLed (a
+ * service manager stopping the executor's own cgroup, which the leaves are not in) could not kill
+ * its step; the next executor start does. Leaves are named after their executor's pid.
+ */
+async function sweepOrphanedLeaves(): Promise<void> {
+  for (const { name, cgroup } of KillableCgroup.existing(LEAF_NAME)) {
+    const owner = Number(LEAF_NAME.exec(name)![1]);
+    if (owner !== process.pid && !isAlive(owner)) await cgroup.destroy();
+  }
 }
 
 /**
@@ -47,7 +69,9 @@ export class ShellRuntime implements Runtime {
   /** `hostPath`: the PATH steps get (the executor's own). */
   constructor(private readonly hostPath = DEFAULT_STEP_PATH) {}
 
+  /** Also kills what steps of executors that died without their supervisor left running. */
   async probe(): Promise<Availability> {
+    await sweepOrphanedLeaves();
     const leaf = newLeaf();
     if (leaf instanceof KillableCgroup) {
       await leaf.destroy();

@@ -5,6 +5,7 @@
  * setsid, not a double-forked grandchild.
  */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -141,5 +142,33 @@ describe('shell runtime steps that end', () => {
     controller.abort(new Error('canceled'));
     await step;
     await assertAllGone(pids, 'after the step was canceled');
+  });
+});
+
+describe('shell runtime steps whose supervisor was killed too', () => {
+  it('are killed when the next executor starts', { timeout: 60_000 }, async () => {
+    const v2 = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - cgroup2 '))?.split(' ')[4];
+    assert.ok(v2, 'a cgroup v2 hierarchy');
+    // An executor that is gone: a process that has exited, whose pid names the leaf.
+    const gone = spawnSync('/bin/true').pid;
+    assert.ok(gone);
+    const leaf = path.join(v2, 'sandfleet', `shell-${gone}-1`);
+    fs.mkdirSync(leaf, { recursive: true });
+    // What its step left: a sleeper in the leaf, in a session of its own.
+    const sleeper = spawn('/bin/sh', ['-c', `echo $$ > ${leaf}/cgroup.procs && exec setsid sleep 300`], { stdio: 'ignore', detached: true });
+    sleeper.unref();
+    const pid = await waitFor('the sleeper in the leaf', () => {
+      const pids = fs.readFileSync(path.join(leaf, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      return pids.length === 1 && fs.readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8').startsWith('sleep') && pids[0];
+    }, 10_000);
+    try {
+      await new ShellRuntime().probe();
+      await assertAllGone([pid], 'after the next executor started');
+      assert.equal(fs.existsSync(leaf), false, 'the leaf is removed');
+    } finally {
+      if (running(pid)) process.kill(pid, 'SIGKILL');
+      await waitFor('the leaf to be empty', () => !running(pid), 5_000).catch(() => undefined);
+      if (fs.existsSync(leaf)) fs.rmdirSync(leaf);
+    }
   });
 });

@@ -266,6 +266,19 @@ export class KillableCgroup {
     return new KillableCgroup(dir);
   }
 
+  /** The leaves under `sandfleet/` in the v2 hierarchy whose names match `pattern`. */
+  static existing(pattern: RegExp, layout = detectCgroups()): { name: string; cgroup: KillableCgroup }[] {
+    if (!layout.v2) return [];
+    const parent = path.join(layout.v2, CGROUP_PARENT);
+    let names: string[];
+    try {
+      names = fs.readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return [];
+    }
+    return names.filter((n) => pattern.test(n)).map((name) => ({ name, cgroup: new KillableCgroup(path.join(parent, name)) }));
+  }
+
   get killFile(): string {
     return path.join(this.dir, 'cgroup.kill');
   }
