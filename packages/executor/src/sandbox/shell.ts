@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { runProcess } from '../process/run.js';
 import { KillableCgroup } from './shared/cgroup.js';
@@ -37,15 +38,6 @@ function newLeaf(): KillableCgroup | { unavailable: string } {
   return KillableCgroup.create(`shell-${process.pid}-${++leafSeq}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Kills the step leaves of executors that are gone. A supervisor that was itself SIGKILLed (a
  * service manager stopping the executor's own cgroup, which the leaves are not in) could not kill
@@ -54,7 +46,7 @@ function isAlive(pid: number): boolean {
 async function sweepOrphanedLeaves(): Promise<void> {
   for (const { name, cgroup } of KillableCgroup.existing(LEAF_NAME)) {
     const owner = Number(LEAF_NAME.exec(name)![1]);
-    if (owner !== process.pid && !isAlive(owner)) await cgroup.destroy();
+    if (owner !== process.pid && !fs.existsSync(`/proc/${owner}`)) await cgroup.destroy();
   }
 }
 
