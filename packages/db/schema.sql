@@ -46,6 +46,7 @@ CREATE TABLE public.execution_log_entries (
     exit_code integer,
     duration_ms integer,
     change_id bigint DEFAULT nextval('public.execution_log_cursor_seq'::regclass) NOT NULL,
+    client_key text,
     CONSTRAINT execution_log_entries_idx_check CHECK ((idx >= 1))
 );
 
@@ -266,6 +267,8 @@ ALTER TABLE ONLY public.ui_sessions
 CREATE INDEX execution_log_chunks_follow_idx ON public.execution_log_chunks USING btree (job_id, id);
 
 CREATE INDEX execution_log_entries_change_idx ON public.execution_log_entries USING btree (job_id, change_id);
+
+CREATE UNIQUE INDEX execution_log_entries_client_key_idx ON public.execution_log_entries USING btree (job_id, attempt, client_key) WHERE (client_key IS NOT NULL);
 
 CREATE INDEX jobs_dequeue_idx ON public.jobs USING btree (queue, priority DESC, id) WHERE (state = ANY (ARRAY['queued'::text, 'errored'::text]));
 

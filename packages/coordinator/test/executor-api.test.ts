@@ -114,6 +114,31 @@ for (const backend of testBackends()) {
       assert.equal(await notOwned.text(), 'null');
     });
 
+    it('answers a repeated addExecutionLogEntry with the same key with the entry it made (log-entry-key)', async () => {
+      await heartbeat('keyed-executor');
+      await enqueue('batches');
+      const job = (await dequeue('keyed-executor', 'batches')).job!;
+      const add = (key: string | undefined, out: string) => t.request('POST', '/.executors/queue/batches/addExecutionLogEntry', {
+        body: { executorName: 'keyed-executor', jobId: job.id, key: 'step.docker.0', command: ['x'], startTime: new Date().toISOString(), out },
+        headers: { ...jobHeaders(job, 'keyed-executor'), ...(key === undefined ? {} : { 'X-Sandfleet-Log-Entry-Key': key }) },
+      });
+      const first = await add('k'.repeat(22), 'stdout: once\n');
+      assert.equal(first.status, 200);
+      assert.match(first.headers.get('x-sandfleet-extensions') ?? '', /\blog-entry-key\b/);
+      assert.equal(await json(first), 1);
+      const repeat = await add('k'.repeat(22), 'stdout: once\n');
+      assert.equal(await json(repeat), 1, 'the same key names the same entry');
+      assert.equal(await json(await add('m'.repeat(22), 'stdout: other\n')), 2, 'another key is another entry');
+      // Without the key (a Sourcegraph executor) every add is a new entry, as before.
+      assert.equal(await json(await add(undefined, 'stdout: plain\n')), 3);
+      assert.equal(await json(await add(undefined, 'stdout: plain\n')), 4);
+      const bad = await add('short', 'x');
+      assert.equal(bad.status, 400);
+      assert.match((await json(bad)).error, /X-Sandfleet-Log-Entry-Key must be 16 to 64 characters/);
+      const view = await json(await t.admin('GET', `/api/jobs/${job.id}`));
+      assert.deepEqual(view.executionLogs.map((e: { out: string }) => e.out), ['stdout: once\n', 'stdout: other\n', 'stdout: plain\n', 'stdout: plain\n']);
+    });
+
     it('serves the git proxy only to a job token of that repository', async () => {
       const repoA = createGitRepository({ 'a.txt': 'a' });
       const repoB = createGitRepository({ 'b.txt': 'b' });

@@ -66,24 +66,36 @@ function commandJson(entry: ExecutionLogEntry): string {
 
 export interface AddLogEntryInput extends LogWriterRef {
   entry: ExecutionLogEntry;
+  /** The executor's key for this entry: a repeat with it returns the entry already made. */
+  clientKey?: string | undefined;
   /** The job's log budget in bytes (log-budget.ts); unlimited when absent. */
   maxJobLogBytes?: number;
 }
 
 /**
  * Adds an entry to the attempt's log; its `out` (if any) becomes the entry's first chunk.
- * Returns the entry's 1-based index, or undefined when the writer no longer holds the job.
+ * Returns the entry's 1-based index, or undefined when the writer no longer holds the job. With a
+ * `clientKey` the attempt already has an entry for, that entry's index is returned and nothing is
+ * written (the job row lock makes the check and the insert one step).
  */
 export async function addLogEntry(db: Db, input: AddLogEntryInput): Promise<number | undefined> {
   const entry = storableEntry(input.entry);
   if (entry.out && input.maxJobLogBytes !== undefined) entry.out = fitLogOutput(entry.out, await storedLogBytes(db, input.jobId), input.maxJobLogBytes);
   return db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input))) return undefined;
+    if (input.clientKey !== undefined) {
+      const existing = await sql<{ idx: number }>`
+        SELECT idx FROM execution_log_entries
+        WHERE job_id = ${input.jobId} AND attempt = ${input.attempt}::integer AND client_key = ${input.clientKey}
+      `.execute(trx);
+      if (existing.rows[0]) return existing.rows[0].idx;
+    }
     const { rows } = await sql<{ idx: number }>`
       WITH added AS (
-        INSERT INTO execution_log_entries (job_id, attempt, idx, key, command, start_time, exit_code, duration_ms)
+        INSERT INTO execution_log_entries (job_id, attempt, idx, key, command, start_time, exit_code, duration_ms, client_key)
         SELECT ${input.jobId}, ${input.attempt}::integer, coalesce(max(idx), 0) + 1, ${entry.key},
-          ${commandJson(entry)}::jsonb, ${entry.startTime}, ${entry.exitCode ?? null}::integer, ${entry.durationMs ?? null}::integer
+          ${commandJson(entry)}::jsonb, ${entry.startTime}, ${entry.exitCode ?? null}::integer, ${entry.durationMs ?? null}::integer,
+          ${input.clientKey ?? null}::text
         FROM execution_log_entries
         WHERE job_id = ${input.jobId} AND attempt = ${input.attempt}::integer
         RETURNING idx

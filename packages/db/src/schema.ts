@@ -89,6 +89,8 @@ export interface ExecutionLogEntriesTable {
   duration_ms: number | null;
   /** Drawn from the same sequence as chunk ids, bumped on every metadata change: a follower's cursor. */
   change_id: Generated<number>;
+  /** The executor's idempotency key (extension `log-entry-key`); NULL from peers without it. */
+  client_key: string | null;
 }
 
 export interface ExecutionLogChunksTable {

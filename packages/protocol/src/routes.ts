@@ -86,6 +86,14 @@ export const EXTENSIONS_HEADER = 'X-Sandfleet-Extensions';
 export const WAIT_HEADER = 'X-Sandfleet-Dequeue-Wait';
 export const EXTENSION_LONG_POLL = 'long-poll';
 export const EXTENSION_LOG_APPEND = 'log-append';
+/**
+ * Extension `log-entry-key`: an addExecutionLogEntry may carry this header, a key the executor
+ * draws once per entry; a repeat with the same key (a retry whose answer was lost) is answered with
+ * the entry it already made. Sent unconditionally: a peer that does not know it ignores it.
+ */
+export const EXTENSION_LOG_ENTRY_KEY = 'log-entry-key';
+export const LOG_ENTRY_KEY_HEADER = 'X-Sandfleet-Log-Entry-Key';
+export const LOG_ENTRY_KEY_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 /** Longest a dequeue may be held open, whatever the executor asks for. */
 export const MAX_DEQUEUE_WAIT_SECONDS = 30;
 

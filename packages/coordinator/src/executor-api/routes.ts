@@ -2,10 +2,13 @@ import { Hono, type Context } from 'hono';
 import {
   DequeueRequest,
   EXTENSION_LOG_APPEND,
+  EXTENSION_LOG_ENTRY_KEY,
   EXTENSION_LONG_POLL,
   EXTENSIONS_HEADER,
   HeartbeatRequest,
   InvalidVersionError,
+  LOG_ENTRY_KEY_HEADER,
+  LOG_ENTRY_KEY_PATTERN,
   MAX_DEQUEUE_WAIT_SECONDS,
   QUEUE_NAME_LIST,
   WAIT_HEADER,
@@ -49,7 +52,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
 
   app.use('*', async (c, next) => {
     await next();
-    c.res.headers.set(EXTENSIONS_HEADER, `${EXTENSION_LONG_POLL}, ${EXTENSION_LOG_APPEND}`);
+    c.res.headers.set(EXTENSIONS_HEADER, `${EXTENSION_LONG_POLL}, ${EXTENSION_LOG_APPEND}, ${EXTENSION_LOG_ENTRY_KEY}`);
   });
   app.onError((err, c) => {
     if (err instanceof HttpError) return httpErrorResponse(c, err);
@@ -131,7 +134,8 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const body = await readJsonBody(c, AddLogEntryBody);
     const caller = await callerFor(c, db, body);
     const { executorName: _e, jobId: _j, ...entry } = body;
-    const index = await addLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entry, maxJobLogBytes: config.maxLogBytesPerJob });
+    const clientKey = logEntryKeyOf(c);
+    const index = await addLogEntry(db, { jobId: caller.jobId, attempt: caller.attempt, executorName: caller.executorName, entry, clientKey, maxJobLogBytes: config.maxLogBytesPerJob });
     if (index === undefined) throw new HttpError(500, 'unknown job');
     return c.json(index);
   });
@@ -252,4 +256,12 @@ async function recordHeartbeat(deps: AppDeps, body: HeartbeatRequest, queues: { 
     // Sourcegraph only logs this: a heartbeat must still report known and canceled jobs.
     deps.log.warn({ err, executor: body.executorName }, 'failed to record executor heartbeat');
   }
+}
+
+/** The entry's idempotency key (extension `log-entry-key`), if the executor sent one. */
+function logEntryKeyOf(c: Context): string | undefined {
+  const key = c.req.header(LOG_ENTRY_KEY_HEADER);
+  if (key === undefined) return undefined;
+  if (!LOG_ENTRY_KEY_PATTERN.test(key)) throw new HttpError(400, `${LOG_ENTRY_KEY_HEADER} must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -`);
+  return key;
 }

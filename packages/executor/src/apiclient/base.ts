@@ -118,6 +118,8 @@ export interface JobRequestOptions {
    * The agent heartbeats here, so the instance hears about the job before it is marked.
    */
   beforeRetry?: () => Promise<void>;
+  /** More headers, the same on every retry. */
+  headers?: Record<string, string>;
 }
 
 export class Transport {
@@ -176,8 +178,10 @@ export class Transport {
    * A job route, retried with backoff (retryBaseDelayMs doubling to retryMaxDelayMs) while the
    * instance cannot be reached or answers 5xx, until it answers or fences the attempt out
    * (JobFencedError). Repeating is safe for all but one route: log appends carry a seq the
-   * instance deduplicates, updates replace, and a repeated mark is answered as "not yours" (see
-   * agent.ts). A repeated addExecutionLogEntry whose first answer was lost adds a second entry.
+   * instance deduplicates, updates replace, a repeated mark is answered as "not yours" (see
+   * agent.ts), and an addExecutionLogEntry carries a key (extension `log-entry-key`) with which our
+   * coordinator answers a repeat with the entry it made. A Sourcegraph instance ignores the key: a
+   * repeated add whose first answer was lost adds a second entry there.
    */
   async jobRequest(job: JobRef, op: QueueOperation, body: unknown, options: JobRequestOptions = {}): Promise<string | undefined> {
     const path = executorRoutes.queue(job.queue, op);
@@ -194,7 +198,7 @@ export class Transport {
       }
       if (failure === undefined) {
         try {
-          return await this.request('POST', path, { auth: this.jobAuth(job), headers: this.jobHeaders(job), body, signal: fence });
+          return await this.request('POST', path, { auth: this.jobAuth(job), headers: { ...this.jobHeaders(job), ...options.headers }, body, signal: fence });
         } catch (err) {
           failure = classifyJobFailure(err);
         }

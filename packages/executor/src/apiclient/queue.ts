@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import {
   EXTENSION_LONG_POLL,
   HeartbeatResponse,
+  LOG_ENTRY_KEY_HEADER,
   MAX_DEQUEUE_WAIT_SECONDS,
   WAIT_HEADER,
   WireJob,
@@ -108,11 +110,15 @@ export async function heartbeat(
   };
 }
 
-/** Starts a log entry; returns its ID (1-based index on Sourcegraph). */
+/**
+ * Starts a log entry; returns its ID (1-based index on Sourcegraph). The entry's key is drawn once,
+ * so every retry of this add names the same entry (extension `log-entry-key`).
+ */
 export async function addExecutionLogEntry(transport: Transport, job: JobRef, entry: ExecutionLogEntry): Promise<number> {
   const path = executorRoutes.queue(job.queue, 'addExecutionLogEntry');
   const body: AddExecutionLogEntryRequestBody = { ...transport.jobBody(job), ...entry };
-  const response = await transport.jobRequest(job, 'addExecutionLogEntry', body);
+  const headers = { [LOG_ENTRY_KEY_HEADER]: randomBytes(16).toString('base64url') };
+  const response = await transport.jobRequest(job, 'addExecutionLogEntry', body, { headers });
   return parseBody(path, response ?? 'null', z.number().int());
 }
 

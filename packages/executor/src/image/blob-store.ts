@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { formatSize, ImageLimitError } from './limits.js';
+import { privateDir } from './private-dir.js';
 
 export interface EnsureOptions {
   /** Sees the number of bytes written (0 and `cached` when the blob was already there). */
@@ -59,9 +60,10 @@ export class BlobStore {
 
   private async download(digest: string, open: () => Promise<Response>, { onDone, maxBytes = Infinity }: EnsureOptions): Promise<string> {
     const final = this.pathOf(digest);
-    await fs.mkdir(path.dirname(final), { recursive: true });
+    await privateDir(this.root);
+    await privateDir(path.dirname(final));
     const tmpDir = path.join(this.root, 'tmp');
-    await fs.mkdir(tmpDir, { recursive: true });
+    await privateDir(tmpDir);
     const tmp = path.join(tmpDir, `${hexOf(digest)}.${randomBytes(6).toString('hex')}`);
     const response = await open();
     if (!response.body) throw new Error(`blob ${digest}: empty response body`);
@@ -81,7 +83,7 @@ export class BlobStore {
       },
     });
     try {
-      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hasher, createWriteStream(tmp, { mode: 0o644 }));
+      await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hasher, createWriteStream(tmp, { mode: 0o600 }));
       const actual = `sha256:${hash.digest('hex')}`;
       if (actual !== digest) throw new Error(`blob digest mismatch: expected ${digest}, got ${actual}`);
       await fs.rename(tmp, final);

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from './blob-store.js';
+import { privateDir } from './private-dir.js';
 
 /**
  * Bookkeeping for unpacked root filesystems: one `usage/<name>.json` per rootfs records what it
@@ -41,9 +42,9 @@ export class RootfsCache {
     this.handedOut.set(rootfs, Date.now());
     const file = this.usagePath(rootfs);
     if (made) {
-      await fs.mkdir(path.dirname(file), { recursive: true });
+      await privateDir(path.dirname(file));
       const record: UsageRecord = { rootfs, ...made };
-      await fs.writeFile(file, JSON.stringify(record));
+      await fs.writeFile(file, JSON.stringify(record), { mode: 0o600 });
       return;
     }
     const now = new Date();

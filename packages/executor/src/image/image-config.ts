@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 
 /** The parts of an OCI image config that decide how a step runs. */
 export interface ImageConfig {
@@ -45,7 +44,7 @@ export interface ResolvedUser {
 /**
  * Resolves an image's `User` against the image's own /etc/passwd and /etc/group, as Docker does:
  * names are looked up, numbers are taken as they are, a missing group is the user's primary group.
- * Files are read without following symlinks out of the rootfs (they are plain reads of two files).
+ * The files are read inside the rootfs (`readInRoot`): their symlinks never lead to a host file.
  */
 export function resolveUser(rootfs: string, user: string): ResolvedUser {
   const [userPart = '', groupPart] = user.split(':');
@@ -85,14 +84,74 @@ export function resolveUser(rootfs: string, user: string): ResolvedUser {
 }
 
 function readTable(rootfs: string, rel: string): string[][] {
-  const file = path.join(rootfs, rel);
+  const text = readInRoot(rootfs, rel, MAX_TABLE_BYTES);
+  return text === undefined ? [] : text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
+}
+
+/** /etc/passwd and /etc/group larger than this are refused (a real one is a few KiB). */
+const MAX_TABLE_BYTES = 4 * 1024 * 1024;
+const MAX_SYMLINKS = 40;
+
+/**
+ * Reads `rel` as a process chrooted into `rootfs` would (openat2's RESOLVE_IN_ROOT): symbolic
+ * links are followed by hand, an absolute target restarts at the rootfs and `..` never climbs
+ * above it, so a link such as `/etc/passwd -> /etc/shadow` reads the image's own file, never the
+ * host's. Each component is opened with O_NOFOLLOW relative to the directory before it (through
+ * /proc/self/fd), so nothing is resolved by path twice. Undefined when the file does not exist.
+ */
+export function readInRoot(rootfs: string, rel: string, maxBytes: number): string | undefined {
+  const what = `the image's /${rel}`;
+  const dirs = [fs.openSync(rootfs, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)];
+  const closeAll = () => {
+    for (const fd of dirs.splice(0)) fs.closeSync(fd);
+  };
   try {
-    // An image may make /etc a symlink; never read a file that resolves outside its rootfs.
-    const real = fs.realpathSync(file);
-    if (!real.startsWith(fs.realpathSync(rootfs) + path.sep) || !fs.statSync(real).isFile()) return [];
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
-  } catch {
-    return [];
+    let pending = rel.split('/').filter((c) => c !== '' && c !== '.');
+    let links = 0;
+    while (pending.length > 0) {
+      const name = pending.shift()!;
+      if (name === '..') {
+        if (dirs.length > 1) fs.closeSync(dirs.pop()!);
+        continue;
+      }
+      const at = `/proc/self/fd/${dirs.at(-1)!}/${name}`;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(at);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+        throw err;
+      }
+      if (st.isSymbolicLink()) {
+        if (++links > MAX_SYMLINKS) throw new ImageUserError(`${what}: too many levels of symbolic links`);
+        const target = fs.readlinkSync(at);
+        const parts = target.split('/').filter((c) => c !== '' && c !== '.');
+        if (target.startsWith('/')) {
+          while (dirs.length > 1) fs.closeSync(dirs.pop()!);
+        }
+        pending = [...parts, ...pending];
+        continue;
+      }
+      const last = pending.length === 0;
+      if (!last) {
+        if (!st.isDirectory()) return undefined;
+        dirs.push(fs.openSync(at, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
+        continue;
+      }
+      // O_NONBLOCK: a FIFO must not hang the executor; anything but a regular file is refused below.
+      const fd = fs.openSync(at, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      try {
+        const opened = fs.fstatSync(fd);
+        if (!opened.isFile()) throw new ImageUserError(`${what} is not a regular file`);
+        if (opened.size > maxBytes) throw new ImageUserError(`${what} is larger than ${maxBytes} bytes`);
+        return fs.readFileSync(fd, 'utf8');
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    throw new ImageUserError(`${what} is a directory`);
+  } finally {
+    closeAll();
   }
 }
 

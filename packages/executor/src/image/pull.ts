@@ -12,6 +12,7 @@ import {
   MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, UnpackBudget, type ImageLimits,
 } from './limits.js';
 import { mirrorsFor, parseMirror } from './mirrors.js';
+import { privateDir } from './private-dir.js';
 import { manifestReference, parseReference, registryBaseUrl, type ImageReference } from './reference.js';
 import { ImagePullError, MANIFEST_ACCEPT, RegistryEndpoint } from './registry.js';
 import { ID_RANGE, ID_SHIFT } from './ids.js';
@@ -123,6 +124,7 @@ export class ImageStore {
     const { reference, configDigest, config, layers } = resolved;
     const idShift = request.idShift ?? ID_SHIFT;
     const rootfs = path.join(this.stateDir, 'images', idShift === ID_SHIFT ? 'rootfs' : `rootfs-shift${idShift}`, rootfsKey(configDigest, layers.map((l) => l.digest)));
+    await privateDir(path.join(this.stateDir, 'images'));
     if (await exists(rootfs)) {
       await this.cache.touch(rootfs);
       return { reference, rootfs, configDigest, config };
@@ -316,7 +318,9 @@ export class ImageStore {
       pending = (async () => {
         if (await exists(rootfs)) return undefined;
         const tmp = `${path.dirname(rootfs)}/.tmp-${path.basename(rootfs)}-${randomBytes(4).toString('hex')}`;
-        await fs.mkdir(tmp, { recursive: true, mode: 0o755 });
+        await privateDir(path.dirname(rootfs));
+        // The image's own `/`: what steps see as the root directory's mode.
+        await fs.mkdir(tmp, { mode: 0o755 });
         await fs.chown(tmp, idShift, idShift);
         const budget = new UnpackBudget(this.limits);
         try {

@@ -29,8 +29,8 @@ function blobOf(data: Buffer, mediaType: string): Blob {
   return { digest: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length, mediaType, data };
 }
 
-/** A one-layer image of busybox whose /etc is built by `makeEtc(rootDir)`; runs as root. */
-async function hostileImage(work: string, name: string, makeEtc: (root: string) => Promise<void>): Promise<TestImage> {
+/** A one-layer image of busybox whose /etc is built by `makeEtc(rootDir)`; runs as `user` (root). */
+async function hostileImage(work: string, name: string, makeEtc: (root: string) => Promise<void>, user = '0:0'): Promise<TestImage> {
   const root = path.join(work, name);
   await fs.mkdir(path.join(root, 'bin'), { recursive: true });
   await fs.copyFile('/usr/bin/busybox', path.join(root, 'bin/busybox'));
@@ -47,7 +47,7 @@ async function hostileImage(work: string, name: string, makeEtc: (root: string) 
   const config = blobOf(Buffer.from(JSON.stringify({
     architecture: 'amd64',
     os: 'linux',
-    config: { User: '0:0', Env: ['PATH=/bin'], WorkingDir: '/' },
+    config: { User: user, Env: ['PATH=/bin'], WorkingDir: '/' },
     rootfs: { type: 'layers', diff_ids: [diffId] },
   })), 'application/vnd.oci.image.config.v1+json');
   const manifest = blobOf(Buffer.from(JSON.stringify({
@@ -154,6 +154,7 @@ describe('image runtimes on the host', { concurrency: false }, () => {
     await fs.mkdir(watched);
     await fs.writeFile(path.join(watched, 'hosts'), 'original hosts\n');
     await fs.writeFile(path.join(watched, 'resolv.conf'), 'original resolv.conf\n');
+    await fs.writeFile(path.join(watched, 'passwd'), 'app:x:4242:4242:host user:/:/bin/sh\n');
     watchedBefore = await snapshot(watched);
     registry = await startRegistry();
     const images = await buildTestImages();
@@ -165,6 +166,17 @@ describe('image runtimes on the host', { concurrency: false }, () => {
       await fs.symlink(path.join(watched, 'hosts'), path.join(root, 'etc/hosts'));
       await fs.symlink(`../../../../../../../../../../../..${watched}/resolv.conf`, path.join(root, 'etc/resolv.conf'));
     }));
+    // /etc/passwd is a link to a host file naming the image's user; the image has no such user itself.
+    await registry.push('hostile/passwd-host', '1', await hostileImage(work, 'passwd-host', async (root) => {
+      await fs.mkdir(path.join(root, 'etc'));
+      await fs.symlink(path.join(watched, 'passwd'), path.join(root, 'etc/passwd'));
+    }, 'app'));
+    // An absolute link inside the image (as Docker resolves it, within the image).
+    await registry.push('hostile/passwd-in-image', '1', await hostileImage(work, 'passwd-in-image', async (root) => {
+      await fs.mkdir(path.join(root, 'etc'));
+      await fs.writeFile(path.join(root, 'etc/passwd.real'), 'app:x:4243:4244::/:/bin/sh\n');
+      await fs.symlink('/etc/passwd.real', path.join(root, 'etc/passwd'));
+    }, 'app'));
   });
   after(async () => {
     await registry?.stop();
@@ -251,6 +263,16 @@ describe('image runtimes on the host', { concurrency: false }, () => {
           const r = await run(sandbox, 'x.sh', 'hostile/etc-files:1');
           assert.equal(r.exitCode, 0, r.stderr);
           assert.match(r.stdout, /127\.0\.0\.1\s+localhost/);
+        });
+        assert.deepEqual(await snapshot(watched), watchedBefore);
+      });
+
+      test('looks the image user up in the image even when /etc/passwd links to a host file', async () => {
+        await withSandbox({ 'id.sh': 'id -u; id -g' }, undefined, async (sandbox) => {
+          await assert.rejects(run(sandbox, 'id.sh', 'hostile/passwd-host:1'), /image user "app" is not in the image's \/etc\/passwd/);
+          const r = await run(sandbox, 'id.sh', 'hostile/passwd-in-image:1');
+          assert.equal(r.exitCode, 0, r.stderr);
+          assert.equal(r.stdout, '4243\n4244\n', 'an absolute link resolves inside the image');
         });
         assert.deepEqual(await snapshot(watched), watchedBefore);
       });

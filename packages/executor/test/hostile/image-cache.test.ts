@@ -87,6 +87,38 @@ describe('the unpacked-image cache', () => {
     }
   });
 
+  it('keeps every directory and file of the cache root-only (0700 / 0600), also one an older executor made 0755', async () => {
+    const stateDir = await fs.mkdtemp(path.join(dir, 'modes-'));
+    await fs.mkdir(path.join(stateDir, 'images', 'blobs'), { recursive: true, mode: 0o755 });
+    await fs.chmod(path.join(stateDir, 'images'), 0o755);
+    await fs.chmod(path.join(stateDir, 'images', 'blobs'), 0o755);
+    const store = new ImageStore(stateDir, [], LOCAL);
+    const pulled = await store.pull(`${registry.host}/popular/app:1`, { progress: noop, signal: timeout() });
+    await store.pull(`${registry.host}/popular/app:1`, { progress: noop, signal: timeout(), idShift: 0 });
+    const cacheRoot = path.join(stateDir, 'images');
+    const seen: string[] = [];
+    const wrong: string[] = [];
+    const walk = async (at: string) => {
+      for (const entry of await fs.readdir(at, { withFileTypes: true })) {
+        const full = path.join(at, entry.name);
+        const mode = (await fs.lstat(full)).mode & 0o7777;
+        seen.push(path.relative(cacheRoot, full));
+        // An unpacked image's own tree (from its root on) is the image's, not the cache's.
+        const isImageRoot = /^rootfs[^/]*$/.test(path.relative(cacheRoot, at));
+        if (isImageRoot) {
+          if (mode & 0o002) wrong.push(`${full} ${mode.toString(8)} (world-writable image root)`);
+          continue;
+        }
+        if (mode !== (entry.isDirectory() ? 0o700 : 0o600)) wrong.push(`${full} ${mode.toString(8)}`);
+        if (entry.isDirectory()) await walk(full);
+      }
+    };
+    assert.equal((await fs.stat(cacheRoot)).mode & 0o7777, 0o700);
+    await walk(cacheRoot);
+    assert.deepEqual(wrong, []);
+    for (const made of ['blobs/sha256', 'blobs/tmp', 'rootfs', 'rootfs-shift0', 'usage', `rootfs/${path.basename(pulled.rootfs)}`]) assert.ok(seen.includes(made), `${made} in ${seen.join(', ')}`);
+  });
+
   it('evicts the least recently used images beyond its budget, never one in use', async () => {
     const stateDir = await fs.mkdtemp(path.join(dir, 'lru-'));
     const images = ['one', 'two', 'three'].map((name) => {

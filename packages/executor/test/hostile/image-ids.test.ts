@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { resolveUser } from '../../src/image/image-config.js';
 import { ID_RANGE, ID_SHIFT } from '../../src/image/ids.js';
 import { applyLayer } from '../../src/image/unpack.js';
+import { capture } from '../../src/process/run.js';
 import { tar } from './image-fixtures.js';
 
 describe('image user and file ids', () => {
@@ -37,6 +38,36 @@ describe('image user and file ids', () => {
     assert.deepEqual(resolveUser(rootfs, 'app'), { uid: 1000, gid: 1000, home: '/home/app' });
     assert.deepEqual(resolveUser(rootfs, '65535:staff'), { uid: 65535, gid: 50, home: '/' });
     assert.deepEqual(resolveUser(rootfs, ''), { uid: 0, gid: 0, home: '/root' });
+  });
+
+  it('reads /etc/passwd inside the rootfs: host links, loops and FIFOs never reach or hang the executor', async () => {
+    const hostFile = path.join(dir, 'host-passwd');
+    await fs.writeFile(hostFile, 'intruder:x:4242:4242::/:/bin/sh\n');
+    const image = async (name: string, make: (etc: string) => Promise<void>) => {
+      const root = path.join(dir, name);
+      await fs.mkdir(path.join(root, 'etc'), { recursive: true });
+      await make(path.join(root, 'etc'));
+      return root;
+    };
+    const absolute = await image('abs', (etc) => fs.symlink(hostFile, path.join(etc, 'passwd')));
+    const relative = await image('rel', (etc) => fs.symlink(`../../../../../../../../..${hostFile}`, path.join(etc, 'passwd')));
+    for (const root of [absolute, relative]) assert.throws(() => resolveUser(root, 'intruder'), /image user "intruder" is not in the image's \/etc\/passwd/, root);
+    const loop = await image('loop', async (etc) => {
+      await fs.symlink('group', path.join(etc, 'passwd'));
+      await fs.symlink('/etc/passwd', path.join(etc, 'group'));
+    });
+    assert.throws(() => resolveUser(loop, 'app'), /the image's \/etc\/passwd: too many levels of symbolic links/);
+    const fifo = await image('fifo', async (etc) => {
+      assert.equal((await capture(['mkfifo', path.join(etc, 'passwd')], { env: { PATH: '/usr/bin:/bin' } })).exitCode, 0);
+    });
+    assert.throws(() => resolveUser(fifo, 'app'), /the image's \/etc\/passwd is not a regular file/);
+    // Links that stay in the image are followed as Docker follows them.
+    const inside = await image('inside', async (etc) => {
+      await fs.mkdir(path.join(etc, 'real'));
+      await fs.writeFile(path.join(etc, 'real/passwd'), 'app:x:1234:1235::/home/app:/bin/sh\n');
+      await fs.symlink('../../../../etc/real/passwd', path.join(etc, 'passwd'));
+    });
+    assert.deepEqual(resolveUser(inside, 'app'), { uid: 1234, gid: 1235, home: '/home/app' });
   });
 
   it('squashes out-of-range file owners in layers to nobody before shifting', async () => {

@@ -57,7 +57,7 @@ export interface StepOutput extends StepResult {
 }
 
 /** Pids of host processes whose cgroup is below `sandfleet/<key of jobId>`. */
-async function processesInJobCgroup(jobId: string): Promise<number[]> {
+export async function processesInJobCgroup(jobId: string): Promise<number[]> {
   const prefix = `/sandfleet/${jobId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 20)}-`;
   const out: number[] = [];
   for (const pid of (await fs.readdir('/proc')).filter((p) => /^\d+$/.test(p))) {

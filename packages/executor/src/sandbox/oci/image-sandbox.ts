@@ -162,11 +162,7 @@ export function abortReason(signal: AbortSignal): string {
 }
 
 /** A directory only root can enter (runtime state: it holds every step's configuration and env). */
-export async function privateDir(dir: string): Promise<string> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await fs.chmod(dir, 0o700);
-  return dir;
-}
+export { privateDir } from '../../image/private-dir.js';
 
 /** Writes a file only root can read: a step's config.json or env carries the job's secrets. */
 export async function writePrivateFile(file: string, content: string): Promise<void> {

@@ -241,3 +241,81 @@ async function removeTree(dir: string): Promise<void> {
     }
   }
 }
+
+/**
+ * A cgroup v2 leaf whose every process is killed at once by writing `cgroup.kill` (Linux 5.14+).
+ * Membership is inherited and cannot be left without write access to another cgroup, so a process
+ * that calls setsid or double-forks is still found; the v2 tree needs no controllers for this.
+ */
+export class KillableCgroup {
+  private constructor(readonly dir: string) {}
+
+  /** Makes `sandfleet/<name>` in the v2 hierarchy, or says why that is not possible. */
+  static create(name: string, layout = detectCgroups()): KillableCgroup | { unavailable: string } {
+    if (!layout.v2) return { unavailable: 'no cgroup v2 hierarchy is mounted' };
+    const dir = path.join(layout.v2, CGROUP_PARENT, name);
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      return { unavailable: `cannot create ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
+    }
+    if (!fs.existsSync(path.join(dir, 'cgroup.kill'))) {
+      fs.rmdirSync(dir);
+      return { unavailable: 'the kernel has no cgroup.kill (needs Linux 5.14)' };
+    }
+    return new KillableCgroup(dir);
+  }
+
+  /** The leaves under `sandfleet/` in the v2 hierarchy whose names match `pattern`. */
+  static existing(pattern: RegExp, layout = detectCgroups()): { name: string; cgroup: KillableCgroup }[] {
+    if (!layout.v2) return [];
+    const parent = path.join(layout.v2, CGROUP_PARENT);
+    let names: string[];
+    try {
+      names = fs.readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return [];
+    }
+    return names.filter((n) => pattern.test(n)).map((name) => ({ name, cgroup: new KillableCgroup(path.join(parent, name)) }));
+  }
+
+  get killFile(): string {
+    return path.join(this.dir, 'cgroup.kill');
+  }
+
+  get procsFile(): string {
+    return path.join(this.dir, 'cgroup.procs');
+  }
+
+  /** Pids in the leaf now. */
+  pids(): number[] {
+    try {
+      return fs.readFileSync(this.procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  kill(): void {
+    try {
+      fs.writeFileSync(this.killFile, '1');
+    } catch {
+      // removed already
+    }
+  }
+
+  /** Kills everything in the leaf and removes it once the last process has exited (bounded). */
+  async destroy(): Promise<void> {
+    for (let round = 0; round < 250; round++) {
+      this.kill();
+      try {
+        fs.rmdirSync(this.dir);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        // EBUSY while the killed tasks are still exiting.
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+}
