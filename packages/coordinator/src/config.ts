@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { QUEUE_NAMES, SandfleetError, parseDuration, parseSize, type ParseResult } from '@sandfleet/protocol';
 import { MIN_ADMIN_TOKEN_LENGTH, type DbConfig } from '@sandfleet/db';
+import { loadMetricPublisherConfig, type MetricPublisherConfig } from './metric-publisher-config.js';
 
 /**
  * The coordinator's configuration: command-line flags, environment and the site config file are
@@ -68,6 +69,8 @@ export interface CoordinatorConfig {
   janitorIntervalMs: number;
   /** PATH for the git processes the coordinator runs (mirrors, the git proxy's upload-pack). */
   gitSearchPath: string;
+  /** The autoscaling metric publisher (EXECUTOR_METRIC_*, EXECUTOR_ALLOCATIONS). */
+  metricPublisher: MetricPublisherConfig;
 }
 
 /** What the command line needs before, or without, a coordinator configuration. */
@@ -151,6 +154,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     problems.push(`SANDFLEET_ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, got ${adminToken.length} (e.g. \`openssl rand -hex 32\`)`);
   }
 
+  const metricPublisher = loadMetricPublisherConfig(env, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const externalUrl = (site.externalURL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/$/, '');
   return Object.freeze({
@@ -172,6 +176,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     executorRetentionMs,
     janitorIntervalMs,
     gitSearchPath: env.PATH || '/usr/local/bin:/usr/bin:/bin',
+    metricPublisher,
   });
 }
 

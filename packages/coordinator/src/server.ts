@@ -10,6 +10,8 @@ import { JobWaiter } from './executor-api/long-poll.js';
 import { Metrics } from './metrics.js';
 import { startResetter } from './background/resetter.js';
 import { startJanitor } from './background/janitor.js';
+import { startMetricReporter } from './background/metric-reporter.js';
+import { registerQueueAgeGauge } from './queue-age-gauge.js';
 import { installProcessGuard } from './process-guard.js';
 
 export interface RunningCoordinator {
@@ -34,12 +36,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, o
     const generatedAdminToken = await ensureAdminToken(database, config.adminToken);
     const waiter = new JobWaiter(database.notifier);
     const metrics = new Metrics(database);
+    registerQueueAgeGauge(metrics.registry, database);
     if (options.guardProcess) removeGuard = installProcessGuard(log, metrics);
     const demoImage = config.serveDemoImage ? ensureDemoImage(path.join(config.dataDir, 'demo-image')) : undefined;
     const app = createApp({ config, database, waiter, metrics, log, demoImage });
     const server = await listen(app.fetch, config.host, config.port);
     const stopResetter = startResetter({ config, database, metrics, log });
     const stopJanitor = startJanitor({ config, database, log });
+    const stopMetricReporter = await startMetricReporter({ config, database, metrics, log });
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     if (!config.executorAccessToken) log.warn('executors.accessToken is not set in the site config: the executor API answers 500 until it is');
@@ -50,6 +54,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, o
       async close() {
         stopResetter();
         stopJanitor();
+        await stopMetricReporter();
         waiter.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

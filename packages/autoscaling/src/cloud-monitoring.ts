@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import { MetricServiceClient } from '@google-cloud/monitoring';
+import { grpc } from 'google-gax';
+import { ServiceAccountTokenSource, parseServiceAccountKey } from './service-account.js';
+import { PublishError, type MetricSink, type QueueSizeSample } from './sink.js';
+
+export const CLOUD_MONITORING_METRIC_TYPE = 'custom.googleapis.com/executors/queue/size';
+
+export interface CloudMonitoringSinkOptions {
+  projectId: string;
+  /** The service-account JSON key (EXECUTOR_METRIC_GOOGLE_APPLICATION_CREDENTIALS_FILE[_CONTENT]). */
+  serviceAccountJson: string;
+  /** host:port of another MetricService than monitoring.googleapis.com:443 (a test server). */
+  endpoint?: string | undefined;
+  /** PEM file of the CA the endpoint's TLS certificate is checked against instead of the system roots. */
+  caFile?: string | undefined;
+}
+
+/**
+ * MetricService.CreateTimeSeries of `custom.googleapis.com/executors/queue/size` (GAUGE, INT64)
+ * on the `global` resource, with the labels `queueName` and `environment`.
+ */
+export function createCloudMonitoringSink(options: CloudMonitoringSinkOptions): MetricSink {
+  const tokens = new ServiceAccountTokenSource(parseServiceAccountKey(options.serviceAccountJson));
+  // The channel carries our own bearer tokens: the SDK's auth library ignores the key's token_uri.
+  const callCredentials = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+    tokens.accessToken().then(
+      (token) => {
+        const metadata = new grpc.Metadata();
+        metadata.set('authorization', `Bearer ${token}`);
+        callback(null, metadata);
+      },
+      (err: Error) => callback(err),
+    );
+  });
+  const tls = grpc.credentials.createSsl(options.caFile ? fs.readFileSync(options.caFile) : null);
+  const endpoint = options.endpoint ? splitHostPort(options.endpoint) : undefined;
+  const client = new MetricServiceClient({
+    projectId: options.projectId,
+    sslCreds: grpc.credentials.combineChannelCredentials(tls, callCredentials),
+    ...(endpoint ? { apiEndpoint: endpoint.host, port: endpoint.port } : {}),
+  });
+  const name = client.projectPath(options.projectId);
+  return {
+    cloud: 'gcp',
+    async publish(sample: QueueSizeSample) {
+      const nowMs = Date.now();
+      try {
+        await client.createTimeSeries(
+          {
+            name,
+            timeSeries: [
+              {
+                metric: { type: CLOUD_MONITORING_METRIC_TYPE, labels: { queueName: sample.queueName, environment: sample.environment } },
+                resource: { type: 'global', labels: { project_id: options.projectId } },
+                metricKind: 'GAUGE',
+                valueType: 'INT64',
+                points: [
+                  {
+                    interval: { endTime: { seconds: Math.floor(nowMs / 1000), nanos: (nowMs % 1000) * 1_000_000 } },
+                    value: { int64Value: Math.trunc(sample.value) },
+                  },
+                ],
+              },
+            ],
+          },
+          { retry: null, timeout: 30_000 }, // the reporter retries with its own back-off
+        );
+      } catch (err) {
+        throw new PublishError('gcp', `CreateTimeSeries failed: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+function splitHostPort(endpoint: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(endpoint);
+  if (!match) return { host: endpoint, port: 443 };
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+}
