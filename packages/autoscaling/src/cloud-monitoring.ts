@@ -21,7 +21,8 @@ export interface CloudMonitoringSinkOptions {
  * on the `global` resource, with the labels `queueName` and `environment`.
  */
 export function createCloudMonitoringSink(options: CloudMonitoringSinkOptions): MetricSink {
-  const tokens = new ServiceAccountTokenSource(parseServiceAccountKey(options.serviceAccountJson));
+  const key = parseServiceAccountKey(options.serviceAccountJson);
+  const tokens = new ServiceAccountTokenSource(key);
   // The channel carries our own bearer tokens: the SDK's auth library ignores the key's token_uri.
   const callCredentials = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
     tokens.accessToken().then(
@@ -37,6 +38,8 @@ export function createCloudMonitoringSink(options: CloudMonitoringSinkOptions): 
   const endpoint = options.endpoint ? splitHostPort(options.endpoint) : undefined;
   const client = new MetricServiceClient({
     projectId: options.projectId,
+    // Given credentials, the SDK's auth library has no reason to probe the GCE metadata server.
+    credentials: { client_email: key.client_email, private_key: key.private_key },
     sslCreds: grpc.credentials.combineChannelCredentials(tls, callCredentials),
     ...(endpoint ? { apiEndpoint: endpoint.host, port: endpoint.port } : {}),
   });
