@@ -85,6 +85,8 @@ function publishCounters(registry: client.Registry): PublishCounters {
 class BackedOffPublisher {
   private failures = 0;
   private pausedUntil = 0;
+  /** Attempts run one at a time, so one that fails pauses the ones queued behind it. */
+  private previous: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly sink: MetricSink,
@@ -97,7 +99,12 @@ class BackedOffPublisher {
     return this.sink.cloud;
   }
 
-  async publish(samples: QueueSizeSample[]): Promise<void> {
+  publish(samples: QueueSizeSample[]): Promise<void> {
+    this.previous = this.previous.then(() => this.attempt(samples));
+    return this.previous;
+  }
+
+  private async attempt(samples: QueueSizeSample[]): Promise<void> {
     if (Date.now() < this.pausedUntil) return;
     try {
       for (const sample of samples) {
@@ -109,7 +116,7 @@ class BackedOffPublisher {
       this.failures++;
       const retryInMs = Math.min(this.settings.intervalMs * 2 ** Math.min(this.failures - 1, 30), this.settings.maxBackoffMs);
       this.pausedUntil = Date.now() + retryInMs;
-      this.log.warn({ err, cloud: this.cloud, failures: this.failures, retryInMs }, 'publishing queue sizes failed; retrying after a back-off');
+      this.log.warn({ error: (err as Error).message, cloud: this.cloud, failures: this.failures, retryInMs }, 'publishing queue sizes failed; retrying after a back-off');
       return;
     }
     if (this.failures > 0) this.log.info({ cloud: this.cloud, failures: this.failures }, 'publishing queue sizes works again');

@@ -30,6 +30,8 @@ export interface MetricDatum {
 }
 
 export interface Rejection {
+  /** Date.now() when it was refused. */
+  at: number;
   status: number;
   type: string;
   message: string;
@@ -50,7 +52,7 @@ export async function startFakeCloudWatch(options: FakeCloudWatchOptions) {
   let forcedFailure: { status: number; type: string } | undefined;
   const server = await serveLoopback((req, body, res) => {
     const reject = (status: number, type: string, message: string) => {
-      rejections.push({ status, type, message });
+      rejections.push({ at: Date.now(), status, type, message });
       res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': crypto.randomUUID() });
       res.end(JSON.stringify({ __type: type, message }));
     };
@@ -89,8 +91,8 @@ export type FakeCloudWatch = Awaited<ReturnType<typeof startFakeCloudWatch>>;
 const hmac = (key: crypto.BinaryLike, data: string) => crypto.createHmac('sha256', key).update(data).digest();
 const sha256Hex = (data: crypto.BinaryLike) => crypto.createHash('sha256').update(data).digest('hex');
 
-function checkSignature(req: http.IncomingMessage, body: Buffer, options: FakeCloudWatchOptions): Rejection | undefined {
-  const denied = (type: string, message: string): Rejection => ({ status: type === 'RequestExpired' ? 400 : 403, type, message });
+function checkSignature(req: http.IncomingMessage, body: Buffer, options: FakeCloudWatchOptions): Omit<Rejection, 'at'> | undefined {
+  const denied = (type: string, message: string): Omit<Rejection, 'at'> => ({ status: type === 'RequestExpired' ? 400 : 403, type, message });
   const authorization = req.headers.authorization ?? '';
   const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(authorization);
   if (!match) return denied('MissingAuthenticationToken', 'Request is missing Authentication Token');
