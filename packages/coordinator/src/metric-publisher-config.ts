@@ -133,7 +133,15 @@ function loadGcp(env: NodeJS.ProcessEnv, problems: string[]): GcpMetricConfig | 
       problems.push(`EXECUTOR_METRIC_GOOGLE_APPLICATION_CREDENTIALS: ${err.message}`);
     }
   }
-  return { projectId, serviceAccountJson, endpoint: env.SANDFLEET_METRIC_GCP_ENDPOINT || undefined, caFile: env.SANDFLEET_METRIC_GCP_CA_FILE || undefined };
+  const caFile = env.SANDFLEET_METRIC_GCP_CA_FILE || undefined;
+  if (caFile) {
+    try {
+      fs.accessSync(caFile, fs.constants.R_OK);
+    } catch (err) {
+      problems.push(`cannot read SANDFLEET_METRIC_GCP_CA_FILE ${caFile}: ${(err as Error).message}`);
+    }
+  }
+  return { projectId, serviceAccountJson, endpoint: env.SANDFLEET_METRIC_GCP_ENDPOINT || undefined, caFile };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
