@@ -14,6 +14,11 @@ export interface CloudMonitoringSinkOptions {
   endpoint?: string | undefined;
   /** PEM file of the CA the endpoint's TLS certificate is checked against instead of the system roots. */
   caFile?: string | undefined;
+  /**
+   * Cloud Monitoring refuses two points of one series closer than its sampling period (5 s). A
+   * point that comes a little early (timer jitter) is stamped this long after the previous one.
+   */
+  minPointSpacingMs?: number | undefined;
 }
 
 /**
@@ -44,10 +49,13 @@ export function createCloudMonitoringSink(options: CloudMonitoringSinkOptions): 
     ...(endpoint ? { apiEndpoint: endpoint.host, port: endpoint.port } : {}),
   });
   const name = client.projectPath(options.projectId);
+  const spacingMs = options.minPointSpacingMs ?? 5_000;
+  const lastEndMs = new Map<string, number>();
   return {
     cloud: 'gcp',
     async publish(sample: QueueSizeSample) {
-      const nowMs = Date.now();
+      const series = JSON.stringify([sample.queueName, sample.environment]);
+      const endMs = Math.max(Date.now(), (lastEndMs.get(series) ?? 0) + spacingMs);
       try {
         await client.createTimeSeries(
           {
@@ -60,7 +68,7 @@ export function createCloudMonitoringSink(options: CloudMonitoringSinkOptions): 
                 valueType: 'INT64',
                 points: [
                   {
-                    interval: { endTime: { seconds: Math.floor(nowMs / 1000), nanos: (nowMs % 1000) * 1_000_000 } },
+                    interval: { endTime: { seconds: Math.floor(endMs / 1000), nanos: (endMs % 1000) * 1_000_000 } },
                     value: { int64Value: Math.trunc(sample.value) },
                   },
                 ],
@@ -69,6 +77,7 @@ export function createCloudMonitoringSink(options: CloudMonitoringSinkOptions): 
           },
           { retry: null, timeout: 30_000 }, // the reporter retries with its own back-off
         );
+        lastEndMs.set(series, endMs);
       } catch (err) {
         throw new PublishError('gcp', `CreateTimeSeries failed: ${(err as Error).message}`, { cause: err });
       }

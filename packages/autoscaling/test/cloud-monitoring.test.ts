@@ -59,6 +59,15 @@ describe('Cloud Monitoring sink against a gRPC MetricService and an OAuth token 
     assert.equal(oauth.issuedCount(), 1, 'one access token serves both calls');
   });
 
+  it('stamps a point that comes early one sampling period after the previous one, as the service requires', async () => {
+    const s = await sink();
+    await s.publish({ queueName: 'batches', environment: 'early', value: 1 });
+    await s.publish({ queueName: 'batches', environment: 'early', value: 2 });
+    const [first, second] = fake.points.filter((p) => p.labels.environment === 'early');
+    assert.equal(second?.value, 2, JSON.stringify(fake.rejections));
+    assert.ok(second!.endTimeMs - first!.endTimeMs >= 5_000);
+  });
+
   it('gets no token with a key the account does not own', async () => {
     const stranger = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const before = fake.points.length;

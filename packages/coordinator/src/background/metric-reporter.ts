@@ -55,7 +55,7 @@ export async function startMetricReporter(deps: MetricReporterDeps): Promise<() 
 async function createSinks(settings: MetricPublisherConfig): Promise<MetricSink[]> {
   const sinks: MetricSink[] = [];
   if (settings.aws) sinks.push(await createCloudWatchSink(settings.aws));
-  if (settings.gcp) sinks.push(await createCloudMonitoringSink(settings.gcp));
+  if (settings.gcp) sinks.push(await createCloudMonitoringSink({ ...settings.gcp, minPointSpacingMs: Math.min(5_000, settings.intervalMs) }));
   return sinks;
 }
 
