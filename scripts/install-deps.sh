@@ -13,7 +13,8 @@ packages+=(bubblewrap crun runc runsc nftables iptables iproute2 uidmap busybox-
 packages+=(golang-github-containers-common python3-seccomp)
 if [ "$purpose" = test ]; then
   # gcc (with libc6-dev) builds the static probe of the seccomp tests.
-  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev chromium)
+  # openssl makes the throw-away TLS certificate of the local Cloud Monitoring endpoint.
+  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev chromium openssl)
 fi
 
 missing=()
