@@ -30,6 +30,7 @@ export interface StartOptions {
 export async function startCoordinator(config: CoordinatorConfig, log: Logger, options: StartOptions = {}): Promise<RunningCoordinator> {
   const database = await openDatabase(config.database);
   let removeGuard = () => {};
+  let stopMetricReporter = async () => {};
   try {
     const applied = await migrateToLatest(database);
     if (applied.length) log.info({ applied }, 'applied migrations');
@@ -40,10 +41,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, o
     if (options.guardProcess) removeGuard = installProcessGuard(log, metrics);
     const demoImage = config.serveDemoImage ? ensureDemoImage(path.join(config.dataDir, 'demo-image')) : undefined;
     const app = createApp({ config, database, waiter, metrics, log, demoImage });
+    stopMetricReporter = await startMetricReporter({ config, database, metrics, log });
     const server = await listen(app.fetch, config.host, config.port);
     const stopResetter = startResetter({ config, database, metrics, log });
     const stopJanitor = startJanitor({ config, database, log });
-    const stopMetricReporter = await startMetricReporter({ config, database, metrics, log });
     const port = (server.address() as AddressInfo).port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     if (!config.executorAccessToken) log.warn('executors.accessToken is not set in the site config: the executor API answers 500 until it is');
@@ -66,6 +67,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, o
       },
     };
   } catch (err) {
+    await stopMetricReporter();
     removeGuard();
     await database.close();
     throw err;
