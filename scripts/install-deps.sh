@@ -13,8 +13,9 @@ packages+=(bubblewrap crun runc runsc nftables iptables iproute2 uidmap busybox-
 packages+=(golang-github-containers-common python3-seccomp)
 if [ "$purpose" = test ]; then
   # gcc (with libc6-dev) builds the static probe of the seccomp tests; shellcheck checks the
-  # Terraform modules' startup scripts.
-  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev chromium shellcheck)
+  # Terraform modules' startup scripts; openssl makes the throw-away TLS certificate of the local
+  # Cloud Monitoring endpoint.
+  packages+=(docker.io docker-registry postgresql-client python3 gcc libc6-dev chromium shellcheck openssl)
   # systemd-analyze verifies the units `install systemd` writes (installing it starts no service
   # where systemd is not PID 1).
   packages+=(systemd)

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { QUEUE_NAMES, SandfleetError, parseDuration, parseSize, type ParseResult } from '@sandfleet/protocol';
 import { MIN_ADMIN_TOKEN_LENGTH, type DbConfig } from '@sandfleet/db';
+import { loadMetricPublisherConfig, type MetricPublisherConfig } from './metric-publisher-config.js';
 
 /**
  * The coordinator's configuration: command-line flags, environment and the site config file are
@@ -72,6 +73,8 @@ export interface CoordinatorConfig {
   signInMaxFailures: number;
   /** SANDFLEET_SIGN_IN_WINDOW, default 10m. */
   signInWindowMs: number;
+  /** The autoscaling metric publisher (EXECUTOR_METRIC_*, EXECUTOR_ALLOCATIONS). */
+  metricPublisher: MetricPublisherConfig;
 }
 
 /** What the command line needs before, or without, a coordinator configuration. */
@@ -157,6 +160,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     problems.push(`SANDFLEET_ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, got ${adminToken.length} (e.g. \`openssl rand -hex 32\`)`);
   }
 
+  const metricPublisher = loadMetricPublisherConfig(env, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const externalUrl = (site.externalURL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/$/, '');
   return Object.freeze({
@@ -180,6 +184,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     gitSearchPath: env.PATH || '/usr/local/bin:/usr/bin:/bin',
     signInMaxFailures,
     signInWindowMs,
+    metricPublisher,
   });
 }
 

@@ -10,6 +10,8 @@ import { JobWaiter } from './executor-api/long-poll.js';
 import { Metrics } from './metrics.js';
 import { startResetter } from './background/resetter.js';
 import { startJanitor } from './background/janitor.js';
+import { startMetricReporter } from './background/metric-reporter.js';
+import { registerQueueAgeGauge } from './queue-age-gauge.js';
 import { installProcessGuard } from './process-guard.js';
 
 export interface RunningCoordinator {
@@ -28,15 +30,18 @@ export interface StartOptions {
 export async function startCoordinator(config: CoordinatorConfig, log: Logger, options: StartOptions = {}): Promise<RunningCoordinator> {
   const database = await openDatabase(config.database);
   let removeGuard = () => {};
+  let stopMetricReporter = async () => {};
   try {
     const applied = await migrateToLatest(database);
     if (applied.length) log.info({ applied }, 'applied migrations');
     const generatedAdminToken = await ensureAdminToken(database, config.adminToken);
     const waiter = new JobWaiter(database.notifier);
     const metrics = new Metrics(database);
+    registerQueueAgeGauge(metrics.registry, database);
     if (options.guardProcess) removeGuard = installProcessGuard(log, metrics);
     const demoImage = config.serveDemoImage ? ensureDemoImage(path.join(config.dataDir, 'demo-image')) : undefined;
     const app = createApp({ config, database, waiter, metrics, log, demoImage });
+    stopMetricReporter = await startMetricReporter({ config, database, metrics, log });
     const server = await listen(app.fetch, config.host, config.port);
     const stopResetter = startResetter({ config, database, metrics, log });
     const stopJanitor = startJanitor({ config, database, log });
@@ -50,6 +55,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, o
       async close() {
         stopResetter();
         stopJanitor();
+        await stopMetricReporter();
         waiter.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
@@ -61,6 +67,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, o
       },
     };
   } catch (err) {
+    await stopMetricReporter();
     removeGuard();
     await database.close();
     throw err;

@@ -6,6 +6,7 @@ export { migrations } from './migrations/index.js';
 export * from './notify.js';
 export { DataDirInUseError, PGLITE_LOCK_FILE, tryPidFileLock } from './pglite-lock.js';
 export * from './queue.js';
+export * from './queue-size.js';
 export * from './job-tokens.js';
 export * from './executors.js';
 export * from './logs.js';
