@@ -121,6 +121,8 @@ interface PendingChunk {
   withMarkers?: boolean;
   /** A final chunk resent after a refusal, carrying only the marker lines. */
   markersOnly?: boolean;
+  /** Bytes of the step's output in `out`, set when marker lines are added: a loss counts only output. */
+  outputBytes?: number;
 }
 
 /** A write the coordinator answered and refused (4xx): sending it again cannot succeed. */
@@ -419,6 +421,7 @@ export class StepLog {
   /** Sends one chunk; on a refusal or after every retry it is given up (and counted), never resent. */
   async #sendChunk(entryId: number, chunk: PendingChunk): Promise<void> {
     if (chunk.withMarkers) {
+      chunk.outputBytes = chunk.out.textBytes;
       const before = chunk.out.chars;
       chunk.out.writeUnbounded(this.#markerLines());
       this.#chunkChars += chunk.out.chars - before;
@@ -428,7 +431,7 @@ export class StepLog {
     const outcome = await this.#send('appendExecutionLog', () =>
       client.appendEncodedExecutionLog(job, { entryId, seq: chunk.seq, out: chunk.out, ...chunk.final }));
     if (outcome.ok) return;
-    const bytes = chunk.out.textBytes;
+    const bytes = chunk.outputBytes ?? chunk.out.textBytes;
     if (outcome.refused !== undefined) {
       this.#losses.refusedBytes += bytes;
       this.#losses.refusedStatuses.add(outcome.refused);
