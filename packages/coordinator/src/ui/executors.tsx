@@ -118,10 +118,16 @@ export function ExecutorList(props: { executors: ExecutorRecord[]; running: Map<
   );
 }
 
-/** Shown while no executor ever connected: how to start one against this coordinator. */
-export function ExecutorSetup(props: { config: CoordinatorConfig; url: string }) {
+/**
+ * Shown while no executor ever connected: how to start one against this coordinator. The site
+ * config's secret is revealed only while it is accepted; a rotated secret is stored hashed and was
+ * shown once, when it was made.
+ */
+export function ExecutorSetup(props: { config: CoordinatorConfig; url: string; configSecretRetiresAt?: Date | undefined }) {
   const url = props.url;
   const password = props.config.executorAccessToken;
+  const retiresAt = props.configSecretRetiresAt;
+  const retired = retiresAt !== undefined && retiresAt.getTime() <= Date.now();
   return (
     <section class="card" id="executor-setup" aria-labelledby="setup-title">
       <h2 id="setup-title">Set up an executor</h2>
@@ -129,7 +135,16 @@ export function ExecutorSetup(props: { config: CoordinatorConfig; url: string })
       <pre class="env">
         {`EXECUTOR_FRONTEND_URL=${url}\nEXECUTOR_FRONTEND_PASSWORD=<see below>\nEXECUTOR_QUEUE_NAME=batches\nnpx executor run`}
       </pre>
-      {password ? (
+      {!password ? (
+        <p class="error">
+          <code>executors.accessToken</code> is not set in the site configuration: executors cannot authenticate until it is.
+        </p>
+      ) : retired ? (
+        <p id="executor-password-rotated">
+          The site configuration's <code>executors.accessToken</code> was rotated out on {retiresAt.toISOString()}. Use the secret shown when it was
+          rotated (see <a href="/configuration">Configuration</a>); it is stored hashed and cannot be shown again.
+        </p>
+      ) : (
         <details>
           <summary>Reveal EXECUTOR_FRONTEND_PASSWORD</summary>
           <p>
@@ -137,12 +152,9 @@ export function ExecutorSetup(props: { config: CoordinatorConfig; url: string })
           </p>
           <p class="muted">
             This is <code>executors.accessToken</code> from the site configuration. Keep it secret: it lets a machine take jobs and their secrets.
+            {retiresAt ? ` It was rotated and is accepted only until ${retiresAt.toISOString()}: use the new secret for new executors.` : ''}
           </p>
         </details>
-      ) : (
-        <p class="error">
-          <code>executors.accessToken</code> is not set in the site configuration: executors cannot authenticate until it is.
-        </p>
       )}
       <p class="muted">Within a few seconds of its first heartbeat the executor appears above with a green dot.</p>
     </section>

@@ -19,6 +19,7 @@ import {
   readLogPageStart,
   retryJob,
   verifyAdminToken,
+  configSecretExpiry,
 } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
 import { followLogEvents, type LogEvent } from '../jobs/log-events.js';
@@ -107,6 +108,8 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
   };
   app.get('/executors', signedIn, async (c) => {
     const { all, list } = await executorList(c.req.query('all') === '1');
+    const token = deps.config.executorAccessToken;
+    const configSecretRetiresAt = all.length === 0 && token ? await configSecretExpiry(db, token) : undefined;
     return page(
       c,
       'executors',
@@ -114,7 +117,7 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
       <>
         <h1>Executors</h1>
         {list}
-        {all.length === 0 ? <ExecutorSetup config={deps.config} url={coordinatorUrl(c, deps)} /> : null}
+        {all.length === 0 ? <ExecutorSetup config={deps.config} url={coordinatorUrl(c, deps)} configSecretRetiresAt={configSecretRetiresAt} /> : null}
       </>,
     );
   });
