@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { basicEnv, spawnProcess, startExecutorProcess, type ExecutorProcess } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, ADMIN_TOKEN, SANDFLEET_BIN, startCoordinatorServer, type CoordinatorServer } from '@sandfleet/test-helpers/coordinator';
@@ -12,6 +15,17 @@ describe('sandfleet CLI output', () => {
     const result = spawnSync(process.execPath, [SANDFLEET_BIN, '--version'], { encoding: 'utf8', env: basicEnv({}) });
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout.trim(), '0.1.0');
+  });
+
+  it('migrate takes its data directory from SANDFLEET_DATA_DIR when --data-dir is not given', () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sf-datadir-'));
+    try {
+      const result = spawnSync(process.execPath, [SANDFLEET_BIN, 'migrate'], { encoding: 'utf8', env: basicEnv({ SANDFLEET_DATA_DIR: dataDir }), cwd: dataDir + '/..' });
+      assert.equal(result.status, 0, result.stderr);
+      assert.ok(fs.existsSync(path.join(dataDir, 'pglite')), `the embedded database is in ${dataDir}`);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   describe(`to a closed pipe (${backend})`, () => {

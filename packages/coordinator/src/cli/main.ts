@@ -45,11 +45,15 @@ export function buildProgram(settings: CliSettings, log: Logger): Command {
     return new ApiClient(opts.url, token);
   };
 
+  // No commander defaults here: an unset flag falls back to SANDFLEET_HOST / _PORT / _DATA_DIR in
+  // loadConfig, and only then to the built-in default.
+  const dataDirOption = '--data-dir <dir>';
+  const dataDirHelp = 'data directory: embedded database, mirrors (default: $SANDFLEET_DATA_DIR, else ./data)';
   const serveOptions = (cmd: Command) =>
     cmd
-      .option('--host <host>', 'address to listen on', '127.0.0.1')
-      .option('--port <port>', 'port to listen on', '3080')
-      .option('--data-dir <dir>', 'data directory (embedded database, mirrors)', './data')
+      .option('--host <host>', 'address to listen on (default: $SANDFLEET_HOST, else 127.0.0.1)')
+      .option('--port <port>', 'port to listen on (default: $SANDFLEET_PORT, else 3080)')
+      .option(dataDirOption, dataDirHelp)
       .option('--site-config <file>', 'site config JSON (externalURL, executors.accessToken)');
 
   serveOptions(program.command('serve').description('run the coordinator (PostgreSQL when DATABASE_URL is set, else embedded PGlite)')).action(
@@ -79,7 +83,7 @@ export function buildProgram(settings: CliSettings, log: Logger): Command {
   program
     .command('migrate')
     .description('apply database migrations and exit')
-    .option('--data-dir <dir>', 'data directory', './data')
+    .option(dataDirOption, dataDirHelp)
     .action(async (flags: ServeFlags) => {
       const database = await openDatabase(loadConfig(flags).database);
       try {
