@@ -326,8 +326,10 @@ class DockerSandbox implements Sandbox {
     try {
       await this.job.cli.must(['create', '--pull', 'never', '--name', name, '--network', 'none', '--entrypoint', '/bin/sh', image]);
       await fs.mkdir(path.join(root, 'etc'), { recursive: true, mode: 0o700 });
-      // A missing file is left missing: resolveUser then says which name it could not find.
-      for (const file of ['passwd', 'group']) await this.job.cli.try(['cp', `${name}:/etc/${file}`, path.join(root, 'etc', file)]);
+      // A missing file is left missing: resolveUser then says which name it could not find. `-L`:
+      // a symlinked passwd is followed by the daemon inside the container's root, as a process in it
+      // would see it (without it the link itself is copied and would dangle here).
+      for (const file of ['passwd', 'group']) await this.job.cli.try(['cp', '-L', `${name}:/etc/${file}`, path.join(root, 'etc', file)]);
       const { uid, gid } = resolveUser(root, user);
       return { uid, gid };
     } finally {
