@@ -35,6 +35,8 @@ export interface SimulationResult {
   peakInstances: number;
   /** Fewest instances that were booting or taking jobs at any moment. */
   fewestActiveInstances: number;
+  /** Each time the autoscaler changed the group's target size. */
+  targetChanges: { time: number; target: number }[];
   endTime: number;
 }
 
@@ -88,10 +90,13 @@ class Simulation implements Group {
   private now = 0;
   private peakInstances = 0;
   private fewestActive = Infinity;
+  private target: number;
+  private readonly targetChanges: { time: number; target: number }[] = [];
 
   constructor(private readonly input: SimulationInput) {
     this.minReplicas = input.fleet.minReplicas;
     this.maxReplicas = input.fleet.maxReplicas;
+    this.target = input.fleet.minReplicas;
     this.waits = new Array<number>(input.jobs.length).fill(NaN);
     this.completions = new Array<number>(input.jobs.length).fill(0);
   }
@@ -142,6 +147,7 @@ class Simulation implements Group {
       instanceHours: instanceSeconds / 3600,
       peakInstances: this.peakInstances,
       fewestActiveInstances: this.fewestActive,
+      targetChanges: this.targetChanges,
       endTime,
     };
   }
@@ -149,6 +155,8 @@ class Simulation implements Group {
   /** The group's target size: start, re-admit or remove instances; busy ones are drained, not killed. */
   setTarget(target: number): void {
     const wanted = Math.min(this.maxReplicas, Math.max(this.minReplicas, target));
+    if (wanted !== this.target) this.targetChanges.push({ time: this.now, target: wanted });
+    this.target = wanted;
     const active = this.live.filter((i) => i.state === 'booting' || i.state === 'up');
     if (wanted > active.length) this.grow(wanted - active.length);
     else if (wanted < active.length) this.shrink(active, active.length - wanted);
