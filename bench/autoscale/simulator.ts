@@ -35,6 +35,10 @@ export interface SimulationResult {
   peakInstances: number;
   /** Fewest instances that were booting or taking jobs at any moment. */
   fewestActiveInstances: number;
+  /** Every instance launched, with its life: launch, first job slot, draining spells, end. */
+  instances: InstanceRecord[];
+  /** Where and when each job ran, in job order. */
+  runs: { instance: number; start: number; end: number }[];
   /** Each time the autoscaler changed the group's target size. */
   targetChanges: { time: number; target: number }[];
   endTime: number;
@@ -42,12 +46,17 @@ export interface SimulationResult {
 
 type InstanceState = 'booting' | 'up' | 'draining' | 'gone';
 
-interface Instance {
+export interface InstanceRecord {
+  launchedAt: number;
+  readyAt?: number;
+  goneAt?: number;
+  drains: { from: number; to?: number }[];
+}
+
+interface Instance extends InstanceRecord {
   id: number;
   state: InstanceState;
   running: number;
-  launchedAt: number;
-  goneAt?: number;
 }
 
 type SimEvent =
@@ -85,6 +94,7 @@ class Simulation implements Group {
   private readonly samples: MetricSample[] = [];
   private readonly waits: number[];
   private readonly completions: number[];
+  private readonly runs: SimulationResult['runs'];
   private completed = 0;
   private running = 0;
   private now = 0;
@@ -99,6 +109,7 @@ class Simulation implements Group {
     this.target = input.fleet.minReplicas;
     this.waits = new Array<number>(input.jobs.length).fill(NaN);
     this.completions = new Array<number>(input.jobs.length).fill(0);
+    this.runs = input.jobs.map(() => ({ instance: -1, start: NaN, end: NaN }));
   }
 
   run(): SimulationResult {
@@ -126,7 +137,10 @@ class Simulation implements Group {
           this.finish(event.job, event.instance);
           break;
         case 'booted':
-          if (event.instance.state === 'booting') event.instance.state = 'up';
+          if (event.instance.state === 'booting') {
+            event.instance.state = 'up';
+            event.instance.readyAt = this.now;
+          }
           this.dispatch();
           break;
         case 'sample':
@@ -147,6 +161,8 @@ class Simulation implements Group {
       instanceHours: instanceSeconds / 3600,
       peakInstances: this.peakInstances,
       fewestActiveInstances: this.fewestActive,
+      instances: this.instances.map(({ launchedAt, readyAt, goneAt, drains }) => ({ launchedAt, readyAt, goneAt, drains })),
+      runs: this.runs,
       targetChanges: this.targetChanges,
       endTime,
     };
@@ -170,6 +186,7 @@ class Simulation implements Group {
       if (count === 0) return;
       if (instance.state === 'draining') {
         instance.state = 'up';
+        instance.drains.at(-1)!.to = this.now;
         count--;
       }
     }
@@ -186,18 +203,22 @@ class Simulation implements Group {
     ];
     for (const instance of order.slice(0, count)) {
       if (instance.running === 0) this.terminate(instance);
-      else instance.state = 'draining';
+      else {
+        instance.state = 'draining';
+        instance.drains.push({ from: this.now });
+      }
     }
   }
 
   private launch(ready: boolean): void {
-    const instance: Instance = { id: this.instances.length, state: ready ? 'up' : 'booting', running: 0, launchedAt: ready ? 0 : this.now };
+    const instance: Instance = { id: this.instances.length, state: ready ? 'up' : 'booting', running: 0, launchedAt: this.now, readyAt: ready ? this.now : undefined, drains: [] };
     this.instances.push(instance);
     this.live.push(instance);
     if (!ready) this.events.push(this.now + this.input.fleet.bootTime, { kind: 'booted', instance });
   }
 
   private terminate(instance: Instance): void {
+    if (instance.state === 'draining') instance.drains.at(-1)!.to = this.now;
     instance.state = 'gone';
     instance.goneAt = this.now;
     this.live = this.live.filter((i) => i !== instance);
@@ -211,8 +232,10 @@ class Simulation implements Group {
         const job = this.queue[this.queueHead++]!;
         instance.running++;
         this.running++;
-        this.waits[job] = this.now - this.input.jobs[job]!.arrival;
-        this.events.push(this.now + this.input.jobs[job]!.duration, { kind: 'jobEnd', job, instance });
+        const { arrival, duration } = this.input.jobs[job]!;
+        this.waits[job] = this.now - arrival;
+        this.runs[job] = { instance: instance.id, start: this.now, end: this.now + duration };
+        this.events.push(this.now + duration, { kind: 'jobEnd', job, instance });
       }
     }
   }

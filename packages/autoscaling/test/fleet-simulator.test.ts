@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { constantArrivals, generateJobs, PATTERNS, type JobSpec, type Workload } from '../../../bench/autoscale/arrivals.js';
-import { AWS_DEFAULT_COOLDOWN, CLOUDS, GCP_STABILIZATION_PERIOD } from '../../../bench/autoscale/clouds.js';
+import { CLOUDS, GCP_METRIC_LAG } from '../../../bench/autoscale/clouds.js';
 import { instancesForTargetWait, predictedNewestWait, sourcegraphRule, waitTargetRule, type ScalingRule, type WaitTargetParams } from '../../../bench/autoscale/rules.js';
-import { simulate, type FleetParams } from '../../../bench/autoscale/simulator.js';
+import { simulate, type FleetParams, type SimulationResult } from '../../../bench/autoscale/simulator.js';
 import { summarise } from '../../../bench/autoscale/summary.js';
 
 const workload: Workload = { jobsPerHour: 72, hours: 6, meanDuration: 300, durationShape: 'exponential', burstSize: 30, dailySwing: 0.8, seed: 7 };
@@ -55,6 +55,7 @@ describe('fleet simulator', () => {
   });
 
   it('every job completes exactly once, the group stays within [min, max], and the bill covers the work', () => {
+    let drainSpells = 0;
     for (const f of [fleet, { ...fleet, minReplicas: 0, maxReplicas: 3, bootTime: 0 }, { ...fleet, minReplicas: 2, maxReplicas: 2 }]) {
       for (const pattern of PATTERNS) {
         const jobs = generateJobs(pattern, workload);
@@ -71,10 +72,13 @@ describe('fleet simulator', () => {
             assert.ok(result.instanceHours * 3600 * f.slotsPerInstance >= work, `${what}: ${result.instanceHours} instance-hours for ${work} s of jobs`);
             assert.ok(result.instanceHours <= (f.maxReplicas * result.endTime) / 3600 + 1e-9, what);
             assert.equal(summarise(result).jobs, jobs.length);
+            assertJobsRanOnLiveInstances(result, what);
+            drainSpells += result.instances.reduce((n, i) => n + i.drains.length, 0);
           }
         }
       }
     }
+    assert.ok(drainSpells > 0, 'some runs scale in busy instances, so the drain checks above were exercised');
   });
 
   it('AWS scales by one instance at a time, at most once per cooldown', () => {
@@ -84,20 +88,25 @@ describe('fleet simulator', () => {
     let previous = { time: -Infinity, target: fleet.minReplicas };
     for (const change of result.targetChanges) {
       assert.equal(Math.abs(change.target - previous.target), 1);
-      assert.ok(change.time - previous.time >= AWS_DEFAULT_COOLDOWN, `changes at ${previous.time} s and ${change.time} s`);
+      // The Auto Scaling group's default cooldown.
+      assert.ok(change.time - previous.time >= 300, `changes at ${previous.time} s and ${change.time} s`);
       previous = change;
     }
   });
 
   it('Google scales out at once but scales in only after the stabilization period', () => {
-    const jobs: JobSpec[] = constantArrivals(100, 0, 200);
+    // A burst that 5 instances clear in about 100 s: without stabilization the group would shrink
+    // about a minute (the metric lag) after that. A late job keeps the simulation going.
+    const jobs: JobSpec[] = [...constantArrivals(100, 0, 10), { arrival: 3000, duration: 10 }];
     const result = simulate({ jobs, rule: sourcegraphRule(20), cloud: 'gcp', fleet: { ...fleet, maxReplicas: 8, bootTime: 0 } });
     const firstOut = result.targetChanges[0]!;
     const firstIn = result.targetChanges.find((c, i) => i > 0 && c.target < result.targetChanges[i - 1]!.target);
     // 100 queued jobs / 20 per instance, from the first sample the autoscaler sees.
     assert.equal(firstOut.target, 5);
     assert.ok(firstIn, 'the group scales back in once the burst is done');
-    assert.ok(firstIn.time - firstOut.time >= GCP_STABILIZATION_PERIOD, `out at ${firstOut.time} s, in at ${firstIn.time} s`);
+    assert.ok(firstOut.time >= GCP_METRIC_LAG, `out at ${firstOut.time} s, before the metric reached the autoscaler`);
+    // Google's stabilization period: 10 minutes, longer than Terraform's 300 s initialization period.
+    assert.ok(firstIn.time - firstOut.time >= 600, `out at ${firstOut.time} s, in at ${firstIn.time} s`);
   });
 
   it('the wait-time rule waits less than the queue-size rule on steady arrivals', () => {
@@ -108,6 +117,18 @@ describe('fleet simulator', () => {
     }
   });
 });
+
+/** A job starts only on a booted instance that is not draining, and its instance outlives it. */
+function assertJobsRanOnLiveInstances(result: SimulationResult, what: string): void {
+  result.runs.forEach((run, job) => {
+    const instance = result.instances[run.instance];
+    assert.ok(instance, `${what}: job ${job} ran nowhere`);
+    assert.ok(instance.readyAt !== undefined && instance.readyAt <= run.start, `${what}: job ${job} started at ${run.start} s on an instance ready at ${instance.readyAt}`);
+    assert.ok(run.end <= (instance.goneAt ?? Infinity), `${what}: job ${job} ended at ${run.end} s, its instance went at ${instance.goneAt} s`);
+    const drain = instance.drains.find((d) => run.start > d.from && run.start < (d.to ?? Infinity));
+    assert.equal(drain, undefined, `${what}: job ${job} started at ${run.start} s on an instance draining since ${drain?.from} s`);
+  });
+}
 
 describe('wait-time target rule', () => {
   const params: WaitTargetParams = { targetWait: 60, meanDuration: 100, bootTime: 50, slotsPerInstance: 2, minReplicas: 1, maxReplicas: 10 };
