@@ -57,7 +57,9 @@ function parse(argv: string[]) {
     if (unknown.length > 0 || items.length === 0) throw new UsageError(`--${name}: unknown ${unknown.join(', ')} (choose from ${allowed.join(', ')})`);
     return items as T[];
   };
-  const shape = list<DurationShape>('duration-shape', ['exponential', 'fixed'])[0]!;
+  const shapes = list<DurationShape>('duration-shape', ['exponential', 'fixed']);
+  if (shapes.length !== 1) throw new UsageError('--duration-shape: give one of exponential, fixed');
+  const shape = shapes[0]!;
   return {
     help: values.help === true,
     jobsPerInstanceScaling: number('jobs-per-instance', (n) => n > 0),

@@ -153,7 +153,7 @@ class Simulation implements Group {
           break;
       }
     }
-    const endTime = Math.max(this.now, ...jobs.map((j) => j.arrival));
+    const endTime = jobs.reduce((end, j) => Math.max(end, j.arrival), this.now);
     const instanceSeconds = this.instances.reduce((sum, i) => sum + (i.goneAt ?? endTime) - i.launchedAt, 0);
     return {
       waits: this.waits,
