@@ -4,7 +4,7 @@
  * the scaling rule's metric every 5 s and a cloud autoscaler resizes the group from it.
  */
 import type { JobSpec } from './arrivals.js';
-import { makeAutoscaler, type Cloud, type Group, type MetricSample } from './clouds.js';
+import { makeAutoscaler, type Autoscaler, type Cloud, type Group, type MetricSample } from './clouds.js';
 import { EventQueue } from './event-queue.js';
 import type { FleetView, ScalingRule } from './rules.js';
 
@@ -127,31 +127,7 @@ class Simulation implements Group {
       const next = this.events.pop();
       if (!next) break;
       this.now = next.time;
-      const event = next.event;
-      switch (event.kind) {
-        case 'arrival':
-          this.queue.push(event.job);
-          this.dispatch();
-          break;
-        case 'jobEnd':
-          this.finish(event.job, event.instance);
-          break;
-        case 'booted':
-          if (event.instance.state === 'booting') {
-            event.instance.state = 'up';
-            event.instance.readyAt = this.now;
-          }
-          this.dispatch();
-          break;
-        case 'sample':
-          this.samples.push({ time: this.now, value: rule.metric(this.view()), totalInstances: this.countInstances('booting', 'up', 'draining') });
-          this.events.push(this.now + samplePeriod, { kind: 'sample' });
-          break;
-        case 'evaluate':
-          autoscaler.evaluate(this.now, this.samples, this);
-          this.events.push(this.now + autoscaler.evaluationPeriod, { kind: 'evaluate' });
-          break;
-      }
+      this.handle(next.event, autoscaler, samplePeriod);
     }
     const endTime = jobs.reduce((end, j) => Math.max(end, j.arrival), this.now);
     const instanceSeconds = this.instances.reduce((sum, i) => sum + (i.goneAt ?? endTime) - i.launchedAt, 0);
@@ -166,6 +142,33 @@ class Simulation implements Group {
       targetChanges: this.targetChanges,
       endTime,
     };
+  }
+
+  private handle(event: SimEvent, autoscaler: Autoscaler, samplePeriod: number): void {
+    switch (event.kind) {
+      case 'arrival':
+        this.queue.push(event.job);
+        this.dispatch();
+        break;
+      case 'jobEnd':
+        this.finish(event.job, event.instance);
+        break;
+      case 'booted':
+        if (event.instance.state === 'booting') {
+          event.instance.state = 'up';
+          event.instance.readyAt = this.now;
+        }
+        this.dispatch();
+        break;
+      case 'sample':
+        this.samples.push({ time: this.now, value: this.input.rule.metric(this.view()), totalInstances: this.countInstances('booting', 'up', 'draining') });
+        this.events.push(this.now + samplePeriod, { kind: 'sample' });
+        break;
+      case 'evaluate':
+        autoscaler.evaluate(this.now, this.samples, this);
+        this.events.push(this.now + autoscaler.evaluationPeriod, { kind: 'evaluate' });
+        break;
+    }
   }
 
   /** The group's target size: start, re-admit or remove instances; busy ones are drained, not killed. */
