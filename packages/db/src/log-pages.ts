@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { ExecutionLogEntry } from '@sandfleet/protocol';
+import type { EntryRow } from './logs.js';
 import type { Schema } from './schema.js';
 
 /**
@@ -33,14 +34,7 @@ export interface LogPageStart {
   cursor: number;
 }
 
-interface PageRow {
-  attempt: number;
-  idx: number;
-  key: string;
-  command: string[];
-  start_time: string;
-  exit_code: number | null;
-  duration_ms: number | null;
+interface PageRow extends EntryRow {
   total: string | number;
   out: Uint8Array | null;
   cursor: string | number | null;

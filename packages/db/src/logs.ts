@@ -255,7 +255,8 @@ async function notifyJobLog(trx: Transaction<Schema>, jobId: number): Promise<vo
   await sql`SELECT pg_notify(${JOB_LOGS_CHANNEL}, ${String(jobId)})`.execute(trx);
 }
 
-interface EntryRow {
+/** A log entry's row without its output, as the read statements select it. */
+export interface EntryRow {
   attempt: number;
   idx: number;
   key: string;
