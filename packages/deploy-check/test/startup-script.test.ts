@@ -1,0 +1,189 @@
+/**
+ * The executors' startup script, run for real on a fresh Debian root filesystem: rendered as
+ * Terraform renders it, with the URL and sha256 of a freshly built release artifact served on
+ * loopback and the URL and secret of a real local coordinator. It installs its packages from the
+ * Debian mirror, the binary, executor.env and the unit; then the unit is checked with
+ * systemd-analyze and the installed executor validates against the coordinator. systemd is not
+ * PID 1 here, so systemctl is a stand-in that records its calls.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { makeTempDir, readEnvironmentFile, removeTempDir } from '@sandfleet/test-helpers';
+import { ACCESS_TOKEN, startCoordinatorProcess, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
+import { sourceCommit } from '../../../scripts/release/bundle.js';
+import { buildExecutorBinary, EXECUTOR_ARTIFACT } from '../../../scripts/release/executor.js';
+import { PACKAGES } from '../../executor/src/cli/install.js';
+import {
+  checkMirror,
+  DebianMirrorUnreachableError,
+  ensureDebianRootfs,
+  executorEnv,
+  hostDebianMirror,
+  renderGoogleStartupScript,
+  runInRootfs,
+  type ExecutorInstallInputs,
+  type RootfsLayers,
+} from '../src/index.js';
+import { DEPLOY_TERRAFORM } from './terraform-tree.js';
+
+const SUITE = 'bookworm';
+const RUNTIME = 'bwrap';
+// What the script installs: its own packages and those of `executor install bwrap`. They are
+// downloaded into the cached tree's apt cache once; each run still installs them with apt.
+const PREDOWNLOAD = ['ca-certificates', 'curl', 'git', ...PACKAGES[RUNTIME]];
+
+const SYSTEMCTL_STAND_IN = `#!/bin/sh
+# Stands in for systemctl (systemd is not PID 1 here): records the call.
+printf '%s\\n' "$*" >>/var/log/systemctl-calls
+`;
+
+/** Serves one file on loopback, recording the paths asked for. */
+async function serveFile(urlPath: string, file: string): Promise<{ url: string; requests: string[]; close: () => Promise<void> }> {
+  const requests: string[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(req.url ?? '');
+    if (req.method !== 'GET' || req.url !== urlPath) {
+      res.writeHead(404).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(file).size });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}${urlPath}`,
+    requests,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Writes a file into the overlay's upper layer, creating its directories with the given modes. */
+function writeIntoLayer(upper: string, file: string, content: string, mode: number, dirModes: Record<string, number> = {}): void {
+  let dir = upper;
+  for (const part of path.dirname(file).split('/').filter(Boolean)) {
+    dir = path.join(dir, part);
+    if (!fs.existsSync(dir)) fs.mkdirSync(dir, { mode: dirModes[part] ?? 0o755 });
+  }
+  fs.writeFileSync(path.join(upper, file), content, { mode });
+  fs.chmodSync(path.join(upper, file), mode);
+}
+
+describe('the executor startup script on a fresh Debian root filesystem', { timeout: 900_000 }, () => {
+  const mirror = hostDebianMirror();
+  let skipReason: string | undefined;
+  let work: string;
+  let layers: RootfsLayers;
+  let upper: string;
+  let coordinator: CoordinatorProcess;
+  let artifact: Awaited<ReturnType<typeof serveFile>>;
+  let artifactSha256: string;
+  let inputs: ExecutorInstallInputs;
+  let scriptOutput: string;
+
+  before(async () => {
+    try {
+      await checkMirror(mirror, SUITE);
+    } catch (err) {
+      if (!(err instanceof DebianMirrorUnreachableError)) throw err;
+      skipReason = `the Debian mirror ${mirror} is unreachable, so no root filesystem can be built: ${err.message}`;
+      process.stderr.write(`skipping: ${skipReason}\n`);
+      return;
+    }
+    const rootfs = await ensureDebianRootfs({ suite: SUITE, mirror, predownload: PREDOWNLOAD });
+    if (rootfs.builtMs !== undefined) process.stderr.write(`built the Debian ${SUITE} root filesystem ${rootfs.dir} in ${Math.round(rootfs.builtMs / 1000)} s\n`);
+
+    work = makeTempDir('sandfleet-startup-script-');
+    const binary = path.join(work, EXECUTOR_ARTIFACT);
+    await buildExecutorBinary({ outFile: binary, commit: sourceCommit() });
+    artifactSha256 = createHash('sha256').update(fs.readFileSync(binary)).digest('hex');
+    artifact = await serveFile(`/releases/${EXECUTOR_ARTIFACT}`, binary);
+    coordinator = await startCoordinatorProcess('pglite');
+
+    inputs = {
+      frontend_url: coordinator.url,
+      frontend_password: ACCESS_TOKEN,
+      queue_name: 'batches',
+      queue_names: null,
+      maximum_runtime_per_job: '45m',
+      maximum_num_jobs: 2,
+      num_total_jobs: 200,
+      max_active_time: '12h',
+      job_num_cpus: '4',
+      job_memory: '12GB',
+      firecracker_disk_space: '20GB',
+      use_firecracker: true,
+      docker_registry_mirror_urls: ['https://mirror.gcr.io', ''],
+      docker_registry_mirror_node_exporter_url: '',
+      docker_auth_config: '',
+      private_ca_cert: '',
+      executor_binary_url: artifact.url,
+      executor_binary_sha256: artifactSha256,
+      runtime: RUNTIME,
+      drain_timeout_seconds: 600,
+    };
+    upper = path.join(work, 'upper');
+    fs.mkdirSync(upper);
+    fs.mkdirSync(path.join(work, 'overlay-work'));
+    layers = { lower: rootfs.dir, upper, work: path.join(work, 'overlay-work') };
+    writeIntoLayer(upper, 'root/startup-script.sh', renderGoogleStartupScript(DEPLOY_TERRAFORM, inputs, { useLocalSsd: false }), 0o700, { root: 0o700 });
+    writeIntoLayer(upper, 'usr/local/sbin/systemctl', SYSTEMCTL_STAND_IN, 0o755);
+    scriptOutput = await runInRootfs(layers, ['bash', '/root/startup-script.sh']);
+  });
+
+  after(async () => {
+    await artifact?.close();
+    await coordinator?.stop();
+    if (work) removeTempDir(work);
+  });
+
+  it('downloads the artifact and installs it as /usr/local/bin/executor, unchanged', (t) => {
+    if (skipReason) return t.skip(skipReason);
+    assert.deepEqual(artifact.requests, [`/releases/${EXECUTOR_ARTIFACT}`], scriptOutput);
+    const installed = path.join(upper, 'usr/local/bin/executor');
+    const stat = fs.statSync(installed);
+    assert.equal(stat.mode & 0o7777, 0o755);
+    assert.equal(stat.uid, 0);
+    assert.equal(createHash('sha256').update(fs.readFileSync(installed)).digest('hex'), artifactSha256);
+  });
+
+  it('writes executor.env with the module\'s values, readable by root alone', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const envFile = path.join(upper, 'etc/systemd/system/executor.env');
+    assert.equal(fs.statSync(envFile).mode & 0o777, 0o600);
+    const expected = Object.fromEntries(Object.entries(executorEnv(inputs)).filter(([, value]) => value !== ''));
+    assert.deepEqual(await readEnvironmentFile(envFile), expected);
+  });
+
+  it('writes a unit and drain drop-in that systemd-analyze verify accepts', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const unit = fs.readFileSync(path.join(upper, 'etc/systemd/system/executor.service'), 'utf8');
+    assert.match(unit, /^ExecStart=\/usr\/local\/bin\/executor run$/m);
+    assert.match(unit, /^EnvironmentFile=\/etc\/systemd\/system\/executor\.env$/m);
+    assert.match(fs.readFileSync(path.join(upper, 'etc/systemd/system/executor.service.d/50-drain.conf'), 'utf8'), /^TimeoutStopSec=600$/m);
+    // The host's systemd-analyze, reading the unit, its drop-in and the binaries they name from the tree.
+    const output = await runInRootfs(layers, ['sh', '-c', 'systemd-analyze verify --man=no --root="$ROOTFS" /etc/systemd/system/executor.service 2>&1; echo "exit $?"'], { where: 'host' });
+    assert.equal(output.trim(), 'exit 0', output);
+  });
+
+  it('reloads systemd and enables and starts the executor', (t) => {
+    if (skipReason) return t.skip(skipReason);
+    assert.deepEqual(fs.readFileSync(path.join(upper, 'var/log/systemctl-calls'), 'utf8').trim().split('\n'), ['daemon-reload', 'enable --now executor']);
+  });
+
+  it('leaves an executor that validates against the coordinator with the env file loaded', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const output = await runInRootfs(layers, ['bash', '-c', 'set -a; . /etc/systemd/system/executor.env; set +a; executor validate 2>&1; echo "exit $?"']);
+    assert.match(output, /exit 0\s*$/, output);
+    assert.match(output, new RegExp(`✓ authorized with ${coordinator.url}`), output);
+    assert.match(output, /✓ runtime bwrap/, output);
+  });
+});
