@@ -85,7 +85,12 @@ export async function ensureDebianRootfs(spec: RootfsSpec, options: { cacheDir?:
     if (spec.predownload.length > 0) {
       await runInRootfs({ lower: scratch }, ['sh', '-c', 'apt-get update -qq && apt-get install -y -qq --download-only --no-install-recommends "$@" && rm -rf /var/lib/apt/lists/*', 'sh', ...spec.predownload], { log: options.log });
     }
-    fs.renameSync(scratch, dir);
+    try {
+      fs.renameSync(scratch, dir);
+    } catch (err) {
+      // Another run finished the same tree first: use that one.
+      if (!fs.existsSync(path.join(dir, 'etc/debian_version'))) throw err;
+    }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }

@@ -77,6 +77,26 @@ function writeIntoLayer(upper: string, file: string, content: string, mode: numb
   fs.chmodSync(path.join(upper, file), mode);
 }
 
+/**
+ * `systemd-analyze verify` by the host's systemd of a unit in the tree, with its drop-ins and the
+ * binaries it names read from the tree; `edit` (a sed script) changes a copy of the unit first.
+ * A minbase tree has no systemd, so the units every Debian machine's systemd brings
+ * (sysinit.target, network-online.target…) are the host's, mounted into it. Returns the output
+ * and `exit <status>`.
+ */
+function verifyInTree(layers: RootfsLayers, unit: string, edit?: string): Promise<string> {
+  const target = edit === undefined ? unit : unit.replace(/\.service$/, '-edited.service');
+  const script = [
+    'set -e',
+    'mkdir -p "$ROOTFS/usr/lib/systemd/system"',
+    'mount --bind -o ro /usr/lib/systemd/system "$ROOTFS/usr/lib/systemd/system"',
+    ...(edit === undefined ? [] : ['sed "$3" "$ROOTFS$1" >"$ROOTFS$2"', 'if [ -d "$ROOTFS$1.d" ]; then cp -r "$ROOTFS$1.d" "$ROOTFS$2.d"; fi']),
+    'status=0; systemd-analyze verify --man=no --root="$ROOTFS" "$2" 2>&1 || status=$?',
+    'echo "exit $status"',
+  ].join('\n');
+  return runInRootfs(layers, ['sh', '-c', script, 'sh', unit, target, edit ?? ''], { where: 'host' }).then((out) => out.trim());
+}
+
 describe('the executor startup script on a fresh Debian root filesystem', { timeout: 900_000 }, () => {
   const mirror = hostDebianMirror();
   let skipReason: string | undefined;
@@ -169,9 +189,13 @@ describe('the executor startup script on a fresh Debian root filesystem', { time
     assert.match(unit, /^ExecStart=\/usr\/local\/bin\/executor run$/m);
     assert.match(unit, /^EnvironmentFile=\/etc\/systemd\/system\/executor\.env$/m);
     assert.match(fs.readFileSync(path.join(upper, 'etc/systemd/system/executor.service.d/50-drain.conf'), 'utf8'), /^TimeoutStopSec=600$/m);
-    // The host's systemd-analyze, reading the unit, its drop-in and the binaries they name from the tree.
-    const output = await runInRootfs(layers, ['sh', '-c', 'systemd-analyze verify --man=no --root="$ROOTFS" /etc/systemd/system/executor.service 2>&1; echo "exit $?"'], { where: 'host' });
-    assert.equal(output.trim(), 'exit 0', output);
+    assert.equal(await verifyInTree(layers, '/etc/systemd/system/executor.service'), 'exit 0');
+    // The same check reports a misspelt key, and an ExecStart the tree does not have.
+    const misspelt = await verifyInTree(layers, '/etc/systemd/system/executor.service', 's/^KillMode=/KilMode=/');
+    assert.match(misspelt, /Unknown key 'KilMode' in section \[Service\]/);
+    const missing = await verifyInTree(layers, '/etc/systemd/system/executor.service', 's|/usr/local/bin/executor|/usr/local/bin/no-executor|');
+    assert.match(missing, /no-executor/);
+    assert.doesNotMatch(missing, /exit 0/);
   });
 
   it('reloads systemd and enables and starts the executor', (t) => {
