@@ -25,13 +25,15 @@ import {
   executorEnv,
   hostDebianMirror,
   renderGoogleStartupScript,
+  RootfsCommandError,
   runInRootfs,
   type ExecutorInstallInputs,
   type RootfsLayers,
 } from '../src/index.js';
 import { DEPLOY_TERRAFORM } from './terraform-tree.js';
 
-const SUITE = 'bookworm';
+// What the modules' machines boot (debian-cloud/debian-13, debian-13-amd64-*).
+const SUITE = 'trixie';
 const RUNTIME = 'bwrap';
 // What the script installs: its own packages and those of `executor install bwrap`. They are
 // downloaded into the cached tree's apt cache once; each run still installs them with apt.
@@ -101,6 +103,7 @@ describe('the executor startup script on a fresh Debian root filesystem', { time
   const mirror = hostDebianMirror();
   let skipReason: string | undefined;
   let work: string;
+  let lower: string;
   let layers: RootfsLayers;
   let upper: string;
   let coordinator: CoordinatorProcess;
@@ -108,6 +111,8 @@ describe('the executor startup script on a fresh Debian root filesystem', { time
   let artifactSha256: string;
   let inputs: ExecutorInstallInputs;
   let scriptOutput: string;
+  let tampered: RootfsLayers;
+  let tamperedResult: { failed: boolean; output: string };
 
   before(async () => {
     try {
@@ -150,14 +155,28 @@ describe('the executor startup script on a fresh Debian root filesystem', { time
       runtime: RUNTIME,
       drain_timeout_seconds: 600,
     };
-    upper = path.join(work, 'upper');
-    fs.mkdirSync(upper);
-    fs.mkdirSync(path.join(work, 'overlay-work'));
-    layers = { lower: rootfs.dir, upper, work: path.join(work, 'overlay-work') };
-    writeIntoLayer(upper, 'root/startup-script.sh', renderGoogleStartupScript(DEPLOY_TERRAFORM, inputs, { useLocalSsd: false }), 0o700, { root: 0o700 });
-    writeIntoLayer(upper, 'usr/local/sbin/systemctl', SYSTEMCTL_STAND_IN, 0o755);
+    lower = rootfs.dir;
+    layers = freshMachine('machine', inputs);
+    upper = layers.upper!;
+    // A second machine, given a sha256 the artifact does not have, boots alongside.
+    tampered = freshMachine('tampered', { ...inputs, executor_binary_sha256: 'f'.repeat(64) });
+    const tamperedRun = runInRootfs(tampered, ['bash', '/root/startup-script.sh']).then(
+      (output) => ({ failed: false, output }),
+      (err: unknown) => ({ failed: err instanceof RootfsCommandError, output: err instanceof Error ? err.message : String(err) }),
+    );
     scriptOutput = await runInRootfs(layers, ['bash', '/root/startup-script.sh']);
+    tamperedResult = await tamperedRun;
   });
+
+  /** A fresh overlay of the tree holding the startup script rendered from `machineInputs` and the systemctl stand-in. */
+  const freshMachine = (name: string, machineInputs: ExecutorInstallInputs): RootfsLayers => {
+    const machine = { lower, upper: path.join(work, name, 'upper'), work: path.join(work, name, 'work') };
+    fs.mkdirSync(machine.upper, { recursive: true });
+    fs.mkdirSync(machine.work);
+    writeIntoLayer(machine.upper, 'root/startup-script.sh', renderGoogleStartupScript(DEPLOY_TERRAFORM, machineInputs, { useLocalSsd: false }), 0o700, { root: 0o700 });
+    writeIntoLayer(machine.upper, 'usr/local/sbin/systemctl', SYSTEMCTL_STAND_IN, 0o755);
+    return machine;
+  };
 
   after(async () => {
     await artifact?.close();
@@ -167,12 +186,22 @@ describe('the executor startup script on a fresh Debian root filesystem', { time
 
   it('downloads the artifact and installs it as /usr/local/bin/executor, unchanged', (t) => {
     if (skipReason) return t.skip(skipReason);
-    assert.deepEqual(artifact.requests, [`/releases/${EXECUTOR_ARTIFACT}`], scriptOutput);
+    // Once by each machine.
+    assert.deepEqual(artifact.requests, [`/releases/${EXECUTOR_ARTIFACT}`, `/releases/${EXECUTOR_ARTIFACT}`], scriptOutput);
     const installed = path.join(upper, 'usr/local/bin/executor');
     const stat = fs.statSync(installed);
     assert.equal(stat.mode & 0o7777, 0o755);
     assert.equal(stat.uid, 0);
     assert.equal(createHash('sha256').update(fs.readFileSync(installed)).digest('hex'), artifactSha256);
+  });
+
+  it('refuses an artifact that does not match executor_binary_sha256, installing nothing', (t) => {
+    if (skipReason) return t.skip(skipReason);
+    assert.ok(tamperedResult.failed, tamperedResult.output);
+    assert.match(tamperedResult.output, /the executor artifact from http:\/\/127\.0\.0\.1:\d+\/releases\/executor-linux-amd64 does not match executor_binary_sha256/);
+    for (const file of ['usr/local/bin/executor', 'etc/systemd/system/executor.env', 'etc/systemd/system/executor.service', 'var/log/systemctl-calls']) {
+      assert.ok(!fs.existsSync(path.join(tampered.upper!, file)), `${file} must not exist`);
+    }
   });
 
   it('writes executor.env with the module\'s values, readable by root alone', async (t) => {
@@ -209,5 +238,27 @@ describe('the executor startup script on a fresh Debian root filesystem', { time
     assert.match(output, /exit 0\s*$/, output);
     assert.match(output, new RegExp(`✓ authorized with ${coordinator.url}`), output);
     assert.match(output, /✓ runtime bwrap/, output);
+  });
+});
+
+describe('the Debian mirror of the root filesystem', () => {
+  it('is the host\'s first Debian archive, from deb822 or one-line sources', () => {
+    const dir = makeTempDir('sandfleet-apt-sources-', { untilFileEnds: true });
+    fs.mkdirSync(path.join(dir, 'sources.list.d'));
+    fs.writeFileSync(path.join(dir, 'sources.list.d/debian.sources'), [
+      'Types: deb', 'URIs: http://mirror.example.org/debian-security', 'Suites: bookworm-security', '',
+      'Types: deb', 'URIs: https://mirror.example.org/debian/', 'Suites: bookworm', '',
+    ].join('\n'));
+    assert.equal(hostDebianMirror(dir), 'https://mirror.example.org/debian');
+    fs.writeFileSync(path.join(dir, 'sources.list'), 'deb [arch=amd64] http://other.example.org/debian bookworm main\n');
+    assert.equal(hostDebianMirror(dir), 'http://other.example.org/debian');
+  });
+
+  it('is reported unreachable (the reason the startup script test skips) when nothing answers', async () => {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await assert.rejects(checkMirror(`http://127.0.0.1:${port}/debian`, SUITE), (err: Error) => err instanceof DebianMirrorUnreachableError && err.message.startsWith(`cannot fetch http://127.0.0.1:${port}/debian/dists/${SUITE}/Release: `));
   });
 });
