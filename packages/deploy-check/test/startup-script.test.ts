@@ -148,7 +148,8 @@ describe('the executor startup script on a fresh Debian root filesystem', { time
       use_firecracker: true,
       docker_registry_mirror_urls: ['https://mirror.gcr.io', ''],
       docker_registry_mirror_node_exporter_url: '',
-      docker_auth_config: '',
+      // Quotes, $, ` and \ must reach executor.env as they are, through the script and its sh.
+      docker_auth_config: '{"auths": {\n  "registry.example.com": {"auth": "dTpw", "identitytoken": "$(reboot) `id` \\\\ \\" ${HOME}"}\n}}',
       private_ca_cert: '',
       executor_binary_url: artifact.url,
       executor_binary_sha256: artifactSha256,
@@ -209,7 +210,9 @@ describe('the executor startup script on a fresh Debian root filesystem', { time
     const envFile = path.join(upper, 'etc/systemd/system/executor.env');
     assert.equal(fs.statSync(envFile).mode & 0o777, 0o600);
     const expected = Object.fromEntries(Object.entries(executorEnv(inputs)).filter(([, value]) => value !== ''));
-    assert.deepEqual(await readEnvironmentFile(envFile), expected);
+    const written = await readEnvironmentFile(envFile);
+    assert.deepEqual(written, expected);
+    assert.deepEqual(JSON.parse(written.EXECUTOR_DOCKER_AUTH_CONFIG!), JSON.parse(inputs.docker_auth_config));
   });
 
   it('writes a unit and drain drop-in that systemd-analyze verify accepts', async (t) => {
