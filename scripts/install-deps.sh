@@ -19,6 +19,8 @@ if [ "$purpose" = test ]; then
   # systemd-analyze verifies the units `install systemd` writes (installing it starts no service
   # where systemd is not PID 1).
   packages+=(systemd)
+  # debootstrap builds the fresh Debian tree the executors' startup script is run in.
+  packages+=(debootstrap)
 fi
 
 missing=()

@@ -203,12 +203,12 @@ describe('startup scripts', () => {
     for (const script of scripts.filter((s) => s.name.includes('/executors/'))) {
       // The shared install steps are embedded: download, verify, install, prepare, start.
       assert.match(script.text, /sha256sum --check/);
-      assert.match(script.text, /executor install "\$EXECUTOR_RUNTIME"\n/);
+      assert.match(script.text, /executor install "\$INSTALL_RUNTIME"\n/);
       // `install systemd` validates the settings, so it runs with the module's env file loaded.
       assert.match(script.text, /\. \/etc\/systemd\/system\/executor\.env\n\s*set \+a\n\s*executor install systemd/);
       assert.match(script.text, /systemctl enable --now executor/);
       // The shared secret lands in a file only root reads; a stop signals the executor alone.
-      assert.match(script.text, /umask 077\n\s*printf '%s' "\$EXECUTOR_ENV_B64" \| base64 -d >\/etc\/systemd\/system\/executor\.env/);
+      assert.match(script.text, /umask 077\n\s*printf '%s' "\$INSTALL_ENV_B64" \| base64 -d >\/etc\/systemd\/system\/executor\.env/);
       assert.match(script.text, /chmod 0600 \/etc\/systemd\/system\/executor\.env/);
       assert.match(script.text, /KillMode=mixed/);
     }
@@ -270,7 +270,7 @@ describe('startup scripts', () => {
     const script = await capture(['terraform', 'output', '-raw', 'script'], { cwd: dir, env: TERRAFORM_ENV });
     const label = await capture(['terraform', 'output', '-raw', 'queue_label'], { cwd: dir, env: TERRAFORM_ENV });
     assert.equal(label.stdout, 'batches_codeintel');
-    const envB64 = /^readonly EXECUTOR_ENV_B64='([A-Za-z0-9+/=]*)'$/m.exec(script.stdout)?.[1];
+    const envB64 = /^readonly INSTALL_ENV_B64='([A-Za-z0-9+/=]*)'$/m.exec(script.stdout)?.[1];
     assert.ok(envB64 !== undefined, script.stdout);
     const env = parseSystemdEnvironmentFile(Buffer.from(envB64, 'base64').toString('utf8'));
     assert.equal(env.EXECUTOR_FRONTEND_PASSWORD, password);

@@ -4,7 +4,9 @@
 set -euo pipefail
 
 readonly USE_LOCAL_SSD='${use_local_ssd}'
-readonly EXECUTOR_STATE_DIR=/var/lib/sandfleet/executor
+# The executor's state directory (its default EXECUTOR_STATE_DIR); not named so, since executor.env
+# is loaded into this shell.
+readonly LOCAL_SSD_STATE_DIR=/var/lib/sandfleet/executor
 
 ${install_executor}
 
@@ -13,11 +15,11 @@ ${install_executor}
 mount_local_ssd() {
   local device=/dev/disk/by-id/google-local-nvme-ssd-0
   [ -e "$device" ] || device=/dev/nvme0n1
-  mountpoint -q "$EXECUTOR_STATE_DIR" && return 0
+  mountpoint -q "$LOCAL_SSD_STATE_DIR" && return 0
   # A reboot keeps the SSD's content; a stop or a new VM hands out a blank one.
   blkid "$device" >/dev/null || mkfs.ext4 -q -F "$device"
-  mkdir -p "$EXECUTOR_STATE_DIR"
-  mount -o discard,defaults "$device" "$EXECUTOR_STATE_DIR"
+  mkdir -p "$LOCAL_SSD_STATE_DIR"
+  mount -o discard,defaults "$device" "$LOCAL_SSD_STATE_DIR"
 }
 
 if [ "$USE_LOCAL_SSD" = true ]; then
