@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { SandfleetError, parseDuration, parseSize, type ParseResult } from '@sandfleet/protocol';
 import { MIN_ADMIN_TOKEN_LENGTH, type DbConfig } from '@sandfleet/db';
-import { QueueCatalog, QueueDeclarations } from './queue-catalog.js';
+import { DequeueCacheConfig, QueueCatalog, QueueDeclarations } from './queue-catalog.js';
 import { loadMetricPublisherConfig, type MetricPublisherConfig } from './metric-publisher-config.js';
 
 /**
@@ -22,6 +22,8 @@ export const SiteConfig = z
     externalURL: z.url().optional(),
     'executors.accessToken': z.string().optional(),
     'executors.frontendURL': z.url().optional(),
+    /** Weight and limit of batches and codeintel in the multi-queue dequeue. */
+    'executors.multiqueue.dequeueCacheConfig': DequeueCacheConfig.optional(),
     /** Queues beyond batches and codeintel (see queue-catalog.ts). */
     'sandfleet.queues': QueueDeclarations.optional(),
   })
@@ -135,7 +137,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const signInMaxFailures = integer('SANDFLEET_SIGN_IN_MAX_FAILURES', 10);
   const signInWindowMs = duration('SANDFLEET_SIGN_IN_WINDOW', 10 * 60_000);
 
-  const queues = QueueCatalog.build(site['sandfleet.queues'] ?? [], { stalledMaxAgeMs, maxResets });
+  const queues = QueueCatalog.build(site['sandfleet.queues'] ?? [], { stalledMaxAgeMs, maxResets }, site['executors.multiqueue.dequeueCacheConfig']);
 
   const database: DbConfig = env.DATABASE_URL
     ? { kind: 'postgres', url: env.DATABASE_URL }

@@ -48,6 +48,14 @@ export const QueueDeclarations = z
   );
 export type QueueDeclarations = z.infer<typeof QueueDeclarations>;
 
+/**
+ * Sourcegraph's `executors.multiqueue.dequeueCacheConfig`: weight and limit of batches and
+ * codeintel. A declared queue takes its own from `sandfleet.queues`.
+ */
+const DequeueProperties = z.object({ limit: z.number().int().positive().optional(), weight: z.number().int().positive().optional() }).strict();
+export const DequeueCacheConfig = z.object({ batches: DequeueProperties.optional(), codeintel: DequeueProperties.optional() }).strict();
+export type DequeueCacheConfig = z.infer<typeof DequeueCacheConfig>;
+
 /** Sourcegraph's defaults (`DequeuePropertiesPerQueue`). */
 const BUILTIN_QUEUE_SETTINGS: Record<string, Omit<QueueSettings, 'stalledMaxAgeMs' | 'maxResets'>> = {
   batches: { maxRetries: 0, weight: 4, dequeueLimit: 50 },
@@ -71,9 +79,21 @@ export class QueueCatalog {
     this.settings = Object.freeze({ ...settings });
   }
 
-  static build(declarations: QueueDeclarations, common: Pick<QueueSettings, 'stalledMaxAgeMs' | 'maxResets'>): QueueCatalog {
+  static build(
+    declarations: QueueDeclarations,
+    common: Pick<QueueSettings, 'stalledMaxAgeMs' | 'maxResets'>,
+    dequeueCache: DequeueCacheConfig = {},
+  ): QueueCatalog {
     const settings: Record<string, QueueSettings> = {};
-    for (const name of BUILTIN_QUEUE_NAMES) settings[name] = { ...common, ...BUILTIN_QUEUE_SETTINGS[name]! };
+    for (const name of BUILTIN_QUEUE_NAMES) {
+      const override = dequeueCache[name] ?? {};
+      settings[name] = {
+        ...common,
+        ...BUILTIN_QUEUE_SETTINGS[name]!,
+        ...(override.weight !== undefined ? { weight: override.weight } : {}),
+        ...(override.limit !== undefined ? { dequeueLimit: override.limit } : {}),
+      };
+    }
     for (const declaration of declarations) {
       settings[declaration.name] = {
         ...common,

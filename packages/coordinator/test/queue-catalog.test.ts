@@ -48,6 +48,16 @@ describe('queue catalog from the site config', () => {
     assert.match(queues.nameSchema().safeParse('nope').error!.issues[0]!.message, /unknown queue: the queues are batches, codeintel, docs, manuals/);
   });
 
+  it("takes batches' and codeintel's weight and limit from executors.multiqueue.dequeueCacheConfig, as Sourcegraph does", () => {
+    const { queues } = withSite({ 'executors.multiqueue.dequeueCacheConfig': { batches: { weight: 2 }, codeintel: { limit: 20, weight: 3 } } });
+    assert.deepEqual([queues.settings.batches!.weight, queues.settings.batches!.dequeueLimit], [2, 50]);
+    assert.deepEqual([queues.settings.codeintel!.weight, queues.settings.codeintel!.dequeueLimit], [3, 20]);
+    assert.deepEqual(problemsOf({ 'executors.multiqueue.dequeueCacheConfig': { docs: { weight: 2 }, batches: { limit: 0 } } }), [
+      'executors.multiqueue.dequeueCacheConfig.batches.limit: Too small: expected number to be >0',
+      'executors.multiqueue.dequeueCacheConfig: Unrecognized key: "docs"',
+    ]);
+  });
+
   it('refuses bad declarations, each named', () => {
     assert.deepEqual(problemsOf({ 'sandfleet.queues': [{ name: 'codeintel' }, { name: 'a' }, { name: 'a' }] }), [
       'sandfleet.queues.0.name: "codeintel" always exists and cannot be declared',
