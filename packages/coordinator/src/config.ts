@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { QUEUE_NAMES, SandfleetError, parseDuration, parseSize, type ParseResult } from '@sandfleet/protocol';
+import { SandfleetError, parseDuration, parseSize, type ParseResult } from '@sandfleet/protocol';
 import { MIN_ADMIN_TOKEN_LENGTH, type DbConfig } from '@sandfleet/db';
+import { DequeueCacheConfig, QueueCatalog, QueueDeclarations } from './queue-catalog.js';
 import { loadMetricPublisherConfig, type MetricPublisherConfig } from './metric-publisher-config.js';
 
 /**
@@ -21,23 +22,15 @@ export const SiteConfig = z
     externalURL: z.url().optional(),
     'executors.accessToken': z.string().optional(),
     'executors.frontendURL': z.url().optional(),
+    /** Weight and limit of batches and codeintel in the multi-queue dequeue. */
+    'executors.multiqueue.dequeueCacheConfig': DequeueCacheConfig.optional(),
+    /** Queues beyond batches and codeintel (see queue-catalog.ts). */
+    'sandfleet.queues': QueueDeclarations.optional(),
   })
   .loose();
 export type SiteConfig = z.infer<typeof SiteConfig>;
 
 export const MIN_ACCESS_TOKEN_LENGTH = 20;
-
-export interface QueueSettings {
-  /** A processing job whose last heartbeat is older than this is reset (Sourcegraph: 25 s). */
-  stalledMaxAgeMs: number;
-  /** Resets before a stalled job is failed (Sourcegraph: 3). */
-  maxResets: number;
-  /** markErrored turns into failed once num_failures + 1 reaches this (Sourcegraph: 0, no retries). */
-  maxRetries: number;
-  /** Weight and recent-dequeue limit for the multi-queue dequeue. */
-  weight: number;
-  dequeueLimit: number;
-}
 
 export interface CoordinatorConfig {
   host: string;
@@ -51,7 +44,8 @@ export interface CoordinatorConfig {
   externalUrl: string;
   /** From SANDFLEET_ADMIN_TOKEN; when unset one is generated at first start. */
   adminToken: string | undefined;
-  queues: Record<string, QueueSettings>;
+  /** batches, codeintel and the queues the site config declares. */
+  queues: QueueCatalog;
   resetterIntervalMs: number;
   /** An executor is active when its last heartbeat is at most this old (3 × 5 s). */
   executorActiveMs: number;
@@ -102,11 +96,6 @@ export interface ServeFlags {
   siteConfig?: string;
 }
 
-const DEFAULT_QUEUE_SETTINGS: Record<string, Omit<QueueSettings, 'stalledMaxAgeMs' | 'maxResets'>> = {
-  batches: { maxRetries: 0, weight: 4, dequeueLimit: 50 },
-  codeintel: { maxRetries: 0, weight: 1, dequeueLimit: 250 },
-};
-
 export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): CoordinatorConfig {
   const problems: string[] = [];
   const host = flags.host ?? env.SANDFLEET_HOST ?? '127.0.0.1';
@@ -148,8 +137,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const signInMaxFailures = integer('SANDFLEET_SIGN_IN_MAX_FAILURES', 10);
   const signInWindowMs = duration('SANDFLEET_SIGN_IN_WINDOW', 10 * 60_000);
 
-  const queues: Record<string, QueueSettings> = {};
-  for (const name of QUEUE_NAMES) queues[name] = { stalledMaxAgeMs, maxResets, ...DEFAULT_QUEUE_SETTINGS[name]! };
+  const queues = QueueCatalog.build(site['sandfleet.queues'] ?? [], { stalledMaxAgeMs, maxResets }, site['executors.multiqueue.dequeueCacheConfig']);
 
   const database: DbConfig = env.DATABASE_URL
     ? { kind: 'postgres', url: env.DATABASE_URL }
@@ -160,7 +148,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     problems.push(`SANDFLEET_ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, got ${adminToken.length} (e.g. \`openssl rand -hex 32\`)`);
   }
 
-  const metricPublisher = loadMetricPublisherConfig(env, problems);
+  const metricPublisher = loadMetricPublisherConfig(env, queues.names, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const externalUrl = (site.externalURL ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/$/, '');
   return Object.freeze({

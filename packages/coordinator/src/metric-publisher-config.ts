@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { QUEUE_NAMES, parseDuration } from '@sandfleet/protocol';
+import { parseDuration } from '@sandfleet/protocol';
 import { CLOUDS, ServiceAccountError, parseServiceAccountKey, type Cloud } from '@sandfleet/autoscaling';
 
 /** Settings of the autoscaling metric publisher (docs/deploy.md, "Autoscaling metric"). */
@@ -33,7 +33,7 @@ export interface GcpMetricConfig {
 }
 
 /** Reads the EXECUTOR_METRIC_* variables; appends what is wrong to `problems`. */
-export function loadMetricPublisherConfig(env: NodeJS.ProcessEnv, problems: string[]): MetricPublisherConfig {
+export function loadMetricPublisherConfig(env: NodeJS.ProcessEnv, queueNames: readonly string[], problems: string[]): MetricPublisherConfig {
   const duration = (name: string, fallback: number) => {
     const raw = env[name];
     if (!raw) return fallback;
@@ -44,7 +44,7 @@ export function loadMetricPublisherConfig(env: NodeJS.ProcessEnv, problems: stri
   };
   return {
     environmentLabel: env.EXECUTOR_METRIC_ENVIRONMENT_LABEL || 'dev',
-    allocations: parseAllocations(env.EXECUTOR_ALLOCATIONS, problems),
+    allocations: parseAllocations(env.EXECUTOR_ALLOCATIONS, queueNames, problems),
     aws: loadAws(env, problems),
     gcp: loadGcp(env, problems),
     intervalMs: duration('SANDFLEET_METRIC_INTERVAL', 5_000),
@@ -58,9 +58,9 @@ export function loadMetricPublisherConfig(env: NodeJS.ProcessEnv, problems: stri
  * reports its full size to every configured cloud; a listed queue reports only to the clouds it
  * lists (a missing cloud counts as 0), as Sourcegraph does.
  */
-export function parseAllocations(raw: string | undefined, problems: string[]): Record<string, Record<Cloud, number>> {
+export function parseAllocations(raw: string | undefined, queueNames: readonly string[], problems: string[]): Record<string, Record<Cloud, number>> {
   const full = () => Object.fromEntries(CLOUDS.map((cloud) => [cloud, 1])) as Record<Cloud, number>;
-  const allocations: Record<string, Record<Cloud, number>> = Object.fromEntries(QUEUE_NAMES.map((queue) => [queue, full()]));
+  const allocations: Record<string, Record<Cloud, number>> = Object.fromEntries(queueNames.map((queue) => [queue, full()]));
   if (!raw) return allocations;
   let json: unknown;
   try {
@@ -74,8 +74,8 @@ export function parseAllocations(raw: string | undefined, problems: string[]): R
     return allocations;
   }
   for (const [queue, shares] of Object.entries(json)) {
-    if (!(QUEUE_NAMES as readonly string[]).includes(queue)) {
-      problems.push(`EXECUTOR_ALLOCATIONS: unknown queue "${queue}" (known: ${QUEUE_NAMES.join(', ')})`);
+    if (!queueNames.includes(queue)) {
+      problems.push(`EXECUTOR_ALLOCATIONS: unknown queue "${queue}" (known: ${queueNames.join(', ')})`);
       continue;
     }
     if (!isObject(shares)) {

@@ -1,6 +1,5 @@
 import client from 'prom-client';
 import { queueCounts, type Database } from '@sandfleet/db';
-import { QUEUE_NAMES } from '@sandfleet/protocol';
 
 /**
  * The coordinator's Prometheus metrics, in a registry of its own so several apps can live in one
@@ -16,7 +15,7 @@ export class Metrics {
   private readonly rotations: client.Counter;
   private cachedCounts: { at: number; counts: Awaited<ReturnType<typeof queueCounts>> } | undefined;
 
-  constructor(database: Database) {
+  constructor(database: Database, queueNames: readonly string[]) {
     client.collectDefaultMetrics({ register: this.registry });
     this.dequeues = new client.Counter({ name: 'sandfleet_dequeues_total', help: 'Jobs handed to executors.', labelNames: ['queue'], registers: [this.registry] });
     this.outcomes = new client.Counter({
@@ -52,7 +51,7 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         const counts = await self.counts(database);
-        for (const queue of QUEUE_NAMES) {
+        for (const queue of queueNames) {
           const c = counts[queue];
           this.set({ queue }, (c?.queued ?? 0) + (c?.errored ?? 0) + (c?.processing ?? 0));
         }

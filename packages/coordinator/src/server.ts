@@ -36,8 +36,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, o
     if (applied.length) log.info({ applied }, 'applied migrations');
     const generatedAdminToken = await ensureAdminToken(database, config.adminToken);
     const waiter = new JobWaiter(database.notifier);
-    const metrics = new Metrics(database);
-    registerQueueAgeGauge(metrics.registry, database);
+    const metrics = new Metrics(database, config.queues.names);
+    registerQueueAgeGauge(metrics.registry, database, config.queues.names);
     if (options.guardProcess) removeGuard = installProcessGuard(log, metrics);
     const demoImage = config.serveDemoImage ? ensureDemoImage(path.join(config.dataDir, 'demo-image')) : undefined;
     const app = createApp({ config, database, waiter, metrics, log, demoImage });

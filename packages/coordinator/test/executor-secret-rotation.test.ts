@@ -48,7 +48,7 @@ for (const backend of testBackends()) {
       assert.equal(await testAuth(t.app, secret), 200);
 
       // A restart: a new app on the same database and the same config.
-      const restarted = createApp({ config: t.config, database: t.database, waiter: new JobWaiter(t.database.notifier), metrics: new Metrics(t.database), log: pino({ level: 'silent' }) });
+      const restarted = createApp({ config: t.config, database: t.database, waiter: new JobWaiter(t.database.notifier), metrics: new Metrics(t.database, t.config.queues.names), log: pino({ level: 'silent' }) });
       assert.equal(await testAuth(restarted, ACCESS_TOKEN), 401, 'the retired config secret stays retired');
       assert.equal(await testAuth(restarted, secret), 200);
     });

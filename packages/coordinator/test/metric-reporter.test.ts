@@ -23,6 +23,31 @@ const AWS_KEY = { accessKeyId: 'AKIDREPORTERTEST', secretAccessKey: 'reporter-te
 const REGION = 'us-west-2';
 const PROJECT = 'sandfleet-reporter-test';
 const INTERVAL_MS = 400;
+const CLOUDWATCH_ENV = (cloudwatch: FakeCloudWatch) => ({
+  EXECUTOR_METRIC_ENVIRONMENT_LABEL: 'reporter-test',
+  EXECUTOR_METRIC_AWS_NAMESPACE: 'sourcegraph-executor',
+  EXECUTOR_METRIC_AWS_REGION: REGION,
+  EXECUTOR_METRIC_AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId,
+  EXECUTOR_METRIC_AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey,
+  SANDFLEET_METRIC_AWS_ENDPOINT: cloudwatch.url,
+  SANDFLEET_METRIC_INTERVAL: `${INTERVAL_MS}ms`,
+  SANDFLEET_MULTIQUEUE_METRIC_INTERVAL: `${2 * INTERVAL_MS}ms`,
+});
+
+/** The last value CloudWatch received per queue label. */
+function latestCloudWatchFigures(cloudwatch: FakeCloudWatch): Record<string, number> {
+  const latest: Record<string, number> = {};
+  for (const call of cloudwatch.calls) {
+    for (const datum of call.MetricData) {
+      const dims = Object.fromEntries((datum.Dimensions ?? []).map((d) => [d.Name, d.Value]));
+      assert.equal(call.Namespace, 'sourcegraph-executor');
+      assert.equal(datum.MetricName, 'src_executors_queue_size');
+      assert.equal(dims.environment, 'reporter-test');
+      latest[dims.queueName!] = datum.Value!;
+    }
+  }
+  return latest;
+}
 
 describe(`autoscaling metric reporter in a running coordinator (${backend})`, () => {
   let coordinator: CoordinatorServer;
@@ -39,19 +64,12 @@ describe(`autoscaling metric reporter in a running coordinator (${backend})`, ()
     // The real service's 5 s sampling period, scaled down with the publishing interval.
     monitoring = await startFakeCloudMonitoring({ projectId: PROJECT, oauth, certificate, samplingPeriodMs: INTERVAL_MS / 2 });
     coordinator = await startCoordinatorServer(backend, {
-      EXECUTOR_METRIC_ENVIRONMENT_LABEL: 'reporter-test',
+      ...CLOUDWATCH_ENV(cloudwatch),
       EXECUTOR_ALLOCATIONS: JSON.stringify({ codeintel: { aws: 0.5, gcp: 1 } }),
-      EXECUTOR_METRIC_AWS_NAMESPACE: 'sourcegraph-executor',
-      EXECUTOR_METRIC_AWS_REGION: REGION,
-      EXECUTOR_METRIC_AWS_ACCESS_KEY_ID: AWS_KEY.accessKeyId,
-      EXECUTOR_METRIC_AWS_SECRET_ACCESS_KEY: AWS_KEY.secretAccessKey,
-      SANDFLEET_METRIC_AWS_ENDPOINT: cloudwatch.url,
       EXECUTOR_METRIC_GCP_PROJECT_ID: PROJECT,
       EXECUTOR_METRIC_GOOGLE_APPLICATION_CREDENTIALS_FILE_CONTENT: serviceAccountJson(account, PROJECT, oauth.tokenUri),
       SANDFLEET_METRIC_GCP_ENDPOINT: monitoring.endpoint,
       SANDFLEET_METRIC_GCP_CA_FILE: certificate.certFile,
-      SANDFLEET_METRIC_INTERVAL: `${INTERVAL_MS}ms`,
-      SANDFLEET_MULTIQUEUE_METRIC_INTERVAL: `${2 * INTERVAL_MS}ms`,
       SANDFLEET_METRIC_MAX_BACKOFF: '10s',
     });
     // batches: 2 queued + 1 processing = 3; codeintel: 2 queued + 1 canceled = 2; both: 5.
@@ -71,19 +89,7 @@ describe(`autoscaling metric reporter in a running coordinator (${backend})`, ()
     certificate?.remove();
   });
 
-  const latestCloudWatch = () => {
-    const latest: Record<string, number> = {};
-    for (const call of cloudwatch.calls) {
-      for (const datum of call.MetricData) {
-        const dims = Object.fromEntries((datum.Dimensions ?? []).map((d) => [d.Name, d.Value]));
-        assert.equal(call.Namespace, 'sourcegraph-executor');
-        assert.equal(datum.MetricName, 'src_executors_queue_size');
-        assert.equal(dims.environment, 'reporter-test');
-        latest[dims.queueName!] = datum.Value!;
-      }
-    }
-    return latest;
-  };
+  const latestCloudWatch = () => latestCloudWatchFigures(cloudwatch);
   const latestMonitoring = () => {
     const latest: Record<string, number> = {};
     for (const point of monitoring.points) {
@@ -153,3 +159,32 @@ describe(`autoscaling metric reporter in a running coordinator (${backend})`, ()
   });
 });
 
+
+describe(`autoscaling metric reporter with a declared queue (${backend})`, () => {
+  let coordinator: CoordinatorServer;
+  let cloudwatch: FakeCloudWatch;
+
+  before(async () => {
+    cloudwatch = await startFakeCloudWatch({ ...AWS_KEY, region: REGION });
+    coordinator = await startCoordinatorServer(backend, { ...CLOUDWATCH_ENV(cloudwatch), EXECUTOR_ALLOCATIONS: JSON.stringify({ docs: { aws: 0.5 } }) }, {
+      'sandfleet.queues': [{ name: 'docs' }],
+    });
+    const submit = (queue: string) => coordinator.admin('POST', '/api/jobs', { queue, dockerSteps: [{ image: 'alpine', commands: ['true'] }] });
+    for (let i = 0; i < 4; i++) await submit('docs');
+    await submit('batches');
+  });
+  after(async () => {
+    await coordinator?.close();
+    await cloudwatch?.close();
+  });
+
+  it('publishes the declared queue (its allocation applied) and counts it in the multi-queue label', async () => {
+    const expected = { batches: 1, codeintel: 0, docs: 2, batches_codeintel_docs: 5 };
+    await waitFor('CloudWatch figures', () => isDeepStrictEqual(latestCloudWatchFigures(cloudwatch), expected) || undefined, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}: last ${JSON.stringify(latestCloudWatchFigures(cloudwatch))}, rejections ${JSON.stringify(cloudwatch.rejections)}`);
+    });
+    const text = await (await fetch(`${coordinator.url}/metrics`)).text();
+    assert.match(text, /^src_executor_total\{queue="docs"\} 4$/m);
+    assert.match(text, /^src_executor_queued_duration_seconds_total\{queue="docs"\} [0-9.]+$/m);
+  });
+});

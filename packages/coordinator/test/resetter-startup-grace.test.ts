@@ -7,6 +7,7 @@ import { testBackends } from '@sandfleet/test-helpers/db';
 import { createTestApp, type TestApp } from '@sandfleet/test-helpers/coordinator';
 import { startResetter } from '../src/background/resetter.js';
 import { Metrics } from '../src/metrics.js';
+import { QueueCatalog } from '../src/queue-catalog.js';
 
 const EMPTY_SPEC = { repositoryName: '', repositoryDirectory: '', commit: '', fetchTags: false, shallowClone: false, sparseCheckout: null, files: {}, dockerSteps: null, cliSteps: null, redactedValues: null, dockerAuthConfig: null };
 
@@ -28,11 +29,11 @@ for (const backend of testBackends()) {
       const config = {
         ...t.config,
         resetterIntervalMs: 50,
-        queues: Object.fromEntries(Object.entries(t.config.queues).map(([name, q]) => [name, { ...q, stalledMaxAgeMs }])),
+        queues: new QueueCatalog(Object.fromEntries(Object.entries(t.config.queues.settings).map(([name, q]) => [name, { ...q, stalledMaxAgeMs }]))),
       };
       const state = async () => (await sql<{ state: string }>`SELECT state FROM jobs WHERE id = ${claimed.job.id}`.execute(db)).rows[0]!.state;
       const startedAt = Date.now();
-      const stop = startResetter({ config, database: t.database, metrics: new Metrics(t.database), log: pino({ level: 'silent' }) });
+      const stop = startResetter({ config, database: t.database, metrics: new Metrics(t.database, t.config.queues.names), log: pino({ level: 'silent' }) });
       try {
         // Many resetter ticks run in the first second; none may reset the job.
         await new Promise((r) => setTimeout(r, 1_000));

@@ -4,11 +4,11 @@ import { z } from 'zod';
 import {
   DockerAuthConfig,
   MAX_DEQUEUE_WAIT_SECONDS,
-  QUEUE_NAME_LIST,
+  QUEUE_NAME_RULE,
   SandfleetError,
   parseDuration,
   parseSize,
-  unknownQueueNames,
+  isWellFormedQueueName,
   type ParseResult,
 } from '@sandfleet/protocol';
 import { NETWORK_POLICIES, type NetworkPolicy } from './network/policy.js';
@@ -363,8 +363,8 @@ function parseQueues(
   queueNamesText: string | undefined,
   problems: string[],
 ): { queueNames: string[]; multiQueue: boolean } {
-  const valid = QUEUE_NAME_LIST;
-  // The same checks, order and messages as Sourcegraph's config validation.
+  // The same checks and order as Sourcegraph's config validation. Any well-formed name is taken:
+  // the coordinator decides which queues exist and answers an unknown one with Sourcegraph's error.
   if (queueName === undefined && queueNamesText === undefined) {
     problems.push('neither EXECUTOR_QUEUE_NAME or EXECUTOR_QUEUE_NAMES is set');
     return { queueNames: [], multiQueue: false };
@@ -374,12 +374,12 @@ function parseQueues(
     return { queueNames: [], multiQueue: false };
   }
   if (queueName !== undefined) {
-    if (unknownQueueNames([queueName]).length > 0) problems.push(`EXECUTOR_QUEUE_NAME must be set to one of '${valid}'`);
+    if (!isWellFormedQueueName(queueName)) problems.push(`EXECUTOR_QUEUE_NAME '${queueName}' is not a queue name: use ${QUEUE_NAME_RULE}, e.g. 'batches'`);
     return { queueNames: [queueName], multiQueue: false };
   }
   const names = queueNamesText!.split(',').map((s) => s.trim());
-  for (const name of unknownQueueNames(names)) {
-    problems.push(`EXECUTOR_QUEUE_NAMES contains invalid queue name '${name}', valid names are '${valid}' and should be comma-separated`);
+  for (const name of names.filter((n) => !isWellFormedQueueName(n))) {
+    problems.push(`EXECUTOR_QUEUE_NAMES contains invalid queue name '${name}', valid names are ${QUEUE_NAME_RULE} and should be comma-separated`);
   }
   return { queueNames: [...new Set(names)], multiQueue: true };
 }

@@ -55,10 +55,10 @@ describe('executor CLI (real processes)', () => {
   });
 
   it('run refuses an invalid configuration with exit code 1, listing every problem', async () => {
-    const run = executor(['run'], { EXECUTOR_QUEUE_NAME: 'nope', EXECUTOR_MAXIMUM_NUM_JOBS: 'many' });
+    const run = executor(['run'], { EXECUTOR_QUEUE_NAME: 'no/pe', EXECUTOR_MAXIMUM_NUM_JOBS: 'many' });
     assert.equal(await run.exit, 1);
     assert.match(run.output(), /invalid value "" for EXECUTOR_FRONTEND_URL: no value supplied/);
-    assert.match(run.output(), /EXECUTOR_QUEUE_NAME must be set to one of 'batches, codeintel'/);
+    assert.match(run.output(), /EXECUTOR_QUEUE_NAME 'no\/pe' is not a queue name/);
     assert.match(run.output(), /invalid value "many" for EXECUTOR_MAXIMUM_NUM_JOBS/);
   });
 

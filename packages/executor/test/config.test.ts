@@ -120,10 +120,19 @@ describe('config', () => {
     const { EXECUTOR_QUEUE_NAME: _, ...noQueue } = BASE;
     assert.deepEqual(problemsOf(noQueue), ['neither EXECUTOR_QUEUE_NAME or EXECUTOR_QUEUE_NAMES is set']);
     assert.deepEqual(problemsOf({ ...BASE, EXECUTOR_QUEUE_NAMES: 'batches' }), ['both EXECUTOR_QUEUE_NAME and EXECUTOR_QUEUE_NAMES are set']);
-    assert.deepEqual(problemsOf({ ...BASE, EXECUTOR_QUEUE_NAME: 'nope' }), ["EXECUTOR_QUEUE_NAME must be set to one of 'batches, codeintel'"]);
-    assert.deepEqual(problemsOf({ ...noQueue, EXECUTOR_QUEUE_NAMES: 'batches,foo;bar' }), [
-      "EXECUTOR_QUEUE_NAMES contains invalid queue name 'foo;bar', valid names are 'batches, codeintel' and should be comma-separated",
+    assert.deepEqual(problemsOf({ ...BASE, EXECUTOR_QUEUE_NAME: 'No pe' }), [
+      "EXECUTOR_QUEUE_NAME 'No pe' is not a queue name: use lowercase letters, digits, '-' and '_' (at most 63, starting with a letter or digit), e.g. 'batches'",
     ]);
+    assert.deepEqual(problemsOf({ ...noQueue, EXECUTOR_QUEUE_NAMES: 'batches,foo;bar' }), [
+      "EXECUTOR_QUEUE_NAMES contains invalid queue name 'foo;bar', valid names are lowercase letters, digits, '-' and '_' (at most 63, starting with a letter or digit) and should be comma-separated",
+    ]);
+  });
+
+  it('takes any well-formed queue name: the coordinator decides which queues exist', () => {
+    assert.deepEqual(loadConfig({ ...BASE, EXECUTOR_QUEUE_NAME: 'docs' }, fixed).queueNames, ['docs']);
+    const { EXECUTOR_QUEUE_NAME: _, ...noQueue } = BASE;
+    const multi = loadConfig({ ...noQueue, EXECUTOR_QUEUE_NAMES: 'docs, batches,build_2' }, fixed);
+    assert.deepEqual([multi.queueNames, multi.multiQueue], [['docs', 'batches', 'build_2'], true]);
   });
 
   it('reports the frontend URL and password problems', () => {

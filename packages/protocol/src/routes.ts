@@ -1,4 +1,3 @@
-import { QUEUE_NAMES } from './queues.js';
 
 /**
  * Paths and headers of the executor API. Each path is written once, relative to EXECUTORS_PREFIX:
@@ -54,8 +53,11 @@ export const executorRoutePatterns = {
   testAuth: relative.testAuth,
   multiDequeue: relative.multiDequeue,
   multiHeartbeat: relative.multiHeartbeat,
-  /** Only declared queues match, so an unknown queue is a 404 like any unknown path. */
-  queue: (op: QueueOperation) => relative.queue(`:queueName{${QUEUE_NAMES.join('|')}}`, op),
+  /**
+   * Only the coordinator's queues match, so an unknown queue is a 404 like any unknown path. Queue
+   * names are well-formed (QUEUE_NAME_PATTERN), so they need no escaping in the pattern.
+   */
+  queue: (op: QueueOperation, queueNames: readonly string[]) => relative.queue(`:queueName{${queueNames.join('|')}}`, op),
   /** Mount point of the git proxy; repository names contain slashes, so it parses paths itself. */
   git: relative.gitRoot,
 } as const;

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  QUEUE_NAMES,
-  QueueNameSchema,
+  BUILTIN_QUEUE_NAMES,
+  QueueNameSyntax,
+  invalidQueueNamesMessage,
+  isWellFormedQueueName,
   executorRoutePatterns,
   executorRoutes,
   groupRecordUidsByQueue,
@@ -81,10 +83,17 @@ describe('record uids', () => {
 
 describe('queues', () => {
   it('names the unknown queues in order', () => {
-    assert.deepEqual(unknownQueueNames(['batches', 'foo', 'codeintel', 'bar']), ['foo', 'bar']);
-    assert.deepEqual(unknownQueueNames([...QUEUE_NAMES]), []);
-    assert.equal(QueueNameSchema.safeParse('codeintel').success, true);
-    assert.equal(QueueNameSchema.safeParse('nope').success, false);
+    assert.deepEqual(unknownQueueNames(['batches', 'foo', 'codeintel', 'bar'], BUILTIN_QUEUE_NAMES), ['foo', 'bar']);
+    assert.deepEqual(unknownQueueNames(['docs', 'batches'], ['batches', 'codeintel', 'docs']), []);
+  });
+
+  it('accepts well-formed names only', () => {
+    for (const name of ['codeintel', 'docs', 'a', 'build-2', 'x_y', '9lives']) assert.equal(QueueNameSyntax.safeParse(name).success, true, name);
+    for (const name of ['', 'Docs', '-x', '_x', 'a b', 'foo;bar', 'a/b', 'é', 'x'.repeat(64)]) assert.equal(isWellFormedQueueName(name), false, name);
+  });
+
+  it("words the unknown-queue error as Sourcegraph does", () => {
+    assert.equal(invalidQueueNamesMessage(['foo', 'bar'], BUILTIN_QUEUE_NAMES), "Invalid queue name(s) 'foo, bar' found. Supported queue names are 'batches, codeintel'.");
   });
 });
 
@@ -94,7 +103,7 @@ describe('routes', () => {
     assert.equal(executorRoutes.multiDequeue, '/.executors/queue/dequeue');
     assert.equal(executorRoutes.queue('batches', 'markComplete'), '/.executors/queue/batches/markComplete');
     assert.equal(executorRoutes.file('batch-changes', 'a/b.txt'), '/.executors/files/batch-changes/a/b.txt');
-    assert.equal(executorRoutePatterns.queue('heartbeat'), '/queue/:queueName{batches|codeintel}/heartbeat');
+    assert.equal(executorRoutePatterns.queue('heartbeat', BUILTIN_QUEUE_NAMES), '/queue/:queueName{batches|codeintel}/heartbeat');
     assert.equal(executorRoutePatterns.multiHeartbeat, '/queue/heartbeat');
   });
 

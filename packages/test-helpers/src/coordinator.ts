@@ -26,11 +26,14 @@ interface CoordinatorDir {
   siteConfig: string;
 }
 
-/** A data directory holding a site config that sets the executors' access token. */
-function makeCoordinatorDir(prefix: string): CoordinatorDir {
+/** More site config keys for a test coordinator, e.g. `{ 'sandfleet.queues': [{ name: 'docs' }] }`. */
+export type SiteConfigExtras = Record<string, unknown>;
+
+/** A data directory holding a site config that sets the executors' access token (and `site`). */
+function makeCoordinatorDir(prefix: string, site: SiteConfigExtras = {}): CoordinatorDir {
   const dataDir = makeTempDir(prefix);
   const siteConfig = path.join(dataDir, 'site-config.json');
-  fs.writeFileSync(siteConfig, JSON.stringify({ 'executors.accessToken': ACCESS_TOKEN }));
+  fs.writeFileSync(siteConfig, JSON.stringify({ 'executors.accessToken': ACCESS_TOKEN, ...site }));
   return { dataDir, siteConfig };
 }
 
@@ -62,14 +65,14 @@ export interface RequestInitOptions {
 }
 
 /** The real app on a real test database, exercised with `app.request()` (no socket). */
-export async function createTestApp(backend: BackendName, overrides: Partial<CoordinatorConfig> = {}) {
+export async function createTestApp(backend: BackendName, overrides: Partial<CoordinatorConfig> = {}, site: SiteConfigExtras = {}) {
   const testDb = await createTestDatabase(backend);
   const database: Database = await openDatabase(testDb.config);
-  const { dataDir, siteConfig } = makeCoordinatorDir('sandfleet-app-');
+  const { dataDir, siteConfig } = makeCoordinatorDir('sandfleet-app-', site);
   const config = { ...loadConfig({ dataDir, siteConfig }, {}), ...overrides };
   await createAdminToken(database.db, { token: ADMIN_TOKEN, description: 'test' });
   const waiter = new JobWaiter(database.notifier);
-  const app = createApp({ config, database, waiter, metrics: new Metrics(database), log: pino({ level: 'silent' }) });
+  const app = createApp({ config, database, waiter, metrics: new Metrics(database, config.queues.names), log: pino({ level: 'silent' }) });
   const request = (method: string, p: string, init: RequestInitOptions = {}) =>
     app.request(p, {
       method,
@@ -105,9 +108,9 @@ export interface CoordinatorServer extends RunningCoordinator {
 }
 
 /** A real coordinator serving HTTP on 127.0.0.1 in this process, on a fresh database. */
-export async function startCoordinatorServer(backend: BackendName, env: Record<string, string> = {}): Promise<CoordinatorServer> {
+export async function startCoordinatorServer(backend: BackendName, env: Record<string, string> = {}, site: SiteConfigExtras = {}): Promise<CoordinatorServer> {
   const testDb = await createTestDatabase(backend);
-  const { dataDir, siteConfig } = makeCoordinatorDir('sandfleet-server-');
+  const { dataDir, siteConfig } = makeCoordinatorDir('sandfleet-server-', site);
   const config = loadConfig({ port: 0, dataDir, siteConfig }, { SANDFLEET_ADMIN_TOKEN: ADMIN_TOKEN, ...testDb.env, ...env });
   const coordinator = await startCoordinator(config, pino({ level: 'warn' }));
   const api = adminApi(sendTo(coordinator.url));
@@ -141,8 +144,13 @@ export interface CoordinatorProcess {
  * `sandfleet serve` on a free port and a fresh database; resolves once it listens. `command`: how
  * `sandfleet` is started (the checkout's bin by default; a release bundle's launcher, say).
  */
-export async function startCoordinatorProcess(backend: BackendName, env: Record<string, string> = {}, command: readonly string[] = [process.execPath, SANDFLEET_BIN]): Promise<CoordinatorProcess> {
-  const { dataDir, siteConfig } = makeCoordinatorDir('sandfleet-e2e-');
+export async function startCoordinatorProcess(
+  backend: BackendName,
+  env: Record<string, string> = {},
+  command: readonly string[] = [process.execPath, SANDFLEET_BIN],
+  site: SiteConfigExtras = {},
+): Promise<CoordinatorProcess> {
+  const { dataDir, siteConfig } = makeCoordinatorDir('sandfleet-e2e-', site);
   let database: TestDatabase | undefined;
   let spawned: SpawnedProcess | undefined;
   try {

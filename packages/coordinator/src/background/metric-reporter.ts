@@ -1,14 +1,14 @@
 import client from 'prom-client';
 import type { Logger } from 'pino';
 import { queueSizes, type Database } from '@sandfleet/db';
-import { QUEUE_NAMES } from '@sandfleet/protocol';
 import { createCloudMonitoringSink, createCloudWatchSink, formatQueueNamesForMetrics, type MetricSink, type QueueSizeSample } from '@sandfleet/autoscaling';
 import type { MetricPublisherConfig } from '../metric-publisher-config.js';
+import type { QueueCatalog } from '../queue-catalog.js';
 import type { Metrics } from '../metrics.js';
 import { startPeriodic } from './periodic.js';
 
 export interface MetricReporterDeps {
-  config: { metricPublisher: MetricPublisherConfig };
+  config: { metricPublisher: MetricPublisherConfig; queues: Pick<QueueCatalog, 'names'> };
   database: Database;
   metrics: Metrics;
   log: Logger;
@@ -17,11 +17,12 @@ export interface MetricReporterDeps {
 /**
  * Publishes queue sizes for cloud autoscalers: every intervalMs each queue's size (queued +
  * errored + processing), every multiQueueIntervalMs the sum over all queues under the multi-queue
- * label. Each cloud gets its EXECUTOR_ALLOCATIONS share. A cloud that fails is paused with an
+ * label (all of the catalog's queues: `batches_codeintel` unless the site config declares more). Each cloud gets its EXECUTOR_ALLOCATIONS share. A cloud that fails is paused with an
  * exponential back-off; failures are logged and counted, never fatal. Returns the stop function.
  */
 export async function startMetricReporter(deps: MetricReporterDeps): Promise<() => Promise<void>> {
   const settings = deps.config.metricPublisher;
+  const queueNames = deps.config.queues.names;
   const sinks = await createSinks(settings);
   if (sinks.length === 0) return async () => {};
   const counters = publishCounters(deps.metrics.registry);
@@ -33,17 +34,17 @@ export async function startMetricReporter(deps: MetricReporterDeps): Promise<() 
   const share = (queue: string, cloud: MetricSink['cloud'], size: number) => Math.trunc(size * (settings.allocations[queue]?.[cloud] ?? 1));
 
   const stopPerQueue = startPeriodic('queue size publisher', settings.intervalMs, deps.log, async () => {
-    const sizes = await queueSizes(deps.database.db, QUEUE_NAMES);
+    const sizes = await queueSizes(deps.database.db, queueNames);
     await publishAll((cloud) =>
-      QUEUE_NAMES.map((queue) => ({ queueName: queue, environment: settings.environmentLabel, value: share(queue, cloud, sizes[queue]!.size) })),
+      queueNames.map((queue) => ({ queueName: queue, environment: settings.environmentLabel, value: share(queue, cloud, sizes[queue]!.size) })),
     );
   });
   const stopMultiQueue = startPeriodic('multi-queue size publisher', settings.multiQueueIntervalMs, deps.log, async () => {
-    const sizes = await queueSizes(deps.database.db, QUEUE_NAMES);
-    const total = QUEUE_NAMES.reduce((sum, queue) => sum + sizes[queue]!.size, 0);
+    const sizes = await queueSizes(deps.database.db, queueNames);
+    const total = queueNames.reduce((sum, queue) => sum + sizes[queue]!.size, 0);
     // Like Sourcegraph, the multi-queue figure takes the allocation of the first queue.
-    const first = [...QUEUE_NAMES].sort()[0]!;
-    await publishAll((cloud) => [{ queueName: formatQueueNamesForMetrics(QUEUE_NAMES), environment: settings.environmentLabel, value: share(first, cloud, total) }]);
+    const first = [...queueNames].sort()[0]!;
+    await publishAll((cloud) => [{ queueName: formatQueueNamesForMetrics(queueNames), environment: settings.environmentLabel, value: share(first, cloud, total) }]);
   });
   return async () => {
     stopPerQueue();

@@ -22,7 +22,7 @@ export function startResetter(deps: { config: CoordinatorConfig; database: Datab
     // A tick that comes late (or after a run longer than the interval) means a gap: start again.
     if (now - lastTick > 2 * deps.config.resetterIntervalMs + 1_000) availableSince = now;
     lastTick = now;
-    for (const [queue, settings] of Object.entries(deps.config.queues)) {
+    for (const [queue, settings] of Object.entries(deps.config.queues.settings)) {
       if (now - availableSince < settings.stalledMaxAgeMs) continue;
       const { reset, failed } = await resetStalled(deps.database.db, { queue, stalledMaxAgeMs: settings.stalledMaxAgeMs, maxResets: settings.maxResets });
       if (reset.length || failed.length) deps.log.warn({ queue, reset, failed }, 'reset stalled jobs');

@@ -13,7 +13,7 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
     .command('submit')
     .description('submit a job from a JSON file (or - for stdin) shaped like the Job payload plus "queue"')
     .argument('<file>', 'JSON job spec')
-    .option('-q, --queue <queue>', 'queue, overriding the file')
+    .option('-q, --queue <queue>', 'queue (batches, codeintel or one the site config declares), overriding the file')
     .option('-f, --follow', 'follow the job log until it ends; exit 1 unless it completed')
     .action(async (file: string, opts: { queue?: string; follow?: boolean }) => {
       const text = file === '-' ? await readStdin() : await fs.readFile(file, 'utf8');
@@ -27,7 +27,7 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
   jobs
     .command('list')
     .description('list jobs, newest first')
-    .option('-q, --queue <queue>', 'only this queue (batches, codeintel)')
+    .option('-q, --queue <queue>', 'only this queue (batches, codeintel or one the site config declares; `sandfleet queues` lists them)')
     .option('-s, --state <state>', 'only this state (queued, processing, completed, errored, failed, canceled)')
     .option('-r, --repository <name>', 'only jobs of this repository')
     .option('-n, --limit <n>', 'at most this many', '50')

@@ -127,7 +127,7 @@ export function buildProgram(settings: CliSettings, log: Logger): Command {
 
   program
     .command('queues')
-    .description('job counts per queue and state')
+    .description("job counts per state of each queue the coordinator serves (batches, codeintel and the site config's sandfleet.queues)")
     .action(async () => {
       const { queues } = await client().request<{ queues: { name: string; counts: Record<string, number> }[] }>('GET', '/api/queues');
       for (const q of queues) console.log(`${q.name.padEnd(10)} ${Object.entries(q.counts).map(([s, n]) => `${s}=${n}`).join(' ')}`);

@@ -49,7 +49,8 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
       ...process.env,
       EXECUTOR_FRONTEND_URL: coordinator.url,
       EXECUTOR_FRONTEND_PASSWORD: config.executorAccessToken!,
-      EXECUTOR_QUEUE_NAMES: 'batches,codeintel',
+      // Every queue, also those declared in the data directory's site config.
+      EXECUTOR_QUEUE_NAMES: config.queues.names.join(','),
       EXECUTOR_RUNTIME: options.runtime,
       // The coordinator serves the demo image; as a mirror it is asked before any outside registry.
       EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: coordinator.url,
@@ -68,7 +69,7 @@ export async function up(options: UpOptions, log: Logger): Promise<void> {
       `  web UI:       ${pc.cyan(coordinator.url + '/')}  (sign in with the admin token)`,
       `  admin token:  ${adminToken}`,
       `  executor secret (EXECUTOR_FRONTEND_PASSWORD): ${config.executorAccessToken} (kept in ${secretFile})`,
-      `  executor:     1 local executor (runtime ${options.runtime}), queues batches and codeintel`,
+      `  executor:     1 local executor (runtime ${options.runtime}), queues ${config.queues.names.join(', ')}`,
       '',
       'Submit the demo job and follow its log (in another terminal):',
       `  ${pc.cyan(`SANDFLEET_URL=${coordinator.url} SANDFLEET_ADMIN_TOKEN=${adminToken} npx sandfleet jobs submit ${rel} --follow`)}`,

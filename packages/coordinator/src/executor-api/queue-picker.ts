@@ -1,4 +1,4 @@
-import type { QueueSettings } from '../config.js';
+import type { QueueSettings } from '../queue-catalog.js';
 
 const DEQUEUE_HISTORY_TTL_MS = 5 * 60_000;
 
@@ -10,7 +10,7 @@ const DEQUEUE_HISTORY_TTL_MS = 5 * 60_000;
 export class QueuePicker {
   private readonly history = new Map<string, number[]>();
 
-  constructor(private readonly settings: Record<string, QueueSettings>, private readonly random: () => number = Math.random) {}
+  constructor(private readonly settings: Readonly<Record<string, QueueSettings>>, private readonly random: () => number = Math.random) {}
 
   pick(nonEmptyQueues: readonly string[], now = Date.now()): string | undefined {
     if (nonEmptyQueues.length <= 1) return nonEmptyQueues[0];

@@ -10,9 +10,10 @@ import {
   LOG_ENTRY_KEY_HEADER,
   LOG_ENTRY_KEY_PATTERN,
   MAX_DEQUEUE_WAIT_SECONDS,
-  QUEUE_NAME_LIST,
+  type QueueOperation,
   WAIT_HEADER,
   executorRoutePatterns as routes,
+  invalidQueueNamesMessage,
   recordUid,
   supportsJobPayloadV2,
   unknownQueueNames,
@@ -46,7 +47,7 @@ const WORKER_HOSTNAME_EMPTY = 'worker hostname cannot be empty';
 export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   const { config, database } = deps;
   const db = database.db;
-  const picker = new QueuePicker(config.queues);
+  const picker = new QueuePicker(config.queues.settings);
   const app = new Hono<ExecutorApiEnv>();
   const executorAuth = executorTokenAuth(database, config.executorAccessToken);
 
@@ -69,10 +70,8 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const v2 = checkExecutor(body.executorName, body.version);
     const queues = body.queues ?? [];
     if (queues.length === 0) return c.body(null, 204);
-    const invalid = unknownQueueNames(queues);
-    if (invalid.length > 0) {
-      throw new HttpError(500, `Invalid queue name(s) '${invalid.join(', ')}' found. Supported queue names are '${QUEUE_NAME_LIST}'.`);
-    }
+    const invalid = unknownQueueNames(queues, config.queues.names);
+    if (invalid.length > 0) throw new HttpError(500, invalidQueueNamesMessage(invalid, config.queues.names));
     const claimed = await withLongPoll(c, queues, async () => {
       const counts = await Promise.all(queues.map(async (q) => ({ q, n: await queuedCount(db, q, false) })));
       const queue = picker.pick(counts.filter((x) => x.n > 0).map((x) => x.q));
@@ -108,10 +107,11 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.json({ knownIds, cancelIds });
   });
 
+  const queueRoute = (op: QueueOperation) => routes.queue(op, config.queues.names);
   const queueOf = (c: Context) => c.req.param('queueName') ?? '';
   const jobAuth = jobTokenAuth(database, config.executorAccessToken, { kind: 'queue', queue: queueOf });
 
-  app.post(routes.queue('dequeue'), executorAuth, async (c) => {
+  app.post(queueRoute('dequeue'), executorAuth, async (c) => {
     const queue = queueOf(c);
     const body = await readJsonBody(c, DequeueRequest);
     const v2 = checkExecutor(body.executorName, body.version);
@@ -121,7 +121,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.json(toWireJob(claimed.job, claimed.token, { v2 }));
   });
 
-  app.post(routes.queue('heartbeat'), executorAuth, async (c) => {
+  app.post(queueRoute('heartbeat'), executorAuth, async (c) => {
     const queue = queueOf(c);
     const body = await readJsonBody(c, HeartbeatRequest);
     if (body.executorName === '') throw new HttpError(500, WORKER_HOSTNAME_EMPTY);
@@ -130,7 +130,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.json({ knownIds: result.knownIds.map(String), cancelIds: result.cancelIds.map(String) });
   });
 
-  app.post(routes.queue('addExecutionLogEntry'), jobAuth, async (c) => {
+  app.post(queueRoute('addExecutionLogEntry'), jobAuth, async (c) => {
     const body = await readJsonBody(c, AddLogEntryBody);
     const caller = await callerFor(c, db, body);
     const { executorName: _e, jobId: _j, ...entry } = body;
@@ -140,7 +140,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.json(index);
   });
 
-  app.post(routes.queue('updateExecutionLogEntry'), jobAuth, async (c) => {
+  app.post(queueRoute('updateExecutionLogEntry'), jobAuth, async (c) => {
     const body = await readJsonBody(c, UpdateLogEntryBody);
     const caller = await callerFor(c, db, body);
     const { executorName: _e, jobId: _j, entryId, ...entry } = body;
@@ -149,7 +149,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     return c.body(null, 204);
   });
 
-  app.post(routes.queue('appendExecutionLog'), jobAuth, async (c) => {
+  app.post(queueRoute('appendExecutionLog'), jobAuth, async (c) => {
     const body = await readJsonBody(c, AppendLogBody);
     const caller = await callerFor(c, db, body);
     const ok = await appendLogChunk(db, {
@@ -168,13 +168,13 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   });
 
   const finalRoute = (op: 'markComplete' | 'markErrored' | 'markFailed') =>
-    app.post(routes.queue(op), jobAuth, async (c) => {
+    app.post(queueRoute(op), jobAuth, async (c) => {
       const queue = queueOf(c);
       const body = await readJsonBody(c, op === 'markComplete' ? MarkCompleteBody : MarkErroredBody);
       const caller = await callerFor(c, db, body);
       const target = { jobId: caller.jobId, queue, executorName: caller.executorName, attempt: caller.attempt };
       const message = 'errorMessage' in body ? String(body.errorMessage) : '';
-      const maxRetries = config.queues[queue]?.maxRetries ?? 0;
+      const maxRetries = config.queues.settings[queue]?.maxRetries ?? 0;
       const ok =
         op === 'markComplete'
           ? await markComplete(db, target)

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CliStep, DockerAuthConfig, DockerStep, QueueNameSchema } from '@sandfleet/protocol';
+import { CliStep, DockerAuthConfig, DockerStep, QueueNameSyntax } from '@sandfleet/protocol';
 import type { JobSpec } from '@sandfleet/db';
 
 /**
@@ -21,7 +21,8 @@ const SpecFile = z
 
 export const JobSpecInput = z
   .object({
-    queue: QueueNameSchema,
+    /** Whether this coordinator serves the queue is checked on submission (the queue catalog). */
+    queue: QueueNameSyntax,
     priority: z.number().int().min(-1000).max(1000).optional(),
     repositoryName: z.string().max(500).default(''),
     repositoryDirectory: z.string().max(4096).default(''),

@@ -1,6 +1,7 @@
 import { SandfleetError } from '@sandfleet/protocol';
 import { enqueueJob, type Database, type Job } from '@sandfleet/db';
 import { toStoredSpec, type JobSpecInput } from './job-spec.js';
+import type { QueueCatalog } from '../queue-catalog.js';
 
 /** A job spec this coordinator cannot run as given; the message says what to change. */
 export class JobSubmitError extends SandfleetError {
@@ -10,11 +11,13 @@ export class JobSubmitError extends SandfleetError {
 }
 
 /**
- * Queues a validated job spec. Files that name a `bucket` and `key` would be fetched by the
+ * Queues a validated job spec on one of this coordinator's queues. Every queue takes the same
+ * spec: the job payload an executor receives is built from it (executor-api/wire-job.ts). Files that name a `bucket` and `key` would be fetched by the
  * executor through a files API; this coordinator does not serve one, so such a job could only fail
  * when it runs: it is refused here instead.
  */
-export async function submitJob(database: Database, input: JobSpecInput): Promise<Job> {
+export async function submitJob(database: Database, queues: QueueCatalog, input: JobSpecInput): Promise<Job> {
+  if (!queues.has(input.queue)) throw new JobSubmitError(`queue: unknown queue "${input.queue}": the queues are ${queues.names.join(', ')}`);
   const remote = Object.entries(input.files)
     .filter(([, file]) => file.bucket !== undefined || file.key !== undefined)
     .map(([path]) => path);

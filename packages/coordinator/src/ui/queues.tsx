@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { Hono, MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { JOB_STATES, QUEUE_NAMES, type JobState } from '@sandfleet/protocol';
+import { JOB_STATES, type JobState } from '@sandfleet/protocol';
 import { queueCounts, queueWaitStats, type QueueWaitStats } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
 import { StateBadge } from './jobs.js';
@@ -78,7 +78,7 @@ export function registerQueuesPage(app: Hono<UiEnv>, deps: AppDeps, page: PageRe
   app.get('/queues', signedIn, async (c) => {
     const db = deps.database.db;
     const [counts, waits] = await Promise.all([queueCounts(db), queueWaitStats(db, PICKUP_WINDOW_MS)]);
-    const names = [...new Set([...QUEUE_NAMES, ...Object.keys(counts)])];
+    const names = [...new Set([...deps.config.queues.names, ...Object.keys(counts)])];
     const queues = names.map((name) => ({
       name,
       counts: Object.fromEntries(JOB_STATES.map((s) => [s, counts[name]?.[s] ?? 0])) as Record<JobState, number>,

@@ -3,7 +3,7 @@ import { Hono, type Context } from 'hono';
 import type { JSX } from 'hono/jsx/jsx-runtime';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { JOB_STATES, QUEUE_NAMES, TERMINAL_STATES } from '@sandfleet/protocol';
+import { JOB_STATES, TERMINAL_STATES } from '@sandfleet/protocol';
 import {
   cancelJob,
   createUiSession,
@@ -22,6 +22,7 @@ import {
   configSecretExpiry,
 } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
+import type { QueueCatalog } from '../queue-catalog.js';
 import { followLogEvents, type LogEvent } from '../jobs/log-events.js';
 import { logTextStream } from '../jobs/log-text.js';
 import { assetUrl, serveAssets } from './assets.js';
@@ -49,12 +50,15 @@ import {
 
 const PAGE_SIZE = 50;
 const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
-const JobsQuery = z.object({
-  queue: z.preprocess(emptyToUndefined, z.enum(QUEUE_NAMES).optional()).catch(undefined),
-  state: z.preprocess(emptyToUndefined, z.enum(JOB_STATES).optional()).catch(undefined),
-  repository: z.preprocess(emptyToUndefined, z.string().max(500).optional()).catch(undefined),
-  before: z.coerce.number().int().positive().optional().catch(undefined),
-});
+/** The jobs filter: a value that is not one of the choices is ignored rather than refused. */
+function jobsQuery(queues: QueueCatalog) {
+  return z.object({
+    queue: z.preprocess(emptyToUndefined, queues.nameSchema().optional()).catch(undefined),
+    state: z.preprocess(emptyToUndefined, z.enum(JOB_STATES).optional()).catch(undefined),
+    repository: z.preprocess(emptyToUndefined, z.string().max(500).optional()).catch(undefined),
+    before: z.coerce.number().int().positive().optional().catch(undefined),
+  });
+}
 const JobIdParam = z.coerce.number().int().positive();
 const EntryParams = z.object({ id: JobIdParam, attempt: z.coerce.number().int().positive().max(2 ** 31 - 1), idx: z.coerce.number().int().positive().max(2 ** 31 - 1) });
 const OffsetQuery = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).catch(0);
@@ -66,6 +70,7 @@ async function render(c: Context, element: JSX.Element, status: 200 | 401 | 403 
 /** The admin web UI: server-rendered pages behind a session cookie (the JSON API keeps bearer tokens). */
 export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
   const db = deps.database.db;
+  const JobsQuery = jobsQuery(deps.config.queues);
   const app = new Hono<UiEnv>();
   const signedIn = requireSession(deps.database);
   const page = (c: Context<UiEnv>, section: Section, title: string, body: JSX.Element, scripts?: string[]) =>
@@ -131,7 +136,7 @@ export function uiRoutes(deps: AppDeps): Hono<UiEnv> {
       c,
       'jobs',
       'Jobs',
-      <JobsPage jobs={rows.slice(0, PAGE_SIZE)} hasOlder={rows.length > PAGE_SIZE} filter={filter} queues={[...QUEUE_NAMES]} counts={perState} session={c.get('session')} />,
+      <JobsPage jobs={rows.slice(0, PAGE_SIZE)} hasOlder={rows.length > PAGE_SIZE} filter={filter} queues={[...deps.config.queues.names]} counts={perState} session={c.get('session')} />,
     );
   });
 

@@ -1,9 +1,10 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { JOB_STATES, QUEUE_NAMES, QueueNameSchema } from '@sandfleet/protocol';
+import { JOB_STATES } from '@sandfleet/protocol';
 import { addRepository, cancelJob, getJob, getLogPreview, listExecutors, listJobAttempts, listJobs, listRepositories, queueCounts, removeRepository, retryJob } from '@sandfleet/db';
 import type { AppDeps } from '../deps.js';
+import type { QueueCatalog } from '../queue-catalog.js';
 import { parseInput, readJsonBody, USER_API_BODY } from '../http/body.js';
 import { HttpError, jsonError } from '../http/errors.js';
 import { JobSpecInput } from '../jobs/job-spec.js';
@@ -17,15 +18,17 @@ import { registerAdminTokenRoutes } from './admin-token-routes.js';
 import { registerExecutorSecretRoutes } from './executor-secret-routes.js';
 import { toAttemptView, toExecutorView, toJobView } from './views.js';
 
-const ListQuery = z
-  .object({
-    queue: QueueNameSchema.optional(),
-    state: z.enum(JOB_STATES).optional(),
-    repository: z.string().min(1).max(1000).optional(),
-    limit: z.string().regex(/^[1-9][0-9]{0,2}$/, 'must be a decimal number from 1 to 500').transform(Number).pipe(z.number().max(500)).default(50),
-    before: RowIdText.optional(),
-  })
-  .strict();
+function listQuery(queues: QueueCatalog) {
+  return z
+    .object({
+      queue: queues.nameSchema().optional(),
+      state: z.enum(JOB_STATES).optional(),
+      repository: z.string().min(1).max(1000).optional(),
+      limit: z.string().regex(/^[1-9][0-9]{0,2}$/, 'must be a decimal number from 1 to 500').transform(Number).pipe(z.number().max(500)).default(50),
+      before: RowIdText.optional(),
+    })
+    .strict();
+}
 
 const JobIdParam = RowIdText;
 
@@ -33,6 +36,7 @@ const JobIdParam = RowIdText;
 export function userApiRoutes(deps: AppDeps): Hono {
   const db = deps.database.db;
   const app = new Hono();
+  const ListQuery = listQuery(deps.config.queues);
   app.onError((err, c) => {
     if (err instanceof HttpError) return jsonError(c, err.status, err.message);
     deps.log.error({ err, path: c.req.path }, 'user API handler failed');
@@ -44,7 +48,7 @@ export function userApiRoutes(deps: AppDeps): Hono {
 
   app.post('/jobs', async (c) => {
     const input = await readJsonBody(c, JobSpecInput, USER_API_BODY);
-    const job = await submitJob(deps.database, input).catch((err: unknown) => {
+    const job = await submitJob(deps.database, deps.config.queues, input).catch((err: unknown) => {
       throw err instanceof JobSubmitError ? new HttpError(400, err.message) : err;
     });
     return c.json({ ...toJobView(job), spec: job.spec }, 201);
@@ -104,7 +108,7 @@ export function userApiRoutes(deps: AppDeps): Hono {
 
   app.get('/queues', async (c) => {
     const counts = await queueCounts(db);
-    const queues = QUEUE_NAMES.map((name) => ({ name, counts: Object.fromEntries(JOB_STATES.map((s) => [s, counts[name]?.[s] ?? 0])) }));
+    const queues = deps.config.queues.names.map((name) => ({ name, counts: Object.fromEntries(JOB_STATES.map((s) => [s, counts[name]?.[s] ?? 0])) }));
     return c.json({ queues });
   });
 
