@@ -97,7 +97,8 @@ export function moduleLoadOrder(moduleFiles: ReadonlyMap<string, string>, wanted
   return order;
 }
 
-function listModules(root: string): Map<string, string> {
+/** Every `.ko` below `root` by module name (dashes as underscores, as the kernel names them). */
+export function kernelModules(root: string): Map<string, string> {
   const found = new Map<string, string>();
   for (const entry of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
     if (entry.isFile() && entry.name.endsWith('.ko')) found.set(entry.name.slice(0, -3).replaceAll('-', '_'), path.join(entry.parentPath, entry.name));
@@ -156,7 +157,7 @@ export async function buildGuestImage(packages: GuestPackages, imagesDir: string
     const kernelRelease = boot.slice('vmlinuz-'.length);
     const vmlinux = extractVmlinux(fs.readFileSync(path.join(unpacked, 'boot', boot)));
 
-    const modules = listModules(path.join(unpacked, 'lib', 'modules', kernelRelease));
+    const modules = kernelModules(path.join(unpacked, 'lib', 'modules', kernelRelease));
     const order = moduleLoadOrder(modules, GUEST_MODULES);
     const entries: CpioEntry[] = [
       ...['bin', 'dev', 'etc', 'lib', 'lib/modules', 'proc', 'sbin', 'sys', 'tmp', 'usr', 'usr/bin', 'usr/sbin'].map((p) => ({ path: p, type: 'dir' as const, mode: 0o755 })),
