@@ -19,6 +19,8 @@ if [ "$purpose" = test ]; then
   # systemd-analyze verifies the units `install systemd` writes (installing it starts no service
   # where systemd is not PID 1).
   packages+=(systemd)
+  # QEMU boots the microVM guest under test; lz4 is the reference the kernel extraction is checked against.
+  packages+=(qemu-system-x86 lz4)
 fi
 
 missing=()

@@ -83,6 +83,10 @@ describe('QEMU microvm guest', { timeout: 240_000 }, () => {
     assert.equal(next.stdout, 'ps-works\n0\n', next.stderr);
   });
 
+  it('QEMU runs under its own seccomp filter', () => {
+    assert.match(fs.readFileSync(`/proc/${vm!.pid}/status`, 'utf8'), /^Seccomp:\s+2$/m);
+  });
+
   it('teardown kills QEMU and removes its files', async () => {
     const { pid, dir } = vm!;
     assert.ok(alive(pid));

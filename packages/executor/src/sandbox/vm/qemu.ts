@@ -38,6 +38,11 @@ export function hostTscKhz(cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8')): 
   return Math.round(Number(mhz) * 1000);
 }
 
+/** A value inside a QEMU `key=value,...` option, where a literal comma is written twice. */
+function qemuOptionValue(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
 export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
   const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', `tsc_early_khz=${hostTscKhz()}`];
   return [
@@ -47,12 +52,15 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     '-m', String(o.memoryMiB),
     '-smp', String(o.cpus),
     '-nodefaults', '-no-user-config', '-nographic', '-monitor', 'none', '-no-reboot',
+    // QEMU's own seccomp filter: a guest that takes over the emulator still cannot exec, fork,
+    // raise privileges or change scheduling and resource limits.
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     '-nic', 'none',
     '-serial', `file:${path.join(dir, 'console.log')}`,
     '-kernel', o.image.kernelPath,
     '-initrd', o.image.initrdPath,
     '-append', cmdline.join(' '),
-    '-chardev', `socket,id=agent,path=${path.join(dir, 'agent.sock')},server=on,wait=off`,
+    '-chardev', `socket,id=agent,path=${qemuOptionValue(path.join(dir, 'agent.sock'))},server=on,wait=off`,
     '-device', 'virtio-serial-device',
     '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
   ];
