@@ -16,7 +16,7 @@ describe('agent client against a hostile guest', () => {
   });
   after(() => removeTempDir(dir));
 
-  async function session(answer: (request: string, guest: net.Socket) => void): Promise<{ client: AgentClient; close: () => Promise<void> }> {
+  async function session(answer: (request: string, guest: net.Socket) => void, answerGraceMs?: number): Promise<{ client: AgentClient; close: () => Promise<void> }> {
     const socketPath = path.join(dir, `agent-${Math.random().toString(36).slice(2)}.sock`);
     const server = net.createServer((guest) => {
       guest.write('READY\n');
@@ -36,7 +36,7 @@ describe('agent client against a hostile guest', () => {
       const s = net.connect(socketPath, () => resolve(s));
       s.once('error', reject);
     });
-    const client = new AgentClient(socket);
+    const client = new AgentClient(socket, answerGraceMs);
     await client.waitReady();
     return { client, close: () => { client.fail(new AgentProtocolError('test over')); return new Promise((r) => server.close(() => r())); } };
   }
@@ -77,6 +77,16 @@ describe('agent client against a hostile guest', () => {
     const { client, close } = await session((_req, guest) => guest.destroy());
     try {
       await assert.rejects(client.run('true', 5), /closed/);
+    } finally {
+      await close();
+    }
+  });
+
+  it('gives up on a guest that does not report a step by its wall time plus the grace', async () => {
+    const { client, close } = await session(() => undefined, 200);
+    try {
+      await assert.rejects(client.run('sleep 100', 1), /did not report step 1 within 1 s \+ 200 ms/);
+      await assert.rejects(client.run('true', 1), AgentProtocolError);
     } finally {
       await close();
     }

@@ -21,6 +21,7 @@ export const MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** A guest may write anything: a line longer than a frame can be ends the session. */
 const MAX_LINE_BYTES = 8 * 1024;
+const DEFAULT_ANSWER_GRACE_MS = 30_000;
 const FRAME = /^(O|E|EXIT|TIMEOUT|BAD) (\d+)(?: (\S+))?$/;
 
 interface Pending {
@@ -30,6 +31,7 @@ interface Pending {
   kept: number;
   truncated: boolean;
   onOutput: OutputListener | undefined;
+  deadline: NodeJS.Timeout;
   resolve: (r: StepResult) => void;
   reject: (e: Error) => void;
 }
@@ -43,7 +45,12 @@ export class AgentClient {
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private ready = false;
 
-  constructor(private readonly socket: Socket) {
+  /**
+   * `answerGraceMs`: how long past a step's wall time the guest may take to report it before the
+   * host gives up on the guest (the agent kills at the wall time; a guest that does not answer
+   * then is hung or hostile).
+   */
+  constructor(private readonly socket: Socket, private readonly answerGraceMs = DEFAULT_ANSWER_GRACE_MS) {
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => this.onData(chunk));
     socket.on('close', () => this.fail(new AgentProtocolError('the agent channel closed')));
@@ -72,7 +79,8 @@ export class AgentClient {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending = { id, stdout: [], stderr: [], kept: 0, truncated: false, onOutput, resolve, reject };
+      const deadline = setTimeout(() => this.fail(new AgentProtocolError(`the guest did not report step ${id} within ${wallSeconds} s + ${this.answerGraceMs} ms`)), wallSeconds * 1000 + this.answerGraceMs);
+      this.pending = { id, stdout: [], stderr: [], kept: 0, truncated: false, onOutput, deadline, resolve, reject };
       this.socket.write(`RUN ${id} ${wallSeconds} ${Buffer.from(script).toString('base64')}\n`);
     });
   }
@@ -120,6 +128,7 @@ export class AgentClient {
   private settle(result: StepResult | undefined, error?: Error): void {
     const step = this.pending;
     this.pending = undefined;
+    if (step) clearTimeout(step.deadline);
     if (result) step?.resolve(result);
     else step?.reject(error!);
   }
