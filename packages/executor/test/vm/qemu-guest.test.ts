@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { makeTempDir, removeTempDir } from '@sandfleet/test-helpers';
 import { chooseAccelerator, type AcceleratorChoice } from '../../src/sandbox/vm/accelerator.js';
 import { buildGuestImage, type GuestImage } from '../../src/sandbox/vm/guest-image.js';
-import { QemuVm, VM_DIR_PREFIX } from '../../src/sandbox/vm/qemu.js';
+import { reapOrphanedVms, VM_DIR_PREFIX } from '../../src/sandbox/vm/janitor.js';
+import { QemuVm } from '../../src/sandbox/vm/qemu.js';
 import { cachedGuestImage, guestPackages } from './fixtures.js';
 
 function alive(pid: number): boolean {
@@ -85,6 +89,33 @@ describe('QEMU microvm guest', { timeout: 240_000 }, () => {
 
   it('QEMU runs under its own seccomp filter', () => {
     assert.match(fs.readFileSync(`/proc/${vm!.pid}/status`, 'utf8'), /^Seccomp:\s+2$/m);
+  });
+
+  it('the janitor removes the VM of an executor that was killed, and leaves live ones', async () => {
+    const orphanRunner = path.join(path.dirname(fileURLToPath(import.meta.url)), 'boot-and-wait.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', orphanRunner, runDir, JSON.stringify(image)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let qemuPid = 0;
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('\n')) resolve(out.trim()); });
+        child.once('exit', (code) => reject(new Error(`the booting executor exited ${code}`)));
+      });
+      const [, pid, dir] = /^up (\d+) (\S+)$/.exec(line)!;
+      qemuPid = Number(pid);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      assert.ok(alive(qemuPid), 'QEMU should outlive the killed executor');
+      assert.deepEqual(await reapOrphanedVms(runDir), [dir]);
+      assert.equal(alive(qemuPid), false);
+      assert.equal(fs.existsSync(dir!), false);
+      // This process's own VM is untouched and still answers.
+      assert.ok(fs.existsSync(vm!.dir));
+      assert.equal((await vm!.run('echo alive', 30)).stdout, 'alive\n');
+    } finally {
+      child.kill('SIGKILL');
+      if (qemuPid && alive(qemuPid)) process.kill(qemuPid, 'SIGKILL');
+    }
   });
 
   it('teardown kills QEMU and removes its files', async () => {

@@ -7,6 +7,7 @@ import { SYSTEM_PATH } from '../shared/host.js';
 import { AgentClient, type OutputListener, type StepResult } from './agent-client.js';
 import type { GuestImage } from './guest-image.js';
 import { AGENT_PORT_NAME } from './guest-scripts.js';
+import { OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from './janitor.js';
 
 export type Accelerator = 'kvm' | 'tcg';
 
@@ -24,8 +25,6 @@ export interface QemuVmOptions {
   qemuBinary?: string;
 }
 
-/** Name prefix of every VM directory, so leftovers of a crashed executor can be found. */
-export const VM_DIR_PREFIX = 'sandfleet-vm-';
 const CONSOLE_TAIL_BYTES = 2048;
 
 /**
@@ -99,8 +98,11 @@ export class QemuVm {
     fs.mkdirSync(o.runDir, { recursive: true });
     const dir = fs.mkdtempSync(path.join(o.runDir, VM_DIR_PREFIX));
     fs.chmodSync(dir, 0o700);
+    fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
     const started = Date.now();
     const child = spawn(o.qemuBinary ?? 'qemu-system-x86_64', qemuArgs(o, dir), { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
+    if (identity) fs.writeFileSync(path.join(dir, QEMU_PID_FILE), `${identity}\n`);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     let spawnFailure: Error | undefined;
     void spawnError.then((e) => { spawnFailure = e; });
