@@ -8,7 +8,7 @@ import { makeTempDir, removeTempDir } from '@sandfleet/test-helpers';
 import { chooseAccelerator, type AcceleratorChoice } from '../../src/sandbox/vm/accelerator.js';
 import { buildGuestImage, type GuestImage } from '../../src/sandbox/vm/guest-image.js';
 import { reapOrphanedVms, VM_DIR_PREFIX } from '../../src/sandbox/vm/janitor.js';
-import { QemuVm } from '../../src/sandbox/vm/qemu.js';
+import { MAX_CONSOLE_LOG_BYTES, QemuVm } from '../../src/sandbox/vm/qemu.js';
 import { cachedGuestImage, guestPackages } from './fixtures.js';
 
 function alive(pid: number): boolean {
@@ -85,6 +85,18 @@ describe('QEMU microvm guest', { timeout: 240_000 }, () => {
     // ps must see the agent itself, or a count of 0 would prove nothing.
     const next = await vm!.run('ps -o args > /tmp/ps; grep -q "[s]andfleet-agent" /tmp/ps && echo ps-works; grep -c "[s]leep 60" /tmp/ps', 30);
     assert.equal(next.stdout, 'ps-works\n0\n', next.stderr);
+  });
+
+  it('keeps the guest console in a log file that a flooding guest cannot grow past its cap', async () => {
+    const log = path.join(vm!.dir, 'console.log');
+    assert.match(fs.readFileSync(log, 'latin1'), /\S/, 'the boot console is logged');
+    const r = await vm!.run(`head -c ${MAX_CONSOLE_LOG_BYTES + 300_000} /dev/zero | tr "\\0" x > /dev/ttyS0; echo flooded`, 120);
+    assert.equal(r.stdout, 'flooded\n', r.stderr);
+    // The serial port is slow under TCG: wait for QEMU to pass the rest on.
+    const deadline = Date.now() + 60_000;
+    while (!fs.readFileSync(log, 'latin1').includes('[console log truncated') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    const size = fs.statSync(log).size;
+    assert.ok(size > MAX_CONSOLE_LOG_BYTES && size < MAX_CONSOLE_LOG_BYTES + 200, `console.log is ${size} bytes`);
   });
 
   it('QEMU runs under its own seccomp filter', () => {

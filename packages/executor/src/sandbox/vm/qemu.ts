@@ -26,6 +26,9 @@ export interface QemuVmOptions {
 }
 
 const CONSOLE_TAIL_BYTES = 2048;
+/** The guest's root can write to its console: the log file stops here, with a marker line. */
+export const MAX_CONSOLE_LOG_BYTES = 1024 * 1024;
+const CONSOLE_LOG = 'console.log';
 
 /**
  * The host's TSC rate in kHz. microvm has no PIT, HPET or PM timer to calibrate the TSC against,
@@ -55,7 +58,8 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     // raise privileges or change scheduling and resource limits.
     '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     '-nic', 'none',
-    '-serial', `file:${path.join(dir, 'console.log')}`,
+    // The console comes through QEMU's stdout, so the host decides how much of it is kept.
+    '-serial', 'stdio',
     '-kernel', o.image.kernelPath,
     '-initrd', o.image.initrdPath,
     '-append', cmdline.join(' '),
@@ -83,11 +87,25 @@ export class QemuVm {
   private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly exit: Promise<void>;
   private stderr = '';
+  private consoleTail = '';
+  private consoleLogged = 0;
+  private consoleFd: number | undefined;
   private agent: AgentClient | undefined;
 
   private constructor(readonly dir: string, private readonly child: ChildProcess) {
+    this.consoleFd = fs.openSync(path.join(dir, CONSOLE_LOG), 'w', 0o600);
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => { this.exited = { code, signal }; resolve(); }));
     child.stderr?.setEncoding('utf8').on('data', (c: string) => { this.stderr = (this.stderr + c).slice(-CONSOLE_TAIL_BYTES); });
+    child.stdout?.on('data', (c: Buffer) => this.onConsole(c));
+  }
+
+  private onConsole(chunk: Buffer): void {
+    this.consoleTail = (this.consoleTail + chunk.toString('latin1')).slice(-CONSOLE_TAIL_BYTES);
+    if (this.consoleFd === undefined || this.consoleLogged >= MAX_CONSOLE_LOG_BYTES) return;
+    const room = MAX_CONSOLE_LOG_BYTES - this.consoleLogged;
+    fs.writeSync(this.consoleFd, chunk.subarray(0, room));
+    this.consoleLogged += Math.min(room, chunk.length);
+    if (this.consoleLogged >= MAX_CONSOLE_LOG_BYTES) fs.writeSync(this.consoleFd, `\n[console log truncated at ${MAX_CONSOLE_LOG_BYTES} bytes]\n`);
   }
 
   get pid(): number {
@@ -100,7 +118,7 @@ export class QemuVm {
     fs.chmodSync(dir, 0o700);
     fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
     const started = Date.now();
-    const child = spawn(o.qemuBinary ?? 'qemu-system-x86_64', qemuArgs(o, dir), { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(o.qemuBinary ?? 'qemu-system-x86_64', qemuArgs(o, dir), { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
     const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
     if (identity) fs.writeFileSync(path.join(dir, QEMU_PID_FILE), `${identity}\n`);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
@@ -145,12 +163,7 @@ export class QemuVm {
 
   /** QEMU's stderr and the end of the guest console, for error messages. */
   diagnostics(): string {
-    let console = '';
-    try {
-      const log = fs.readFileSync(path.join(this.dir, 'console.log'), 'latin1');
-      console = log.slice(-CONSOLE_TAIL_BYTES);
-    } catch { /* not created yet */ }
-    return `qemu stderr: ${this.stderr.trim() || '(none)'}; console: ${console.trim() || '(empty)'}`;
+    return `qemu stderr: ${this.stderr.trim() || '(none)'}; console: ${this.consoleTail.trim() || '(empty)'}`;
   }
 
   async teardown(): Promise<void> {
@@ -159,6 +172,8 @@ export class QemuVm {
       this.child.kill('SIGKILL');
       await this.exit;
     }
+    if (this.consoleFd !== undefined) fs.closeSync(this.consoleFd);
+    this.consoleFd = undefined;
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
