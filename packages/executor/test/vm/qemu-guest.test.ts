@@ -147,3 +147,25 @@ describe('QEMU microvm guest', { timeout: 240_000 }, () => {
     assert.deepEqual(fs.readdirSync(runDir), []);
   });
 });
+
+describe('accelerator choice', { timeout: 120_000 }, () => {
+  it('uses TCG when /dev/kvm is missing, and after a KVM test boot that does not answer', async () => {
+    const image = await cachedGuestImage();
+    const runDir = makeTempDir('sandfleet-vm-probe-');
+    try {
+      assert.deepEqual(await chooseAccelerator({ image, runDir, kvmDevice: `${runDir}/no-kvm` }), { accelerator: 'tcg', reason: `${runDir}/no-kvm is absent or not accessible` });
+      assert.match((await chooseAccelerator({ image, runDir, cpuinfo: 'flags\t: fpu sse2 hypervisor\n' })).reason, /no vmx\/svm flag/);
+      // Claim VMX so the probe boots under KVM; here (no /dev/kvm, or a nested PVM one that
+      // crawls) that boot cannot answer within 3 s, and TCG is chosen with the reason.
+      const real = fs.readFileSync('/proc/cpuinfo', 'utf8');
+      if (!/\b(vmx|svm)\b/.test(real)) {
+        const choice = await chooseAccelerator({ image, runDir, kvmDevice: fs.existsSync('/dev/kvm') ? '/dev/kvm' : '/dev/null', cpuinfo: 'flags\t: fpu vmx\n', bootTimeoutMs: 3_000 });
+        assert.equal(choice.accelerator, 'tcg');
+        assert.match(choice.reason, /^a KVM test guest failed: the VM did not boot/);
+      }
+      assert.deepEqual(fs.readdirSync(runDir), []);
+    } finally {
+      removeTempDir(runDir);
+    }
+  });
+});
