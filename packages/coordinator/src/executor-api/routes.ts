@@ -39,6 +39,7 @@ import { readJsonBody } from '../http/body.js';
 import { QueuePicker } from './queue-picker.js';
 import { toWireJob } from './wire-job.js';
 import { gitProxyRoutes } from './git-proxy.js';
+import { executorApiRequestMetrics } from './request-metrics.js';
 
 const WORKER_HOSTNAME_EMPTY = 'worker hostname cannot be empty';
 
@@ -50,6 +51,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   const app = new Hono<ExecutorApiEnv>();
   const executorAuth = executorTokenAuth(database, config.executorAccessToken);
 
+  app.use('*', executorApiRequestMetrics(deps.metrics));
   app.use('*', async (c, next) => {
     await next();
     c.res.headers.set(EXTENSIONS_HEADER, `${EXTENSION_LONG_POLL}, ${EXTENSION_LOG_APPEND}, ${EXTENSION_LOG_ENTRY_KEY}`);
