@@ -49,7 +49,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   const db = database.db;
   const picker = new QueuePicker(config.queues);
   const app = new Hono<ExecutorApiEnv>();
-  const executorAuth = executorTokenAuth(database, config.executorAccessToken);
+  const executorAuth = executorTokenAuth(deps.executorSecrets, config.executorAccessToken);
 
   app.use('*', executorApiRequestMetrics(deps.metrics));
   app.use('*', async (c, next) => {
@@ -111,7 +111,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   });
 
   const queueOf = (c: Context) => c.req.param('queueName') ?? '';
-  const jobAuth = jobTokenAuth(database, config.executorAccessToken, { kind: 'queue', queue: queueOf });
+  const jobAuth = jobTokenAuth(database, deps.executorSecrets, config.executorAccessToken, { kind: 'queue', queue: queueOf });
 
   app.post(routes.queue('dequeue'), executorAuth, async (c) => {
     const queue = queueOf(c);
