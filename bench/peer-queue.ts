@@ -176,18 +176,21 @@ interface RouteStatements {
   route: string;
   requests: number;
   statements: number;
+  seconds: number;
 }
 
-/** Statements per request and request counts by route, from the coordinator's /metrics. */
+/** Statements, server-side time and request counts by route, from the coordinator's /metrics. */
 async function statementsPerRoute(url: string): Promise<RouteStatements[]> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const byRoute = new Map<string, RouteStatements>();
-  const entry = (route: string) => byRoute.get(route) ?? byRoute.set(route, { route, requests: 0, statements: 0 }).get(route)!;
+  const entry = (route: string) => byRoute.get(route) ?? byRoute.set(route, { route, requests: 0, statements: 0, seconds: 0 }).get(route)!;
   for (const line of text.split('\n')) {
     const statements = /^sandfleet_executor_api_db_statements_total\{route="([^"]+)",method="\w+"\} (\S+)$/.exec(line);
     if (statements) entry(statements[1]!).statements += Number(statements[2]);
     const count = /^sandfleet_executor_api_request_duration_seconds_count\{route="([^"]+)",method="\w+",code="\d+"\} (\S+)$/.exec(line);
     if (count) entry(count[1]!).requests += Number(count[2]);
+    const sum = /^sandfleet_executor_api_request_duration_seconds_sum\{route="([^"]+)",method="\w+",code="\d+"\} (\S+)$/.exec(line);
+    if (sum) entry(sum[1]!).seconds += Number(sum[2]);
   }
   return [...byRoute.values()].filter((r) => r.requests > 0);
 }
@@ -208,7 +211,7 @@ async function sandfleetThroughput(backend: BackendName) {
   }
 }
 
-async function sandfleetPickup(): Promise<number[]> {
+async function sandfleetPickup(): Promise<{ pickup: number[]; enqueue: number[] }> {
   const c = await startSandfleet('postgres');
   try {
     return await measurePickup(c.url, viaApi(c), { mode: 'long-poll', samples: SAMPLES, queue: 'codeintel', gapMs: [50, 200] });
@@ -234,7 +237,7 @@ console.log(`P1: ${JOBS} no-op jobs (PGlite ${PGLITE_JOBS}), C=${CLIENTS.join(',
 const graphile = await graphileFigures();
 const sandfleet = new Map<BackendName, Awaited<ReturnType<typeof sandfleetThroughput>>>();
 for (const backend of backendsFromArgs()) sandfleet.set(backend, await sandfleetThroughput(backend));
-const pickup = await sandfleetPickup();
+const { pickup, enqueue } = await sandfleetPickup();
 
 console.log('\nP1 no-op jobs/s');
 for (const clients of CLIENTS) {
@@ -250,7 +253,10 @@ const f = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} ms  p99 ${perc
 console.log('\nP2 pickup, from the start of the enqueue request');
 console.log(`graphile-worker: ${f(graphile.pickup)}`);
 console.log(`sandfleet postgres long-poll: ${f(pickup)}   = ${(percentile(pickup, 50) / percentile(graphile.pickup, 50)).toFixed(1)}× (p50), ${(percentile(pickup, 99) / percentile(graphile.pickup, 99)).toFixed(1)}× (p99) graphile-worker`);
+console.log(`  of which the POST /api/jobs answer: ${f(enqueue)}`);
 for (const [backend, figures] of sandfleet) {
-  console.log(`\nstatements per executor API request during P1 (${backend})`);
-  for (const r of figures.statements) console.log(`  ${r.route.padEnd(52)} ${(r.statements / r.requests).toFixed(2)}  (${r.requests} requests)`);
+  console.log(`\nexecutor API during P1 (${backend}): statements per request, mean time in the coordinator`);
+  for (const r of figures.statements) {
+    console.log(`  ${r.route.padEnd(46)} ${(r.statements / r.requests).toFixed(2)} statements  ${((1000 * r.seconds) / r.requests).toFixed(2)} ms  (${r.requests} requests)`);
+  }
 }

@@ -14,8 +14,8 @@ for (const backend of backendsFromArgs()) {
   try {
     const enqueue = async (queue: string) => (await c.admin('POST', '/api/jobs', { queue, dockerSteps: [{ image: 'x', commands: ['true'] }] })).id as number;
     const options = { samples: SAMPLES, queue: 'codeintel', gapMs: [200, 1000] as [number, number] };
-    const longPoll = await measurePickup(c.url, enqueue, { ...options, mode: 'long-poll' });
-    const polling = await measurePickup(c.url, enqueue, { ...options, mode: 'poll-1s' });
+    const longPoll = (await measurePickup(c.url, enqueue, { ...options, mode: 'long-poll' })).pickup;
+    const polling = (await measurePickup(c.url, enqueue, { ...options, mode: 'poll-1s' })).pickup;
     const f = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} ms  p99 ${percentile(xs, 99).toFixed(1)} ms`;
     console.log(`${backend.padEnd(9)} long-poll: ${f(longPoll)}   1 s polling: ${f(polling)}   p50 ratio ${(percentile(polling, 50) / percentile(longPoll, 50)).toFixed(1)}x`);
   } finally {

@@ -65,13 +65,18 @@ export type EnqueueViaApi = (queue: string) => Promise<number>;
  * Pickup latency: from the start of the enqueue request to an executor holding the job, one job at a
  * time at random gaps (so enqueues land anywhere in a polling cycle). `long-poll` waits on the
  * coordinator's notification; `poll-1s` polls every second like Sourcegraph's default executor.
- * Resolves with the sorted latencies in ms.
+ * Resolves with the sorted latencies in ms, and (`enqueue`) how long the enqueue requests took.
  */
-export async function measurePickup(url: string, enqueue: EnqueueViaApi, options: { mode: 'long-poll' | 'poll-1s'; samples: number; queue: string; gapMs: [number, number] }): Promise<number[]> {
+export async function measurePickup(
+  url: string,
+  enqueue: EnqueueViaApi,
+  options: { mode: 'long-poll' | 'poll-1s'; samples: number; queue: string; gapMs: [number, number] },
+): Promise<{ pickup: number[]; enqueue: number[] }> {
   const { mode, queue } = options;
   const client = executorClient(url, `latency-${mode}`, ACCESS_TOKEN);
   await client.heartbeat(queue);
   const latencies: number[] = [];
+  const enqueueMs: number[] = [];
   let stop = false;
   const enqueuedAt = new Map<number, number>();
   const poller = (async () => {
@@ -92,11 +97,13 @@ export async function measurePickup(url: string, enqueue: EnqueueViaApi, options
   for (let i = 0; i < options.samples; i++) {
     await new Promise((r) => setTimeout(r, minGap + Math.random() * (maxGap - minGap)));
     const before = performance.now();
-    enqueuedAt.set(await enqueue(queue), before);
+    const id = await enqueue(queue);
+    enqueueMs.push(performance.now() - before);
+    enqueuedAt.set(id, before);
     while (latencies.length <= i) await new Promise((r) => setTimeout(r, 2));
   }
   stop = true;
   await enqueue(queue); // wakes a waiting long poll
   await poller;
-  return latencies.sort((a, b) => a - b);
+  return { pickup: latencies.sort((a, b) => a - b), enqueue: enqueueMs.sort((a, b) => a - b) };
 }
