@@ -25,7 +25,8 @@ export async function launchBrowser(): Promise<TestBrowser> {
     return {
       context,
       async close() {
-        await context.close();
+        // Bounded: a wedged renderer must not hold the suite until its file timeout.
+        await Promise.race([context.close(), delay(20_000)]);
         removeTempDir(profile);
       },
     };
@@ -39,6 +40,13 @@ export async function launchBrowser(): Promise<TestBrowser> {
 export async function signIn(page: Page, token = ADMIN_TOKEN): Promise<void> {
   await page.fill('#token', token);
   await page.click('button[type=submit]');
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** Closes `page`, giving up after `ms`: Playwright's close has no timeout of its own. */
+export async function closeWithin(page: Page, ms: number): Promise<void> {
+  await Promise.race([page.close(), delay(ms)]);
 }
 
 /** Screenshots for the README are refreshed only when asked (SANDFLEET_UPDATE_SCREENSHOTS=1), so test runs leave the tree clean. */

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { startExecutorProcess, type ExecutorProcess } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorServer, type CoordinatorServer } from '@sandfleet/test-helpers/coordinator';
 import { testBackends } from '@sandfleet/test-helpers/db';
-import { launchBrowser, screenshot, signIn, waitForLog, waitForState, type TestBrowser } from './browser.js';
+import { closeWithin, launchBrowser, screenshot, signIn, waitForLog, waitForState, type TestBrowser } from './browser.js';
 
 const backend = testBackends()[0]!;
 
@@ -165,7 +165,9 @@ describe(`web UI in a real browser (${backend})`, () => {
     await other.setContent(`<form method="post" action="${coordinator.url}/jobs/${job.id}/cancel"><input name="csrf" value="${csrf}"><button>go</button></form>`);
     const [response] = await Promise.all([other.waitForResponse(`${coordinator.url}/jobs/${job.id}/cancel`), other.click('button')]);
     assert.ok(response.status() === 401 || response.status() === 403, `status ${response.status()}`);
-    await other.close();
+    // Closing a page whose cross-site navigation is still committing was seen to hang under load.
+    await other.waitForLoadState('load').catch(() => {});
+    await closeWithin(other, 10_000);
     assert.equal((await coordinator.admin('GET', `/api/jobs/${job.id}`)).state, 'queued', 'the job was not touched');
     assert.equal((await fetch(`${coordinator.url}/healthz`)).status, 200);
   });
