@@ -21,6 +21,8 @@ if [ "$purpose" = test ]; then
   packages+=(systemd)
   # debootstrap builds the fresh Debian tree the executors' startup script is run in.
   packages+=(debootstrap)
+  # QEMU boots the microVM guest under test; lz4 is the reference the kernel extraction is checked against.
+  packages+=(qemu-system-x86 lz4)
 fi
 
 missing=()

@@ -11,6 +11,7 @@ import { SYSTEM_PATH } from '../sandbox/shared/host.js';
 import { installExecutorSystemd } from './executor-unit.js';
 import { SYSTEMD_UNIT_DIR } from './systemd.js';
 import { loadSeccompProfile, SECCOMP_BPF_PACKAGE, SECCOMP_PACKAGE, SECCOMP_PROFILE } from '../sandbox/shared/seccomp.js';
+import { VM_PACKAGES, vmImageInstallSteps } from '../sandbox/vm/install.js';
 
 /**
  * `executor install [runtime|all]`: installs the Debian packages a sandbox runtime needs and sets
@@ -18,7 +19,7 @@ import { loadSeccompProfile, SECCOMP_BPF_PACKAGE, SECCOMP_PACKAGE, SECCOMP_PROFI
  * reported as already done. Unlike Sourcegraph's `executor install` (which downloads ignite and
  * CNI releases), everything comes from apt.
  */
-export const INSTALL_TARGETS = ['bwrap', 'oci', 'gvisor', 'docker', 'network'] as const;
+export const INSTALL_TARGETS = ['bwrap', 'oci', 'gvisor', 'docker', 'network', 'vm-image'] as const;
 export type InstallTarget = (typeof INSTALL_TARGETS)[number];
 
 /** Packages every image runtime needs: namespaces, firewall, loop disks, uid tools. */
@@ -34,6 +35,8 @@ export const PACKAGES: Record<InstallTarget, string[]> = {
   oci: [...COMMON, ...SECCOMP, 'runc', 'crun'],
   gvisor: [...COMMON, 'runsc'],
   docker: [...COMMON, 'docker.io'],
+  // The microVM guest (work in progress, not yet a runtime): QEMU; the image is built from downloads.
+  'vm-image': VM_PACKAGES,
 };
 
 export interface InstallStep {
@@ -151,6 +154,7 @@ export function planInstall(targets: InstallTarget[], options: InstallOptions): 
       },
     );
   }
+  if (targets.includes('vm-image')) steps.push(...vmImageInstallSteps(options.stateDir, options.dryRun));
   return steps;
 }
 

@@ -1,0 +1,81 @@
+/** The name of the virtio-serial port the agent listens on (QEMU `virtserialport,name=`). */
+export const AGENT_PORT_NAME = 'sandfleet.agent';
+
+/**
+ * PID 1 of the guest: mounts the pseudo filesystems, loads the virtio modules listed in
+ * /etc/modules-order (Debian builds them as modules), then runs the agent and powers off when it
+ * ends, so a dead agent means a stopped VM rather than a guest nobody answers.
+ */
+export const INIT_SCRIPT = `#!/bin/busybox sh
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+for m in $(cat /etc/modules-order); do insmod "/lib/modules/$m.ko" || echo "init: insmod $m failed"; done
+/sbin/sandfleet-agent
+echo "init: agent exited with $?"
+poweroff -f
+`;
+
+/**
+ * The in-guest agent. Requests arrive one per line on the agent port:
+ *   RUN <id> <wall-seconds> <base64 script>
+ * and the agent answers with lines:
+ *   READY                       once, when it listens
+ *   O <id> <base64 chunk>       stdout, as it is produced (at most 1 KiB per chunk)
+ *   E <id> <base64 chunk>       stderr
+ *   EXIT <id> <code>            the step ended by itself
+ *   TIMEOUT <id> <code>         the wall time ran out and the step's process group was killed
+ *   BAD <id>                    a malformed request
+ * Each step runs in its own session, so the wall-time kill reaches its children.
+ */
+export const AGENT_SCRIPT = `#!/bin/sh
+port=
+for i in $(seq 1 200); do
+  for d in /sys/class/virtio-ports/*; do
+    [ "$(cat "$d/name" 2>/dev/null)" = "${AGENT_PORT_NAME}" ] && [ -c "/dev/\${d##*/}" ] && port="/dev/\${d##*/}"
+  done
+  [ -n "$port" ] && break
+  sleep 0.05
+done
+[ -n "$port" ] || { echo "agent: no virtio port named ${AGENT_PORT_NAME}"; exit 1; }
+exec 3<>"$port"
+
+forward() { # <frame letter> <fifo>
+  exec 4<"$2"
+  while :; do
+    chunk=$(dd bs=1024 count=1 <&4 2>/dev/null | base64 -w0)
+    [ -z "$chunk" ] && break
+    echo "$1 $id $chunk" >&3
+  done
+}
+
+run_step() { # <id> <wall seconds> <base64 script>
+  dir="/tmp/step.$id"
+  mkdir -p "$dir" && mkfifo "$dir/out" "$dir/err" || { echo "BAD $id" >&3; return; }
+  script=$(echo "$3" | base64 -d)
+  forward O "$dir/out" & f1=$!
+  forward E "$dir/err" & f2=$!
+  setsid sh -c "$script" <"/dev/null" >"$dir/out" 2>"$dir/err" &
+  pid=$!
+  # The flag is written before the kill: once the step dies the agent stops this timer at once.
+  ( sleep "$2"; : >"$dir/timedout"; kill -KILL -- "-$pid" 2>/dev/null ) &
+  timer=$!
+  wait "$pid"
+  code=$?
+  kill "$timer" 2>/dev/null
+  wait "$f1" "$f2"
+  if [ -e "$dir/timedout" ]; then echo "TIMEOUT $id $code" >&3; else echo "EXIT $id $code" >&3; fi
+  rm -rf "$dir"
+}
+
+echo READY >&3
+while read -r verb id wall script <&3; do
+  case "$verb:$id:$wall" in
+    RUN:*[!0-9]*:* | RUN::* | RUN:*:*[!0-9]* | RUN:*: ) echo "BAD $id" >&3 ;;
+    RUN:*) run_step "$id" "$wall" "$script" ;;
+    *) echo "BAD $id" >&3 ;;
+  esac
+done
+`;

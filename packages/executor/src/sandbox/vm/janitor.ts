@@ -1,0 +1,70 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Finds VMs whose executor died (SIGKILL, a crash): QEMU outlives its parent, so each VM directory
+ * records its owner and its QEMU as `<pid> <start time>` (the start time tells a reused pid apart).
+ * A VM whose owner is gone has its QEMU killed and its directory removed; VMs of live executors
+ * sharing the directory are left alone.
+ */
+/** Name prefix of every VM directory, so leftovers of a crashed executor can be found. */
+export const VM_DIR_PREFIX = 'sandfleet-vm-';
+export const OWNER_FILE = 'owner';
+export const QEMU_PID_FILE = 'qemu.pid';
+
+/** `<pid> <start time in clock ticks since boot>`, or undefined when the process is gone. */
+export function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22, counted after the parenthesised command name (which may hold spaces).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return `${pid} ${fields[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(identity: string): boolean {
+  const pid = Number(identity.split(' ')[0]);
+  return Number.isInteger(pid) && pid > 0 && processIdentity(pid) === identity;
+}
+
+function readIdentity(file: string): string | undefined {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trim();
+    return /^\d+ \d+$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function killAndWait(identity: string, vmDir: string): Promise<void> {
+  const pid = Number(identity.split(' ')[0]);
+  // Only the QEMU that serves this directory: its command line names the directory.
+  const cmdline = (() => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
+  if (!alive(identity) || !cmdline.includes(vmDir)) return;
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 500 && alive(identity); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Removes the VMs in `runDir` whose owner process is gone; returns their directories. */
+export async function reapOrphanedVms(runDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(runDir).filter((n) => n.startsWith(VM_DIR_PREFIX));
+  } catch {
+    return [];
+  }
+  const reaped: string[] = [];
+  for (const name of names) {
+    const dir = path.join(runDir, name);
+    const owner = readIdentity(path.join(dir, OWNER_FILE));
+    // A directory without an owner yet may be a VM being created this instant: only an old one is stale.
+    if (owner ? alive(owner) : Date.now() - fs.statSync(dir).mtimeMs < 60_000) continue;
+    const qemu = readIdentity(path.join(dir, QEMU_PID_FILE));
+    if (qemu) await killAndWait(qemu, dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+    reaped.push(dir);
+  }
+  return reaped;
+}

@@ -1,0 +1,179 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { SandfleetError } from '@sandfleet/protocol';
+import { SYSTEM_PATH } from '../shared/host.js';
+import { AgentClient, type OutputListener, type StepResult } from './agent-client.js';
+import type { GuestImage } from './guest-image.js';
+import { AGENT_PORT_NAME } from './guest-scripts.js';
+import { OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from './janitor.js';
+
+export type Accelerator = 'kvm' | 'tcg';
+
+export class QemuError extends SandfleetError {}
+
+export interface QemuVmOptions {
+  image: GuestImage;
+  /** Parent of the VM's own directory (agent socket, console log). */
+  runDir: string;
+  accelerator: Accelerator;
+  memoryMiB: number;
+  cpus: number;
+  /** Give up when the agent has not said READY by then. @default 60_000 */
+  bootTimeoutMs?: number;
+  qemuBinary?: string;
+}
+
+const CONSOLE_TAIL_BYTES = 2048;
+/** The guest's root can write to its console: the log file stops here, with a marker line. */
+export const MAX_CONSOLE_LOG_BYTES = 1024 * 1024;
+const CONSOLE_LOG = 'console.log';
+
+/**
+ * The host's TSC rate in kHz. microvm has no PIT, HPET or PM timer to calibrate the TSC against,
+ * and without `tsc_early_khz=` the guest kernel hangs in about one boot of four under TCG.
+ */
+export function hostTscKhz(cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8')): number {
+  const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1];
+  if (!mhz) throw new QemuError('no "cpu MHz" in /proc/cpuinfo to derive tsc_early_khz from');
+  return Math.round(Number(mhz) * 1000);
+}
+
+/** A value inside a QEMU `key=value,...` option, where a literal comma is written twice. */
+function qemuOptionValue(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
+export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', `tsc_early_khz=${hostTscKhz()}`];
+  return [
+    '-M', 'microvm',
+    '-accel', o.accelerator,
+    '-cpu', o.accelerator === 'kvm' ? 'host' : 'max',
+    '-m', String(o.memoryMiB),
+    '-smp', String(o.cpus),
+    '-nodefaults', '-no-user-config', '-nographic', '-monitor', 'none', '-no-reboot',
+    // QEMU's own seccomp filter: a guest that takes over the emulator still cannot exec, fork,
+    // raise privileges or change scheduling and resource limits.
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    '-nic', 'none',
+    // The console comes through QEMU's stdout, so the host decides how much of it is kept.
+    '-serial', 'stdio',
+    '-kernel', o.image.kernelPath,
+    '-initrd', o.image.initrdPath,
+    '-append', cmdline.join(' '),
+    '-chardev', `socket,id=agent,path=${qemuOptionValue(path.join(dir, 'agent.sock'))},server=on,wait=off`,
+    '-device', 'virtio-serial-device',
+    '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+  ];
+}
+
+async function until<T>(what: () => T | undefined, deadline: number, failure: () => Error | undefined): Promise<T> {
+  for (;;) {
+    const err = failure();
+    if (err) throw err;
+    const v = what();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new QemuError('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** One QEMU microvm running the guest agent; `teardown` kills it and removes its directory. */
+export class QemuVm {
+  /** Milliseconds from starting QEMU to the agent's READY. */
+  bootMs = 0;
+  private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private readonly exit: Promise<void>;
+  private stderr = '';
+  private consoleTail = '';
+  private consoleLogged = 0;
+  private consoleFd: number | undefined;
+  private agent: AgentClient | undefined;
+
+  private constructor(readonly dir: string, private readonly child: ChildProcess) {
+    this.consoleFd = fs.openSync(path.join(dir, CONSOLE_LOG), 'w', 0o600);
+    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => { this.exited = { code, signal }; resolve(); }));
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => { this.stderr = (this.stderr + c).slice(-CONSOLE_TAIL_BYTES); });
+    child.stdout?.on('data', (c: Buffer) => this.onConsole(c));
+  }
+
+  private onConsole(chunk: Buffer): void {
+    this.consoleTail = (this.consoleTail + chunk.toString('latin1')).slice(-CONSOLE_TAIL_BYTES);
+    if (this.consoleFd === undefined || this.consoleLogged >= MAX_CONSOLE_LOG_BYTES) return;
+    const room = MAX_CONSOLE_LOG_BYTES - this.consoleLogged;
+    fs.writeSync(this.consoleFd, chunk.subarray(0, room));
+    this.consoleLogged += Math.min(room, chunk.length);
+    if (this.consoleLogged >= MAX_CONSOLE_LOG_BYTES) fs.writeSync(this.consoleFd, `\n[console log truncated at ${MAX_CONSOLE_LOG_BYTES} bytes]\n`);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  static async boot(o: QemuVmOptions): Promise<QemuVm> {
+    fs.mkdirSync(o.runDir, { recursive: true });
+    const dir = fs.mkdtempSync(path.join(o.runDir, VM_DIR_PREFIX));
+    fs.chmodSync(dir, 0o700);
+    fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
+    const started = Date.now();
+    const child = spawn(o.qemuBinary ?? 'qemu-system-x86_64', qemuArgs(o, dir), { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
+    if (identity) fs.writeFileSync(path.join(dir, QEMU_PID_FILE), `${identity}\n`);
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    let spawnFailure: Error | undefined;
+    void spawnError.then((e) => { spawnFailure = e; });
+    const vm = new QemuVm(dir, child);
+    try {
+      const deadline = started + (o.bootTimeoutMs ?? 60_000);
+      const socketPath = path.join(dir, 'agent.sock');
+      await until(() => (fs.existsSync(socketPath) ? true : undefined), deadline, () => spawnFailure ?? vm.exitError());
+      const socket = await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(socketPath, () => resolve(s));
+        s.once('error', reject);
+      });
+      vm.agent = new AgentClient(socket);
+      const timer = setTimeout(() => vm.agent?.fail(new QemuError('the agent did not say READY in time')), Math.max(0, deadline - Date.now()));
+      void vm.exit.then(() => vm.agent?.fail(vm.exitError()!));
+      try {
+        await vm.agent.waitReady();
+      } finally {
+        clearTimeout(timer);
+      }
+      vm.bootMs = Date.now() - started;
+      return vm;
+    } catch (err) {
+      const detail = `${err instanceof Error ? err.message : String(err)}; ${vm.diagnostics()}`;
+      await vm.teardown();
+      throw new QemuError(`the VM did not boot: ${detail}`);
+    }
+  }
+
+  /** Runs `script` with `sh -c` in the guest; the agent kills it after `wallSeconds`. */
+  run(script: string, wallSeconds: number, onOutput?: OutputListener): Promise<StepResult> {
+    if (!this.agent) throw new QemuError('the VM is not running');
+    return this.agent.run(script, wallSeconds, onOutput);
+  }
+
+  private exitError(): Error | undefined {
+    if (!this.exited) return undefined;
+    return new QemuError(`qemu exited (${this.exited.signal ?? `code ${this.exited.code}`})`);
+  }
+
+  /** QEMU's stderr and the end of the guest console, for error messages. */
+  diagnostics(): string {
+    return `qemu stderr: ${this.stderr.trim() || '(none)'}; console: ${this.consoleTail.trim() || '(empty)'}`;
+  }
+
+  async teardown(): Promise<void> {
+    this.agent?.fail(new QemuError('the VM was torn down'));
+    if (!this.exited && this.child.pid !== undefined) {
+      this.child.kill('SIGKILL');
+      await this.exit;
+    }
+    if (this.consoleFd !== undefined) fs.closeSync(this.consoleFd);
+    this.consoleFd = undefined;
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
