@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { EXECUTORS_PREFIX } from '@sandfleet/protocol';
-import type { AppDeps } from './deps.js';
+import type { AppDeps, AppInput } from './deps.js';
+import { ExecutorSecretCache } from './executor-api/secret-cache.js';
 import { executorApiRoutes } from './executor-api/routes.js';
 import { userApiRoutes } from './user-api/routes.js';
 import { demoRegistryRoutes } from './demo/image.js';
@@ -8,7 +9,11 @@ import { bodyLimit } from './http/body-limit.js';
 import { uiRoutes } from './ui/routes.js';
 
 /** The whole HTTP surface. Tests call `createApp(deps).request(...)`; main.ts serves it. */
-export function createApp(deps: AppDeps): Hono {
+export function createApp(input: AppInput): Hono {
+  const deps: AppDeps = {
+    ...input,
+    executorSecrets: input.executorSecrets ?? new ExecutorSecretCache(input.database, input.config.executorAccessToken, input.config.executorSecretCacheMs),
+  };
   const app = new Hono();
   app.use(
     '*',

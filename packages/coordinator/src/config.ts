@@ -67,6 +67,8 @@ export interface CoordinatorConfig {
   signInMaxFailures: number;
   /** SANDFLEET_SIGN_IN_WINDOW, default 10m. */
   signInWindowMs: number;
+  /** SANDFLEET_EXECUTOR_SECRET_CACHE, default 5s: how long an accepted executor secret is trusted without a database check; 0 = check every request. */
+  executorSecretCacheMs: number;
   /** The autoscaling metric publisher (EXECUTOR_METRIC_*, EXECUTOR_ALLOCATIONS). */
   metricPublisher: MetricPublisherConfig;
 }
@@ -136,6 +138,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const janitorIntervalMs = duration('SANDFLEET_JANITOR_INTERVAL', 10 * 60_000);
   const signInMaxFailures = integer('SANDFLEET_SIGN_IN_MAX_FAILURES', 10);
   const signInWindowMs = duration('SANDFLEET_SIGN_IN_WINDOW', 10 * 60_000);
+  const executorSecretCacheMs = duration('SANDFLEET_EXECUTOR_SECRET_CACHE', 5_000);
 
   const queues = QueueCatalog.build(site['sandfleet.queues'] ?? [], { stalledMaxAgeMs, maxResets }, site['executors.multiqueue.dequeueCacheConfig']);
 
@@ -172,6 +175,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     gitSearchPath: env.PATH || '/usr/local/bin:/usr/bin:/bin',
     signInMaxFailures,
     signInWindowMs,
+    executorSecretCacheMs,
     metricPublisher,
   });
 }

@@ -13,6 +13,8 @@ export class Metrics {
   private readonly uncaught: client.Counter<'kind'>;
   private readonly signIns: client.Counter<'outcome'>;
   private readonly rotations: client.Counter;
+  private readonly executorApiSeconds: client.Histogram<'route' | 'method' | 'code'>;
+  private readonly executorApiStatements: client.Counter<'route' | 'method'>;
   private cachedCounts: { at: number; counts: Awaited<ReturnType<typeof queueCounts>> } | undefined;
 
   constructor(database: Database, queueNames: readonly string[]) {
@@ -43,6 +45,19 @@ export class Metrics {
       registers: [this.registry],
     });
     this.rotations = new client.Counter({ name: 'sandfleet_executor_secret_rotations_total', help: 'Rotations of the executors\' shared secret.', registers: [this.registry] });
+    this.executorApiSeconds = new client.Histogram({
+      name: 'sandfleet_executor_api_request_duration_seconds',
+      help: 'Executor API requests by route pattern, method and status code (long polls include their wait).',
+      labelNames: ['route', 'method', 'code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [this.registry],
+    });
+    this.executorApiStatements = new client.Counter({
+      name: 'sandfleet_executor_api_db_statements_total',
+      help: 'Database statements (round trips, BEGIN and COMMIT included) sent while serving executor API requests, by route pattern; divide by the request count for statements per request.',
+      labelNames: ['route', 'method'],
+      registers: [this.registry],
+    });
     const self = this;
     new client.Gauge({
       name: 'src_executor_total',
@@ -82,6 +97,12 @@ export class Metrics {
 
   executorSecretRotated(): void {
     this.rotations.inc();
+  }
+
+  /** One served executor API request; `route` is the matched pattern, never the raw path. */
+  executorApiRequest(request: { route: string; method: string; code: number; seconds: number; statements: number }): void {
+    this.executorApiSeconds.observe({ route: request.route, method: request.method, code: String(request.code) }, request.seconds);
+    this.executorApiStatements.inc({ route: request.route, method: request.method }, request.statements);
   }
 
   private async counts(database: Database) {

@@ -91,11 +91,23 @@ export async function syncEnvAdminToken(db: Db, token: string): Promise<{ revoke
  * looking up its sha256 (a hash lookup: timing reveals nothing useful about the plaintext).
  */
 export async function verifyAdminToken(db: Db, plaintext: string): Promise<AdminTokenRecord | undefined> {
-  const row = await db.selectFrom('admin_tokens').select(RECORD_COLUMNS).where('value_sha256', '=', sha256Bytea(plaintext)).executeTakeFirst();
-  if (!row) return undefined;
-  const stale = sql<boolean>`last_used_at IS NULL OR last_used_at < now() - ${sql.lit(LAST_USED_RESOLUTION)}::interval`;
-  const touched = await db.updateTable('admin_tokens').set({ last_used_at: sql`now()` }).where('id', '=', row.id).where(stale).returning(RECORD_COLUMNS).executeTakeFirst();
-  return toRecord(touched ?? row);
+  // One round trip: the lookup, and the last-used touch when it is stale (the API checks a token per request).
+  const { rows } = await sql<{ id: number; description: string; source: AdminTokenSource; created_at: Date; last_used_at: Date | null }>`
+    WITH found AS (
+      SELECT id, description, source, created_at, last_used_at FROM admin_tokens WHERE value_sha256 = ${sha256Bytea(plaintext)}
+    ),
+    touched AS (
+      UPDATE admin_tokens SET last_used_at = now()
+      WHERE id IN (SELECT id FROM found)
+        AND (last_used_at IS NULL OR last_used_at < now() - ${sql.lit(LAST_USED_RESOLUTION)}::interval)
+      RETURNING id, description, source, created_at, last_used_at
+    )
+    SELECT * FROM touched
+    UNION ALL
+    SELECT * FROM found WHERE NOT EXISTS (SELECT 1 FROM touched)
+  `.execute(db);
+  const row = rows[0];
+  return row ? toRecord(row) : undefined;
 }
 
 /** Every admin token's record (never the secret), oldest first. */

@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Schema } from './schema.js';
 import { createPgliteNotifier, createPostgresNotifier, type ClosableNotifier, type Notifier } from './notify.js';
 import { lockDataDir } from './pglite-lock.js';
+import { countingDialect } from './statement-tally.js';
 import { coerceError } from './errors.js';
 
 export type DbConfig =
@@ -78,7 +79,7 @@ async function openPostgres(config: Extract<DbConfig, { kind: 'postgres' }>, onE
   const pool = new pg.Pool({ connectionString: config.url, max: config.maxConnections ?? 10, types: pgTypes });
   // Without a listener an idle client's error (server restart) would crash the process.
   pool.on('error', (err) => onError(err));
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Schema>({ dialect: countingDialect(new PostgresDialect({ pool })) });
   let notifier: ClosableNotifier;
   try {
     await sql`select 1`.execute(db);
@@ -100,7 +101,7 @@ async function openPglite(config: Extract<DbConfig, { kind: 'pglite' }>, onError
     const instance = config.dataDir === undefined ? await PGlite.create() : await PGlite.create({ dataDir: config.dataDir });
     pglite = instance;
     const notifier = await createPgliteNotifier(instance, onError);
-    const db = new Kysely<Schema>({ dialect: new PGliteDialect(instance) });
+    const db = new Kysely<Schema>({ dialect: countingDialect(new PGliteDialect(instance)) });
     return withClose({ db, backend: BACKENDS.pglite, notifier }, async () => {
       await notifier.close();
       await db.destroy();

@@ -77,27 +77,35 @@ export async function rotateExecutorSecret(
   });
 }
 
+/** Whether a presented secret is accepted and, if so, until when (null: until a rotation retires it). */
+export type ExecutorSecretAcceptance = { accepted: false } | { accepted: true; expiresAt: Date | null };
+
 /**
- * Whether `presented` is an accepted executor secret. The hash is compared with every candidate in
- * constant time (no early exit), and the config's secret by its sha256 the same way.
+ * Whether `presented` is an accepted executor secret, and its expiry. The hash is compared with every
+ * candidate in constant time (no early exit), and the config's secret by its sha256 the same way.
  */
-export async function isAcceptedExecutorSecret(db: Db, presented: string, configSecret: string | undefined): Promise<boolean> {
+export async function executorSecretAcceptance(db: Db, presented: string, configSecret: string | undefined): Promise<ExecutorSecretAcceptance> {
   const rows = await db
     .selectFrom('executor_secrets')
-    .select(['value_sha256', sql<boolean>`expires_at IS NULL OR expires_at > now()`.as('live')])
+    .select(['value_sha256', 'expires_at', sql<boolean>`expires_at IS NULL OR expires_at > now()`.as('live')])
     .where((eb) => eb.or([eb('source', '=', 'config'), eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
     .execute();
   const hash = createHash('sha256').update(presented, 'utf8').digest();
-  let matchedLive = false;
+  let live: { expiresAt: Date | null } | undefined;
   let matchedRetired = false;
   for (const row of rows) {
     const same = timingSafeEqual(hash, Buffer.from(row.value_sha256));
-    matchedLive ||= same && row.live;
+    if (same && row.live) live = { expiresAt: row.expires_at };
     matchedRetired ||= same && !row.live;
   }
-  if (matchedLive) return true;
-  if (matchedRetired || configSecret === undefined) return false;
-  return timingSafeEqual(hash, createHash('sha256').update(configSecret, 'utf8').digest());
+  if (live) return { accepted: true, ...live };
+  if (matchedRetired || configSecret === undefined) return { accepted: false };
+  return timingSafeEqual(hash, createHash('sha256').update(configSecret, 'utf8').digest()) ? { accepted: true, expiresAt: null } : { accepted: false };
+}
+
+/** Whether `presented` is an accepted executor secret (see executorSecretAcceptance). */
+export async function isAcceptedExecutorSecret(db: Db, presented: string, configSecret: string | undefined): Promise<boolean> {
+  return (await executorSecretAcceptance(db, presented, configSecret)).accepted;
 }
 
 /** Stored secrets, newest first: current ones, those in their grace period, and retired config secrets. */

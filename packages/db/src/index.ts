@@ -18,3 +18,4 @@ export { TRUNCATION_MARKER } from './log-budget.js';
 export * from './sessions.js';
 export * from './executor-secrets.js';
 export * from './queue-stats.js';
+export { tallyStatements, type StatementTally } from './statement-tally.js';

@@ -25,6 +25,20 @@ export async function findJobToken(db: Kysely<Schema>, plaintext: string): Promi
 }
 
 /**
+ * findJobToken and whether `executorName` is a registered executor, in one round trip: the job
+ * routes ask both on every request.
+ */
+export async function findJobTokenOfExecutor(db: Kysely<Schema>, plaintext: string, executorName: string): Promise<(JobTokenScope & { executorKnown: boolean }) | undefined> {
+  const row = await db
+    .selectFrom('job_tokens')
+    .select(['job_id', 'attempt', 'queue', 'repository_name'])
+    .select((eb) => eb.exists(eb.selectFrom('executor_heartbeats').select('id').where('hostname', '=', executorName)).as('executor_known'))
+    .where('value_sha256', '=', sha256Bytea(plaintext))
+    .executeTakeFirst();
+  return row ? { jobId: row.job_id, attempt: row.attempt, queue: row.queue, repositoryName: row.repository_name, executorKnown: Boolean(row.executor_known) } : undefined;
+}
+
+/**
  * The janitor: deletes tokens that no longer grant anything — their job is not processing any more
  * or has moved on to another attempt. Final marks, stall resets and the next dequeue already revoke
  * tokens; this catches what they miss (a job canceled while queued after an earlier attempt, rows

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { createAdminToken, openDatabase, type BackendName, type Database } from '@sandfleet/db';
+import { createAdminToken, openDatabase, type BackendName, type Database, type DbConfig } from '@sandfleet/db';
 import { createApp, JobWaiter, loadConfig, Metrics, startCoordinator, type CoordinatorConfig, type RunningCoordinator } from '@sandfleet/coordinator';
 import { createTestDatabase, type TestDatabase } from './db/databases.js';
 import { executorAuthorization, sendTo, type Send } from './executor-client.js';
@@ -134,6 +134,8 @@ export async function startCoordinatorServer(backend: BackendName, env: Record<s
 export interface CoordinatorProcess {
   url: string;
   dataDir: string;
+  /** The coordinator's database, for a bench or test that fills or inspects it directly. */
+  databaseConfig: DbConfig;
   child: SpawnedProcess['child'];
   output: () => string;
   api: <T = any>(method: string, path: string, body?: unknown) => Promise<AdminAnswer<T>>;
@@ -168,6 +170,7 @@ export async function startCoordinatorProcess(
     return {
       url,
       dataDir,
+      databaseConfig: db.config,
       child,
       output,
       api: adminApi(sendTo(url)),

@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { EXECUTOR_NAME_HEADER, EXECUTOR_TOKEN_SCHEME, JOB_ID_HEADER } from '@sandfleet/protocol';
-import { executorExists, findJobToken, isAcceptedExecutorSecret, type Database } from '@sandfleet/db';
+import { findJobTokenOfExecutor, type Database } from '@sandfleet/db';
+import type { ExecutorSecretCache } from './secret-cache.js';
 import { parseRowId } from '../http/ids.js';
 import { textError } from '../http/errors.js';
 import { parseAuthorization } from '../http/auth-header.js';
@@ -31,7 +32,7 @@ const NOT_CONFIGURED = 'Executors are not configured on this instance';
  * `Authorization: token-executor <executors.accessToken>` (docs/protocol.md, "Authentication"). Besides
  * the config's secret, a rotated one is accepted, and a retired one only within its grace period.
  */
-export function executorTokenAuth(db: Database, accessToken: string | undefined): MiddlewareHandler {
+export function executorTokenAuth(secrets: ExecutorSecretCache, accessToken: string | undefined): MiddlewareHandler {
   return createMiddleware(async (c, next) => {
     if (!accessToken) return textError(c, 500, NOT_CONFIGURED);
     const auth = parseAuthorization(c.req.header('Authorization'));
@@ -45,7 +46,7 @@ export function executorTokenAuth(db: Database, accessToken: string | undefined)
     if (token === '') {
       return textError(c, 401, 'no token value in the HTTP Authorization request header (recommended) or basic auth (deprecated)');
     }
-    if (!(await isAcceptedExecutorSecret(db.db, token, accessToken))) return textError(c, 401, '');
+    if (!(await secrets.isAccepted(token))) return textError(c, 401, '');
     await next();
   });
 }
@@ -56,7 +57,7 @@ export type JobRouteKind = { kind: 'queue'; queue: (c: Context) => string } | { 
  * `Authorization: Bearer <job token>` plus `X-Sourcegraph-Job-ID` and `X-Sourcegraph-Executor-Name`
  * (docs/protocol.md, "Authentication", checks in the same order and with the same answers).
  */
-export function jobTokenAuth(db: Database, accessToken: string | undefined, route: JobRouteKind): MiddlewareHandler<ExecutorApiEnv> {
+export function jobTokenAuth(db: Database, secrets: ExecutorSecretCache, accessToken: string | undefined, route: JobRouteKind): MiddlewareHandler<ExecutorApiEnv> {
   return createMiddleware<ExecutorApiEnv>(async (c, next) => {
     if (!accessToken) return textError(c, 500, NOT_CONFIGURED);
     const auth = parseAuthorization(c.req.header('Authorization'));
@@ -76,7 +77,7 @@ export function jobTokenAuth(db: Database, accessToken: string | undefined, rout
     if (jobIdText !== undefined && jobIdText !== '' && parseRowId(jobIdText) === undefined) return jobIdParseError(c, jobIdText);
 
     if (scheme === EXECUTOR_TOKEN_SCHEME) {
-      if (!(await isAcceptedExecutorSecret(db.db, token, accessToken))) return textError(c, 403, '');
+      if (!(await secrets.isAccepted(token))) return textError(c, 403, '');
       // The shared secret is trusted for any job; the store's owner checks still apply. Executors
       // from before job tokens name the job only in the body: callers read it from there.
       const jobId = parseRowId(jobIdText);
@@ -87,13 +88,13 @@ export function jobTokenAuth(db: Database, accessToken: string | undefined, rout
     if (jobIdText === undefined || jobIdText === '') return textError(c, 400, `job ID not provided in header '${JOB_ID_HEADER}'`);
     if (executorName === '') return textError(c, 400, 'worker hostname cannot be empty');
 
-    const found = await findJobToken(db.db, token);
+    const found = await findJobTokenOfExecutor(db.db, token, executorName);
     if (!found) return textError(c, 401, 'invalid token');
     if (found.jobId !== parseRowId(jobIdText)) return textError(c, 403, 'invalid token');
     if (route.kind === 'git' ? found.repositoryName !== route.repositoryName(c) : found.queue !== route.queue(c)) {
       return textError(c, 403, 'invalid token');
     }
-    if (!(await executorExists(db.db, executorName))) return textError(c, 401, 'invalid token');
+    if (!found.executorKnown) return textError(c, 401, 'invalid token');
     c.set('caller', { jobId: found.jobId, attempt: found.attempt, executorName, viaAccessToken: false });
     await next();
   });

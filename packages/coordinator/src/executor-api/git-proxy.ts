@@ -20,7 +20,7 @@ export function gitProxyRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     if (!parseGitPath(c.req.path)) return textError(c, 404, '404 page not found');
     await next();
   });
-  app.use('*', jobTokenAuth(deps.database, deps.config.executorAccessToken, { kind: 'git', repositoryName: repoName }));
+  app.use('*', jobTokenAuth(deps.database, deps.executorSecrets, deps.config.executorAccessToken, { kind: 'git', repositoryName: repoName }));
 
   app.all('*', async (c) => {
     const { repositoryName: name, operation: op } = parseGitPath(c.req.path)!;

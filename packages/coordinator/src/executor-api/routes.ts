@@ -40,6 +40,7 @@ import { readJsonBody } from '../http/body.js';
 import { QueuePicker } from './queue-picker.js';
 import { toWireJob } from './wire-job.js';
 import { gitProxyRoutes } from './git-proxy.js';
+import { executorApiRequestMetrics } from './request-metrics.js';
 
 const WORKER_HOSTNAME_EMPTY = 'worker hostname cannot be empty';
 
@@ -49,8 +50,9 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   const db = database.db;
   const picker = new QueuePicker(config.queues.settings);
   const app = new Hono<ExecutorApiEnv>();
-  const executorAuth = executorTokenAuth(database, config.executorAccessToken);
+  const executorAuth = executorTokenAuth(deps.executorSecrets, config.executorAccessToken);
 
+  app.use('*', executorApiRequestMetrics(deps.metrics));
   app.use('*', async (c, next) => {
     await next();
     c.res.headers.set(EXTENSIONS_HEADER, `${EXTENSION_LONG_POLL}, ${EXTENSION_LOG_APPEND}, ${EXTENSION_LOG_ENTRY_KEY}`);
@@ -109,7 +111,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
 
   const queueRoute = (op: QueueOperation) => routes.queue(op, config.queues.names);
   const queueOf = (c: Context) => c.req.param('queueName') ?? '';
-  const jobAuth = jobTokenAuth(database, config.executorAccessToken, { kind: 'queue', queue: queueOf });
+  const jobAuth = jobTokenAuth(database, deps.executorSecrets, config.executorAccessToken, { kind: 'queue', queue: queueOf });
 
   app.post(queueRoute('dequeue'), executorAuth, async (c) => {
     const queue = queueOf(c);

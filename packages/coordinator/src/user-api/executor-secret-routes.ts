@@ -27,6 +27,8 @@ export function parseGrace(text: string): number {
 export async function rotateSharedSecret(deps: AppDeps, graceMs: number) {
   if (!deps.config.executorAccessToken) throw new HttpError(409, 'executors.accessToken is not set in the site config: there is no secret to rotate');
   const rotated = await rotateExecutorSecret(deps.database.db, { configSecret: deps.config.executorAccessToken, graceMs });
+  // Cached acceptances predate the new expiries: a grace of 0 must refuse the old secret at once.
+  deps.executorSecrets.clear();
   deps.metrics.executorSecretRotated();
   deps.log.info({ fingerprint: rotated.record.fingerprint, previousAcceptedUntil: rotated.previousAcceptedUntil }, 'executor secret rotated');
   return rotated;
