@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { basicEnv, makeTempDir, removeTempDir, spawnProcess } from '@sandfleet/test-helpers';
+import { basicEnv, isAlive, makeTempDir, removeTempDir, spawnProcess } from '@sandfleet/test-helpers';
 import { SANDFLEET_BIN } from '@sandfleet/test-helpers/coordinator';
 
 /** The direct children of `pid` whose command line matches `pattern`. */
@@ -22,14 +22,6 @@ function stepPids(marker: number): number[] {
   return pgrep.stdout.split('\n').map(Number).filter((n) => n > 0);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -64,11 +56,11 @@ describe('sandfleet up', () => {
       // Without the fix the executor drains: it waits for the 10-minute step. 60 s is a loose bound for a prompt stop on a loaded host.
       const code = await Promise.race([up.exit, new Promise((r) => setTimeout(() => r('still running'), 60_000))]);
       assert.equal(code, 0, up.output().slice(-2000));
-      assert.deepEqual(executors.filter(alive), [], 'the executor exited');
+      assert.deepEqual(executors.filter(isAlive), [], 'the executor exited');
       await until('the running step to be stopped', () => stepPids(marker).length === 0, 30_000);
     } finally {
       await up.stop('SIGKILL');
-      for (const pid of executors.filter(alive)) process.kill(pid, 'SIGKILL');
+      for (const pid of executors.filter(isAlive)) process.kill(pid, 'SIGKILL');
       for (const pid of stepPids(marker)) process.kill(pid, 'SIGKILL');
       removeTempDir(dir);
     }

@@ -4,21 +4,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { makeTempDir, removeTempDir } from '@sandfleet/test-helpers';
+import { isAlive, makeTempDir, removeTempDir } from '@sandfleet/test-helpers';
 import { chooseAccelerator, type AcceleratorChoice } from '../../src/sandbox/vm/accelerator.js';
 import { buildGuestImage, type GuestImage } from '../../src/sandbox/vm/guest-image.js';
 import { reapOrphanedVms, VM_DIR_PREFIX } from '../../src/sandbox/vm/janitor.js';
 import { MAX_CONSOLE_LOG_BYTES, QemuVm } from '../../src/sandbox/vm/qemu.js';
 import { cachedGuestImage, guestPackages } from './fixtures.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('QEMU microvm guest', { timeout: 240_000 }, () => {
   let image: GuestImage;
@@ -117,26 +109,26 @@ describe('QEMU microvm guest', { timeout: 240_000 }, () => {
       qemuPid = Number(pid);
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
-      assert.ok(alive(qemuPid), 'QEMU should outlive the killed executor');
+      assert.ok(isAlive(qemuPid), 'QEMU should outlive the killed executor');
       assert.deepEqual(await reapOrphanedVms(runDir), [dir]);
-      assert.equal(alive(qemuPid), false);
+      assert.equal(isAlive(qemuPid), false);
       assert.equal(fs.existsSync(dir!), false);
       // This process's own VM is untouched and still answers.
       assert.ok(fs.existsSync(vm!.dir));
       assert.equal((await vm!.run('echo alive', 30)).stdout, 'alive\n');
     } finally {
       child.kill('SIGKILL');
-      if (qemuPid && alive(qemuPid)) process.kill(qemuPid, 'SIGKILL');
+      if (qemuPid && isAlive(qemuPid)) process.kill(qemuPid, 'SIGKILL');
     }
   });
 
   it('teardown kills QEMU and removes its files', async () => {
     const { pid, dir } = vm!;
-    assert.ok(alive(pid));
+    assert.ok(isAlive(pid));
     assert.ok(fs.existsSync(`${dir}/agent.sock`));
     await vm!.teardown();
     vm = undefined;
-    assert.equal(alive(pid), false);
+    assert.equal(isAlive(pid), false);
     assert.equal(fs.existsSync(dir), false);
     assert.deepEqual(fs.readdirSync(runDir).filter((f) => f.startsWith(VM_DIR_PREFIX)), []);
   });
