@@ -69,6 +69,8 @@ export interface CoordinatorConfig {
   signInWindowMs: number;
   /** SANDFLEET_EXECUTOR_SECRET_CACHE, default 5s: how long an accepted executor secret is trusted without a database check; 0 = check every request. */
   executorSecretCacheMs: number;
+  /** SANDFLEET_ADMIN_TOKEN_CACHE, default 5s: how long an accepted admin token is trusted without a database check (a revocation through another replica takes effect within it); 0 = check every request. */
+  adminTokenCacheMs: number;
   /** The autoscaling metric publisher (EXECUTOR_METRIC_*, EXECUTOR_ALLOCATIONS). */
   metricPublisher: MetricPublisherConfig;
 }
@@ -139,6 +141,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const signInMaxFailures = integer('SANDFLEET_SIGN_IN_MAX_FAILURES', 10);
   const signInWindowMs = duration('SANDFLEET_SIGN_IN_WINDOW', 10 * 60_000);
   const executorSecretCacheMs = duration('SANDFLEET_EXECUTOR_SECRET_CACHE', 5_000);
+  const adminTokenCacheMs = duration('SANDFLEET_ADMIN_TOKEN_CACHE', 5_000);
 
   const queues = QueueCatalog.build(site['sandfleet.queues'] ?? [], { stalledMaxAgeMs, maxResets }, site['executors.multiqueue.dequeueCacheConfig']);
 
@@ -176,6 +179,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     signInMaxFailures,
     signInWindowMs,
     executorSecretCacheMs,
+    adminTokenCacheMs,
     metricPublisher,
   });
 }

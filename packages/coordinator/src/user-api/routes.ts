@@ -42,7 +42,7 @@ export function userApiRoutes(deps: AppDeps): Hono {
     deps.log.error({ err, path: c.req.path }, 'user API handler failed');
     return jsonError(c, 500, 'internal error');
   });
-  app.use('*', adminAuth(deps.database));
+  app.use('*', adminAuth(deps.adminTokens));
   registerAdminTokenRoutes(app, deps);
   registerExecutorSecretRoutes(app, deps);
 
