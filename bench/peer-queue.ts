@@ -12,12 +12,11 @@
  * The PostgreSQL admin URL is SANDFLEET_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test);
  * each side gets a database of its own, dropped at the end.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { Logger, makeWorkerUtils, run, type WorkerUtils } from 'graphile-worker';
 import { enqueueJob, openDatabase, type BackendName, type JobSpec } from '@sandfleet/db';
-import { testPostgresAdminUrl } from '@sandfleet/test-helpers/db';
 import { SANDFLEET_BIN, startCoordinatorProcess, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
-import { backendsFromArgs, drainQueue, machineFacts, measurePickup, numberArg, percentile, stringArg } from './support.js';
+import { backendsFromArgs, drainQueue, machineFacts, measurePickup, numberArg, percentile, postgresVersion, stringArg, withScratchDatabase } from './support.js';
 
 const JOBS = numberArg('jobs', 2000);
 const PGLITE_JOBS = numberArg('pglite-jobs', 300);
@@ -42,30 +41,6 @@ const quiet = new Logger(() => () => {});
 const progress = (line: string) => console.error(`  … ${line}`);
 
 // ---------------------------------------------------------------- graphile-worker
-
-/** A fresh database `name` for the duration of `fn`, with a pool on it that `fn` shares. */
-async function withScratchDatabase<T>(name: string, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
-    const url = new URL(testPostgresAdminUrl());
-    url.pathname = `/${name}`;
-    const pool = new pg.Pool({ connectionString: url.toString(), max: 20 });
-    // Idle clients are cut when the database is dropped; that is no failure of the run.
-    pool.on('error', () => {});
-    pool.on('connect', (client) => client.on('error', () => {}));
-    try {
-      return await fn(pool);
-    } finally {
-      await pool.end();
-    }
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
-    await admin.end();
-  }
-}
 
 async function addNoOps(utils: WorkerUtils, count: number): Promise<void> {
   for (let i = 0; i < count; i += 500) {
@@ -222,16 +197,7 @@ async function sandfleetPickup(): Promise<{ pickup: number[]; enqueue: number[] 
 
 // ---------------------------------------------------------------- report
 
-const pgVersion = await (async () => {
-  const client = new pg.Client({ connectionString: testPostgresAdminUrl() });
-  await client.connect();
-  try {
-    return (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-  } finally {
-    await client.end();
-  }
-})();
-console.log(`peer queue: ${machineFacts()}, PostgreSQL ${pgVersion}`);
+console.log(`peer queue: ${machineFacts()}, PostgreSQL ${await postgresVersion()}`);
 console.log(`P1: ${JOBS} no-op jobs (PGlite ${PGLITE_JOBS}), C=${CLIENTS.join(',')}; P2: ${SAMPLES} samples, idle worker`);
 
 const graphile = await graphileFigures();

@@ -1,8 +1,10 @@
 /** What the benches share beyond @sandfleet/test-helpers: arguments, percentiles, machine facts, the executor loops. */
 import os from 'node:os';
+import pg from 'pg';
 import type { BackendName } from '@sandfleet/db';
 import { executorClient } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN } from '@sandfleet/test-helpers/coordinator';
+import { testPostgresAdminUrl } from '@sandfleet/test-helpers/db';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -29,6 +31,41 @@ export function machineFacts(): string {
   const cpus = os.cpus();
   const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, load ${load}`;
+}
+
+/** The version of the PostgreSQL server at SANDFLEET_TEST_PG_URL, for the machine facts. */
+export async function postgresVersion(): Promise<string> {
+  const client = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await client.connect();
+  try {
+    return (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh database `name` for the duration of `fn`, with a pool on it that `fn` shares. */
+export async function withScratchDatabase<T>(name: string, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(testPostgresAdminUrl());
+    url.pathname = `/${name}`;
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 20 });
+    // Idle clients are cut when the database is dropped; that is no failure of the run.
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
+    try {
+      return await fn(pool);
+    } finally {
+      await pool.end();
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+  }
 }
 
 /**

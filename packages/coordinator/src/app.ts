@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { EXECUTORS_PREFIX } from '@sandfleet/protocol';
 import type { AppDeps, AppInput } from './deps.js';
 import { ExecutorSecretCache } from './executor-api/secret-cache.js';
+import { AdminTokenCache } from './user-api/admin-token-cache.js';
 import { executorApiRoutes } from './executor-api/routes.js';
 import { userApiRoutes } from './user-api/routes.js';
 import { demoRegistryRoutes } from './demo/image.js';
@@ -13,6 +14,7 @@ export function createApp(input: AppInput): Hono {
   const deps: AppDeps = {
     ...input,
     executorSecrets: input.executorSecrets ?? new ExecutorSecretCache(input.database, input.config.executorAccessToken, input.config.executorSecretCacheMs),
+    adminTokens: input.adminTokens ?? new AdminTokenCache(input.database, input.config.adminTokenCacheMs),
   };
   const app = new Hono();
   app.use(

@@ -51,6 +51,8 @@ export interface CoordinatorConfig {
   executorActiveMs: number;
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
+  /** SANDFLEET_MAX_BATCH_JOBS, default 1000: most jobs one `POST /api/jobs/batch` may hold. */
+  maxBatchJobs: number;
   /** A log follower re-reads this often in case a notification was lost. */
   logFollowRecheckMs: number;
   /** Log bytes stored per job; later output is dropped after one marker line. */
@@ -69,6 +71,8 @@ export interface CoordinatorConfig {
   signInWindowMs: number;
   /** SANDFLEET_EXECUTOR_SECRET_CACHE, default 5s: how long an accepted executor secret is trusted without a database check; 0 = check every request. */
   executorSecretCacheMs: number;
+  /** SANDFLEET_ADMIN_TOKEN_CACHE, default 5s: how long an accepted admin token is trusted without a database check (a revocation through another replica takes effect within it); 0 = check every request. */
+  adminTokenCacheMs: number;
   /** The autoscaling metric publisher (EXECUTOR_METRIC_*, EXECUTOR_ALLOCATIONS). */
   metricPublisher: MetricPublisherConfig;
 }
@@ -133,12 +137,15 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   const maxResets = integer('SANDFLEET_MAX_RESETS', 3);
   const resetterIntervalMs = duration('SANDFLEET_RESETTER_INTERVAL', Math.min(5_000, stalledMaxAgeMs));
   const maxBodyBytes = size('SANDFLEET_MAX_BODY_BYTES', 10 * 1024 * 1024);
+  const maxBatchJobs = integer('SANDFLEET_MAX_BATCH_JOBS', 1000);
+  if (maxBatchJobs === 0) problems.push('SANDFLEET_MAX_BATCH_JOBS must be at least 1');
   const maxLogBytesPerJob = size('SANDFLEET_MAX_LOG_BYTES_PER_JOB', 256 * 1024 * 1024);
   const executorRetentionMs = duration('SANDFLEET_EXECUTOR_RETENTION', 7 * 24 * 3_600_000);
   const janitorIntervalMs = duration('SANDFLEET_JANITOR_INTERVAL', 10 * 60_000);
   const signInMaxFailures = integer('SANDFLEET_SIGN_IN_MAX_FAILURES', 10);
   const signInWindowMs = duration('SANDFLEET_SIGN_IN_WINDOW', 10 * 60_000);
   const executorSecretCacheMs = duration('SANDFLEET_EXECUTOR_SECRET_CACHE', 5_000);
+  const adminTokenCacheMs = duration('SANDFLEET_ADMIN_TOKEN_CACHE', 5_000);
 
   const queues = QueueCatalog.build(site['sandfleet.queues'] ?? [], { stalledMaxAgeMs, maxResets }, site['executors.multiqueue.dequeueCacheConfig']);
 
@@ -167,6 +174,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     resetterIntervalMs,
     executorActiveMs: 15_000,
     maxBodyBytes,
+    maxBatchJobs,
     logFollowRecheckMs: 5_000,
     maxLogBytesPerJob,
     serveDemoImage: env.SANDFLEET_SERVE_DEMO_IMAGE === 'true',
@@ -176,6 +184,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     signInMaxFailures,
     signInWindowMs,
     executorSecretCacheMs,
+    adminTokenCacheMs,
     metricPublisher,
   });
 }

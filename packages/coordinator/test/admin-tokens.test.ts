@@ -6,6 +6,7 @@ import pino from 'pino';
 import {
   AdminTokenTooShortError,
   createAdminToken,
+  deleteAdminToken,
   listAdminTokens,
   syncEnvAdminToken,
   verifyAdminToken,
@@ -14,6 +15,7 @@ import { createTestDatabase, testBackends } from '@sandfleet/test-helpers/db';
 import { ADMIN_TOKEN, SANDFLEET_BIN, createTestApp, startCoordinatorServer, type CoordinatorServer, type TestApp } from '@sandfleet/test-helpers/coordinator';
 import { basicEnv, makeTempDir, removeTempDir, spawnProcess } from '@sandfleet/test-helpers';
 import { loadConfig, startCoordinator } from '../src/index.js';
+import { AdminTokenCache } from '../src/user-api/admin-token-cache.js';
 
 const TOKEN_A = 'env-token-a-0123456789abcdef';
 const TOKEN_B = 'env-token-b-0123456789abcdef';
@@ -77,6 +79,29 @@ for (const backend of testBackends()) {
       assert.equal((await t.request('GET', '/api/queues', { headers: { Authorization: `Bearer ${token}` } })).status, 401);
       assert.equal((await t.admin('DELETE', `/api/admin-tokens/${adminToken.id}`)).status, 404);
       assert.equal((await t.request('GET', '/healthz')).status, 200);
+    });
+
+    it('remembers an accepted token for its TTL only: a revocation made elsewhere is seen once the TTL has passed', async () => {
+      let now = 1_000_000;
+      const { token, record } = await createAdminToken(t.database.db, { description: 'replica' });
+      const cache = new AdminTokenCache(t.database, 5_000, () => now);
+      assert.equal(await cache.isAccepted(token), true);
+      assert.equal(await deleteAdminToken(t.database.db, record.id), true, 'revoked without this cache knowing');
+      now += 4_999;
+      assert.equal(await cache.isAccepted(token), true, 'remembered within the TTL');
+      now += 2;
+      assert.equal(await cache.isAccepted(token), false, 'checked again after the TTL: revoked');
+      assert.equal(await cache.isAccepted('never-an-admin-token-0123456789'), false);
+    });
+
+    it('does not remember an acceptance whose lookup began before the cache was cleared', async () => {
+      const { token, record } = await createAdminToken(t.database.db, { description: 'in flight' });
+      const cache = new AdminTokenCache(t.database, 3_600_000);
+      const inFlight = cache.isAccepted(token);
+      cache.clear(); // a revocation lands while the lookup runs
+      assert.equal(await inFlight, true);
+      await deleteAdminToken(t.database.db, record.id);
+      assert.equal(await cache.isAccepted(token), false, 'looked up again, not taken from the cache');
     });
 
     it('revokes the previous SANDFLEET_ADMIN_TOKEN when the coordinator restarts with another one', async () => {

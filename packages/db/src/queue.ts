@@ -92,6 +92,40 @@ export async function enqueueJob(db: Db, input: EnqueueJobInput): Promise<Job> {
   return toJob(rows[0]!);
 }
 
+/**
+ * Inserts queued jobs in one statement, so all of them or none: ids ascend in the order given and
+ * come back in that order. In the same statement, as enqueueJob, it notifies `sandfleet_jobs` once
+ * per queue among them (one notification for a batch of one queue), not once per job.
+ */
+export async function enqueueJobs(db: Db, inputs: readonly EnqueueJobInput[]): Promise<number[]> {
+  if (inputs.length === 0) return [];
+  // One jsonb parameter for the whole batch: any size fits one statement, on pg and PGlite alike.
+  const batch = inputs.map((input) => ({
+    queue: input.queue,
+    spec: input.spec,
+    repositoryName: input.spec.repositoryName ?? '',
+    priority: input.priority ?? 0,
+    processAfter: input.processAfter?.toISOString() ?? null,
+  }));
+  const { rows } = await sql<{ id: number }>`
+    WITH batch AS (
+      SELECT value, ordinality FROM jsonb_array_elements(${JSON.stringify(batch)}::jsonb) WITH ORDINALITY
+    ),
+    inserted AS (
+      INSERT INTO jobs (queue, payload, repository_name, priority, process_after)
+      SELECT value->>'queue', value->'spec', value->>'repositoryName', (value->>'priority')::integer, (value->>'processAfter')::timestamptz
+      FROM batch
+      ORDER BY ordinality
+      RETURNING id, queue
+    ),
+    notified AS (
+      SELECT pg_notify(${JOBS_CHANNEL}, queue) FROM (SELECT DISTINCT queue FROM inserted) AS queues
+    )
+    SELECT id FROM inserted WHERE (SELECT count(*) FROM notified) > 0 ORDER BY id
+  `.execute(db);
+  return rows.map((row) => row.id);
+}
+
 export interface DequeueJobInput {
   queue: string;
   /** The executor's unique name; it becomes `worker_hostname` and fences every later write. */

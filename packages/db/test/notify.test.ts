@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { sql } from 'kysely';
-import { dequeueJob, enqueueJob, resetStalled, type Notifier } from '../src/index.js';
+import { dequeueJob, enqueueJob, enqueueJobs, resetStalled, type Notifier } from '../src/index.js';
 import { describeEachBackend, HANG_TIMEOUT_MS, itStandardServer } from '@sandfleet/test-helpers/db';
 import { backdateHeartbeat, makeSpec } from './fixtures.js';
 
@@ -22,6 +22,22 @@ describeEachBackend('notifier', (ctx) => {
     const received = nextNotification(ctx.database.notifier, 'codeintel');
     await enqueueJob(ctx.db, { queue: 'codeintel', spec: makeSpec() });
     assert.equal(await received, 'codeintel');
+  });
+
+  it('notifies a batch once per queue, not once per job', { timeout: HANG_TIMEOUT_MS }, async () => {
+    const seen: string[] = [];
+    const off = ctx.database.notifier.subscribe((q) => seen.push(q));
+    try {
+      const job = (queue: string) => ({ queue, spec: makeSpec() });
+      await enqueueJobs(ctx.db, [job('batch-n1'), job('batch-n2'), job('batch-n1'), job('batch-n1'), job('batch-n2')]);
+      // Notifications arrive in commit order: once this one is in, the batch's are too.
+      const sentinel = nextNotification(ctx.database.notifier, 'batch-n-end');
+      await enqueueJob(ctx.db, job('batch-n-end'));
+      await sentinel;
+    } finally {
+      off();
+    }
+    assert.deepEqual(seen.filter((q) => q.startsWith('batch-n')).sort(), ['batch-n-end', 'batch-n1', 'batch-n2']);
   });
 
   it('stops delivering to an unsubscribed listener and survives a throwing one', { timeout: HANG_TIMEOUT_MS }, async () => {

@@ -5,6 +5,7 @@ import {
   cancelJob,
   dequeueJob,
   enqueueJob,
+  enqueueJobs,
   findJobToken,
   getJob,
   heartbeatJobs,
@@ -16,6 +17,7 @@ import {
   queuedCount,
   resetStalled,
   RESET_FAILURE_MESSAGE,
+  tallyStatements,
   type JobAttemptRef,
 } from '../src/index.js';
 import { describeEachBackend } from '@sandfleet/test-helpers/db';
@@ -31,6 +33,47 @@ describeEachBackend('queue', (ctx) => {
     const ref: JobAttemptRef = { jobId: claimed.job.id, queue, executorName, attempt: claimed.job.attempt };
     return { ...claimed, ref };
   }
+
+  it('enqueues a batch in one statement: ids ascend in the order given, each job keeps its own spec, priority and repository', async () => {
+    const queue = 'batch-order';
+    const inputs = Array.from({ length: 25 }, (_, i) => ({
+      queue,
+      spec: makeSpec({ repositoryName: `github.com/batch/r${i}`, dockerSteps: [{ image: 'alpine:3', commands: [`echo ${i}`], dir: '' }] }),
+      priority: i % 3 === 0 ? 0 : -1,
+    }));
+    const tally = { statements: 0 };
+    const ids = await tallyStatements(tally, () => enqueueJobs(ctx.db, inputs));
+    assert.equal(tally.statements, 1);
+    assert.equal(ids.length, inputs.length);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'ids ascend in input order');
+    for (const [i, id] of ids.entries()) {
+      const job = (await getJob(ctx.db, id))!;
+      assert.equal(job.state, 'queued');
+      assert.equal(job.queue, queue);
+      assert.equal(job.repositoryName, `github.com/batch/r${i}`);
+      assert.equal(job.priority, inputs[i]!.priority);
+      assert.deepEqual(job.spec, inputs[i]!.spec);
+    }
+    // Dequeued as any job: priority first, then the batch order.
+    const expected = [...ids.filter((_, i) => inputs[i]!.priority === 0), ...ids.filter((_, i) => inputs[i]!.priority !== 0)];
+    const claimed: number[] = [];
+    for (;;) {
+      const next = await dequeueJob(ctx.db, { queue, executorName: 'exec-batch' });
+      if (!next) break;
+      claimed.push(next.job.id);
+    }
+    assert.deepEqual(claimed, expected);
+    assert.deepEqual(await enqueueJobs(ctx.db, []), []);
+  });
+
+  it('enqueues a batch all or nothing: one job the table refuses and none is inserted', async () => {
+    const queue = 'batch-atomic';
+    const good = { queue, spec: makeSpec() };
+    await assert.rejects(enqueueJobs(ctx.db, [good, good, { ...good, priority: 2 ** 31 }, good]), /out of range/);
+    assert.equal(await queuedCount(ctx.db, queue, true), 0);
+    assert.equal((await enqueueJobs(ctx.db, [good, good])).length, 2);
+    assert.equal(await queuedCount(ctx.db, queue, true), 2);
+  });
 
   it('enqueues a queued job with its spec and copies the repository name out', async () => {
     const spec = makeSpec({ repositoryName: 'github.com/a/b' });

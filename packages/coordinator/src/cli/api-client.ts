@@ -2,25 +2,40 @@ import { SandfleetError } from '@sandfleet/protocol';
 
 /** A small client of the user API for the `sandfleet` CLI. */
 export class ApiError extends SandfleetError {
-  constructor(readonly status: number, message: string) {
+  /** `answer`: the error answer's JSON (`{"error": …}` plus whatever else it names), when it was JSON. */
+  constructor(readonly status: number, message: string, readonly answer?: Record<string, unknown>) {
     super(message);
   }
+}
+
+/** A request body sent as is, with its content type (JSON bodies are given as values). */
+export interface RawBody {
+  contentType: string;
+  text: string;
 }
 
 export class ApiClient {
   constructor(private readonly baseUrl: string, private readonly token: string | undefined) {}
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const raw = body === undefined ? undefined : { contentType: 'application/json', text: JSON.stringify(body) };
+    return this.requestRaw<T>(method, path, raw);
+  }
+
+  /** As request, with a body that is not JSON (NDJSON, say). */
+  async requestRaw<T>(method: string, path: string, body?: RawBody): Promise<T> {
     const res = await this.fetch(method, path, body);
     const text = await res.text();
     if (!res.ok) {
       let message = text;
+      let answer: Record<string, unknown> | undefined;
       try {
-        message = (JSON.parse(text) as { error?: string }).error ?? text;
+        answer = JSON.parse(text) as Record<string, unknown>;
+        message = typeof answer.error === 'string' ? answer.error : text;
       } catch {
         // not JSON: keep the text
       }
-      throw new ApiError(res.status, `${method} ${path}: ${res.status} ${message}`.trim());
+      throw new ApiError(res.status, `${method} ${path}: ${res.status} ${message}`.trim(), answer);
     }
     return (text ? JSON.parse(text) : undefined) as T;
   }
@@ -55,13 +70,13 @@ export class ApiClient {
     }
   }
 
-  private async fetch(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  private async fetch(method: string, path: string, body?: RawBody, signal?: AbortSignal): Promise<Response> {
     if (!this.token) throw new ApiError(0, 'no admin token: set SANDFLEET_ADMIN_TOKEN or pass --token-file <file>');
     try {
       return await fetch(new URL(path, this.baseUrl), {
         method,
-        headers: { Authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        headers: { Authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'Content-Type': body.contentType } : {}) },
+        ...(body !== undefined ? { body: body.text } : {}),
         ...(signal ? { signal } : {}),
       });
     } catch (err) {

@@ -1,7 +1,8 @@
 import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { JobView } from '../user-api/views.js';
-import type { ApiClient } from './api-client.js';
+import { ApiError, type ApiClient } from './api-client.js';
+import { submitBatch } from './batch-submit.js';
 
 type ClientFactory = () => ApiClient;
 
@@ -11,11 +12,23 @@ export function registerJobCommands(program: Command, client: ClientFactory): vo
 
   jobs
     .command('submit')
-    .description('submit a job from a JSON file (or - for stdin) shaped like the Job payload plus "queue"')
-    .argument('<file>', 'JSON job spec')
+    .description('submit a job from a JSON file (or - for stdin) shaped like the Job payload plus "queue", or many with --batch')
+    .argument('[file]', 'JSON job spec (not with --batch)')
     .option('-q, --queue <queue>', 'queue (batches, codeintel or one the site config declares), overriding the file')
     .option('-f, --follow', 'follow the job log until it ends; exit 1 unless it completed')
-    .action(async (file: string, opts: { queue?: string; follow?: boolean }) => {
+    .option(
+      '-b, --batch <file>',
+      'submit every job of an NDJSON file (or - for stdin; one job spec per line) in as few requests as the coordinator takes; prints one id per line, in order',
+    )
+    .action(async (file: string | undefined, opts: { queue?: string; follow?: boolean; batch?: string }) => {
+      if (opts.batch !== undefined) {
+        if (file !== undefined || opts.follow) throw new ApiError(0, 'jobs submit --batch takes no <file> and no --follow');
+        const started = performance.now();
+        const queued = await submitBatch(client(), opts.batch, { queue: opts.queue, print: (id) => console.log(id) });
+        process.stderr.write(`submitted ${queued} jobs in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+        return;
+      }
+      if (file === undefined) throw new ApiError(0, 'jobs submit needs a <file> (or --batch <file>)');
       const text = file === '-' ? await readStdin() : await fs.readFile(file, 'utf8');
       const spec = JSON.parse(text) as Record<string, unknown>;
       if (opts.queue) spec.queue = opts.queue;

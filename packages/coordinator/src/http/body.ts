@@ -35,11 +35,7 @@ export const USER_API_BODY: BodyDialect = {
 
 /** Decodes a JSON body and checks it against `schema`; anything else is a 400 naming the field, never a crash. */
 export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, dialect: BodyDialect = EXECUTOR_API_BODY): Promise<z.infer<S>> {
-  const text = await c.req.text().catch((err: unknown) => {
-    const tooLarge = tooLargeError(err);
-    // Shaped as the body limit answers a declared length past it.
-    throw tooLarge ? new HttpError(413, tooLarge.message) : err;
-  });
+  const text = await readBodyText(c);
   let json: unknown;
   if (dialect.emptyBody !== undefined && text.trim() === '') json = dialect.emptyBody;
   else {
@@ -50,6 +46,15 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, d
     }
   }
   return parseInput(schema, dialect.caseInsensitiveKeys ? matchKeysCaseInsensitively(schema, json) : json, dialect);
+}
+
+/** The whole body as text; a body past the limit (read in chunks) is a 413. */
+export async function readBodyText(c: Context): Promise<string> {
+  return c.req.text().catch((err: unknown) => {
+    const tooLarge = tooLargeError(err);
+    // Shaped as the body limit answers a declared length past it.
+    throw tooLarge ? new HttpError(413, tooLarge.message) : err;
+  });
 }
 
 /** The BodyTooLargeError behind a failed body read, if that is why it failed. */
@@ -66,6 +71,7 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, diale
   return parsed.data;
 }
 
-function describeIssues(issues: z.ZodError['issues']): string {
-  return issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+/** Zod issues as one line: `path: message; …`. */
+export function describeIssues(issues: z.ZodError['issues'], root = '(body)'): string {
+  return issues.map((i) => `${i.path.join('.') || root}: ${i.message}`).join('; ');
 }

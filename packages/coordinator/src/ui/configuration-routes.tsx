@@ -69,6 +69,7 @@ export function registerConfigurationPages(app: Hono<UiEnv>, deps: AppDeps, page
     const own = token.id === c.get('session').adminTokenId;
     if (own && form.confirm !== 'yes') return page(c, 'configuration', 'Revoke your own admin token?', <ConfirmRevokePage token={token} session={c.get('session')} />);
     await deleteAdminToken(db, token.id);
+    deps.adminTokens.clear();
     deps.log.info({ adminTokenId: token.id }, 'admin token revoked in the web UI');
     if (own) {
       clearSessionCookie(c, deps.config);

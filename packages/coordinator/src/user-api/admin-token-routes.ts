@@ -44,7 +44,9 @@ export function registerAdminTokenRoutes(app: Hono, deps: AppDeps): void {
 
   app.delete('/admin-tokens/:id', async (c) => {
     const id = parseInput(TokenIdParam, c.req.param('id'));
-    if (!(await deleteAdminToken(db, id))) throw new HttpError(404, `admin token ${id} not found`);
+    const deleted = await deleteAdminToken(db, id);
+    deps.adminTokens.clear();
+    if (!deleted) throw new HttpError(404, `admin token ${id} not found`);
     deps.log.info({ adminTokenId: id }, 'admin token revoked');
     return c.body(null, 204);
   });

@@ -10,9 +10,10 @@ import { HttpError, jsonError } from '../http/errors.js';
 import { JobSpecInput } from '../jobs/job-spec.js';
 import { followLogEvents } from '../jobs/log-events.js';
 import { LOG_PREVIEW_BYTES, logTextStream } from '../jobs/log-text.js';
-import { JobSubmitError, submitJob } from '../jobs/submit.js';
+import { JobSubmitError, submitJob, submitJobs } from '../jobs/submit.js';
 import { RepositoryInput, RepositorySourceError, resolveRepositorySource } from '../git/repositories.js';
 import { adminAuth } from './admin-auth.js';
+import { BatchItemError, readJobBatch } from './job-batch.js';
 import { parseCursor, RowIdText } from '../http/ids.js';
 import { registerAdminTokenRoutes } from './admin-token-routes.js';
 import { registerExecutorSecretRoutes } from './executor-secret-routes.js';
@@ -38,11 +39,12 @@ export function userApiRoutes(deps: AppDeps): Hono {
   const app = new Hono();
   const ListQuery = listQuery(deps.config.queues);
   app.onError((err, c) => {
+    if (err instanceof BatchItemError) return c.json({ error: err.message, index: err.index, ...(err.line !== undefined ? { line: err.line } : {}) }, err.status);
     if (err instanceof HttpError) return jsonError(c, err.status, err.message);
     deps.log.error({ err, path: c.req.path }, 'user API handler failed');
     return jsonError(c, 500, 'internal error');
   });
-  app.use('*', adminAuth(deps.database));
+  app.use('*', adminAuth(deps.adminTokens));
   registerAdminTokenRoutes(app, deps);
   registerExecutorSecretRoutes(app, deps);
 
@@ -52,6 +54,18 @@ export function userApiRoutes(deps: AppDeps): Hono {
       throw err instanceof JobSubmitError ? new HttpError(400, err.message) : err;
     });
     return c.json({ ...toJobView(job), spec: job.spec }, 201);
+  });
+
+  // Before /jobs/:id, which would take "batch" for an id.
+  app.get('/jobs/batch', (c) => c.json({ maxJobs: deps.config.maxBatchJobs, maxBodyBytes: deps.config.maxBodyBytes }));
+
+  app.post('/jobs/batch', async (c) => {
+    const batch = await readJobBatch(c, deps.config.maxBatchJobs);
+    const ids = await submitJobs(deps.database, deps.config.queues, batch.jobs).catch((err: unknown) => {
+      if (err instanceof JobSubmitError && err.index !== undefined) throw new BatchItemError(err.index, batch.lineOf(err.index), err.message);
+      throw err;
+    });
+    return c.json({ ids }, 201);
   });
 
   app.get('/jobs', async (c) => {
