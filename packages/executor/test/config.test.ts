@@ -50,6 +50,7 @@ describe('config', () => {
       dockerAuthConfig: undefined,
       network: 'public',
       limits: { cpus: 4, memoryBytes: 12 * 2 ** 30, pids: 1024, diskBytes: 20 * 2 ** 30 },
+      maxJobRuntimeMs: 30 * 60_000,
     });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.runtimeConfig) && Object.isFrozen(config.runtimeConfig.limits));
   });
@@ -176,7 +177,7 @@ describe('config', () => {
       'invalid value "lots" for EXECUTOR_JOB_MEMORY: not a size (use e.g. 12G, 512M, 0)',
       'invalid disk size provided for EXECUTOR_FIRECRACKER_DISK_SPACE: "20 parsecs"',
       'invalid value "1.5" for EXECUTOR_JOB_PIDS: not a non-negative integer',
-      'invalid value "docker-compose" for EXECUTOR_RUNTIME: must be one of auto, firecracker, gvisor, oci, docker, bwrap, shell',
+      'invalid value "docker-compose" for EXECUTOR_RUNTIME: must be one of auto, firecracker, qemu, gvisor, oci, docker, bwrap, shell',
       'invalid value "private" for EXECUTOR_NETWORK: must be public or none',
       'invalid value "ftp://mirror" in EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: not an http(s) URL',
       problems.find((p) => p.startsWith('invalid EXECUTOR_DOCKER_AUTH_CONFIG, failed to parse: '))!,

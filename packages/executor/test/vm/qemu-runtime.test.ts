@@ -11,6 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { buildTestImages, createGitRepository, isAlive, makeTempDir, removeTempDir, startExecutorProcess, startRegistry, waitFor, type ExecutorProcess, type TestRegistry } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { VM_DIR_PREFIX, QEMU_PID_FILE } from '../../src/sandbox/vm/janitor.js';
+import { QemuRuntime } from '../../src/sandbox/vm/qemu-runtime.js';
+import { selectRuntime } from '../../src/sandbox/select.js';
+import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
+import type { RuntimeConfig } from '../../src/sandbox/runtime.js';
 import { cachedGuestImage } from './fixtures.js';
 
 interface LogEntry { key: string; out?: string; exitCode?: number }
@@ -79,6 +83,22 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     await coordinator?.stop();
     await registry?.stop();
     if (stateDir) removeTempDir(stateDir);
+  });
+
+  it('is available with the installed guest, and auto passes it over unless it has KVM', async () => {
+    const config: RuntimeConfig = { runtime: 'auto', stateDir, registryMirrorUrls: [], network: 'none', limits: { cpus: 1, memoryBytes: 256 << 20, pids: 256, diskBytes: 256 << 20 } };
+    const availability = await new QemuRuntime(makeRuntimeDeps(config)).probe();
+    assert.equal(availability.available, true, availability.reason);
+    const selection = await selectRuntime(config);
+    if (/^kvm/.test(availability.reason)) assert.equal(selection.runtime.name, 'qemu');
+    else {
+      assert.match(availability.notForAuto ?? '', /TCG\) is slow/);
+      assert.notEqual(selection.runtime.name, 'qemu');
+      assert.match(selection.reason, /skipped [^)]*qemu: QEMU without KVM/);
+    }
+    const missing = await new QemuRuntime(makeRuntimeDeps({ ...config, stateDir: path.join(stateDir, 'nothing-here') })).probe();
+    assert.equal(missing.available, false);
+    assert.match(missing.reason, /executor install vm-image/);
   });
 
   it('runs a two-step job with a clone and a secret to completed, in the image root, with the output redacted', async () => {
