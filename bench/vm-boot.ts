@@ -29,6 +29,8 @@ interface Row { runtime: string; bootToStep: number; perStep: number; total: num
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-vm-bench-'));
+// bwrap's steps run as unprivileged host uids that must reach their mounts below the state directory.
+fs.chmodSync(work, 0o711);
 const registry = await startRegistry();
 const coordinator = await startCoordinatorProcess('pglite');
 const rows: Row[] = [];
@@ -58,7 +60,7 @@ try {
           dockerSteps: [1, 2, 3].map((n) => ({ key: `s${n}`, image, commands: ['true'] })),
         });
         const job = await waitForJobState(coordinator, submitted.body.id, ['completed', 'failed', 'errored'], 180_000);
-        if (job.state !== 'completed') throw new Error(`${runtime} job ${job.state}: ${job.failureMessage}\n${executor.output().slice(-2000)}`);
+        if (job.state !== 'completed') throw new Error(`${runtime} job ${job.state}: ${job.failureMessage}\n${JSON.stringify(job.executionLogs, null, 1).slice(-3000)}`);
         const logs = job.executionLogs as LogEntry[];
         const step = (key: string) => logs.find((e) => e.key === key)!;
         const started = Date.parse(job.startedAt);

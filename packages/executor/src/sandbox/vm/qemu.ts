@@ -115,6 +115,26 @@ async function until<T>(what: () => T | undefined, deadline: number, failure: ()
   }
 }
 
+/**
+ * Connects to QEMU's agent socket. QEMU binds the socket before it listens on it, so a connect
+ * can be refused for a moment after the file appears: that is retried until `deadline`.
+ */
+async function connectAgent(socketPath: string, deadline: number, failure: () => Error | undefined): Promise<net.Socket> {
+  for (;;) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(socketPath, () => resolve(s));
+        s.once('error', reject);
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw err;
+      const f = failure();
+      if (f) throw f;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 /** One QEMU microvm running the guest agent; `teardown` kills it and removes its directory. */
 export class QemuVm {
   /** Milliseconds from starting QEMU to the agent's READY. */
@@ -162,10 +182,7 @@ export class QemuVm {
       const socketPath = path.join(dir, 'agent.sock');
       const aborted = () => (o.signal?.aborted ? new QemuError('boot aborted') : undefined);
       await until(() => (fs.existsSync(socketPath) ? true : undefined), deadline, () => spawnFailure ?? vm.exitError() ?? aborted());
-      const socket = await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(socketPath, () => resolve(s));
-        s.once('error', reject);
-      });
+      const socket = await connectAgent(socketPath, deadline, () => spawnFailure ?? vm.exitError() ?? aborted());
       vm.agent = new AgentClient(socket);
       const timer = setTimeout(() => vm.agent?.fail(new QemuError('the agent did not say READY in time')), Math.max(0, deadline - Date.now()));
       void vm.exit.then(() => vm.agent?.fail(vm.exitError()!));
