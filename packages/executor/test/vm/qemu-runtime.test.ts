@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildTestImages, createGitRepository, isAlive, makeTempDir, removeTempDir, startExecutorProcess, startRegistry, waitFor, type ExecutorProcess, type TestRegistry } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { VM_DIR_PREFIX, QEMU_PID_FILE } from '../../src/sandbox/vm/janitor.js';
-import { QemuRuntime } from '../../src/sandbox/vm/qemu-runtime.js';
+import { QemuRuntime, vmShape } from '../../src/sandbox/vm/qemu-runtime.js';
 import { selectRuntime } from '../../src/sandbox/select.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig } from '../../src/sandbox/runtime.js';
@@ -83,6 +83,15 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     await coordinator?.stop();
     await registry?.stop();
     if (stateDir) removeTempDir(stateDir);
+  });
+
+  it('sizes the VM from the job limits within the guest minimum and the host', () => {
+    const GiB = 2 ** 30;
+    const limits = (cpus: number, memoryBytes: number) => ({ cpus, memoryBytes, pids: 0, diskBytes: 0 });
+    assert.deepEqual(vmShape(limits(2, 12 * GiB), 24 * GiB, 8), { memoryMiB: 12 * 1024, cpus: 2 });
+    assert.deepEqual(vmShape(limits(16, 64 * GiB), 8 * GiB, 4), { memoryMiB: 6 * 1024, cpus: 4 }, 'at most ¾ of the host RAM and its CPUs');
+    assert.deepEqual(vmShape(limits(1, 64 * 2 ** 20), 8 * GiB, 4), { memoryMiB: 256, cpus: 1 }, 'at least 256 MiB');
+    assert.deepEqual(vmShape(limits(0, 0), 8 * GiB, 4), { memoryMiB: 2048, cpus: 4 }, 'unbounded: 2 GiB and every CPU');
   });
 
   it('is available with the installed guest, and auto passes it over unless it has KVM', async () => {

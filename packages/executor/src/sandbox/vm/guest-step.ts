@@ -65,7 +65,7 @@ export function stepScript(s: GuestStep): string {
     `mkdir -p ${dir}`,
     `mount -t tmpfs -o size=${s.scratchBytes},mode=0700 tmpfs ${dir}`,
     `mkdir ${dir}/upper ${dir}/work ${root}`,
-    `mount -t overlay overlay -o lowerdir=/mnt/img${s.imageIndex},upperdir=${dir}/upper,workdir=${dir}/work ${root}`,
+    `mount -t overlay overlay -o lowerdir=/mnt/img${s.imageIndex},upperdir=${dir}/upper,workdir=${dir}/work,nodev ${root}`,
     // Mount points the step needs, in the writable layer; an image's link there is replaced, not followed.
     `for d in ${ROOT_DIRS.join(' ')}; do p=${root}/$d; if [ -L "$p" ] || { [ -e "$p" ] && [ ! -d "$p" ]; }; then rm -rf "$p"; fi; mkdir -p "$p"; done`,
     `mount -t proc -o nosuid,nodev,noexec proc ${root}/proc`,
