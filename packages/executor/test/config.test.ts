@@ -32,6 +32,7 @@ describe('config', () => {
     assert.equal(config.numTotalJobs, 0);
     assert.equal(config.maxActiveTimeMs, 0);
     assert.equal(config.heartbeatIntervalMs, 5_000);
+    assert.equal(config.cleanupTaskIntervalMs, 60_000);
     assert.equal(config.keepWorkspaces, false);
     assert.equal(config.jobNumCpus, 4);
     assert.equal(config.jobMemory, '12G');
@@ -78,6 +79,7 @@ describe('config', () => {
         EXECUTOR_STATE_DIR: '/srv/state',
         EXECUTOR_WORKSPACE_DIR: '/srv/work',
         EXECUTOR_LONG_POLL: '7',
+        EXECUTOR_CLEANUP_TASK_INTERVAL: '30s',
         EXECUTOR_NAME: 'fixed-name',
         SRC_LOG_LEVEL: 'dbug',
       },
@@ -89,6 +91,8 @@ describe('config', () => {
     assert.equal(config.pollIntervalMs, 250);
     assert.equal(config.maximumNumJobs, 3);
     assert.equal(config.maximumRuntimePerJobMs, 90 * 60_000);
+    assert.equal(config.runtimeConfig.maxJobRuntimeMs, 90 * 60_000);
+    assert.equal(config.cleanupTaskIntervalMs, 30_000);
     assert.equal(config.numTotalJobs, 10);
     assert.equal(config.maxActiveTimeMs, 2 * 3_600_000);
     assert.equal(config.keepWorkspaces, true);
