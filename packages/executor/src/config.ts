@@ -40,6 +40,8 @@ export interface ExecutorConfig {
   readonly maxActiveTimeMs: number;
   /** EXECUTOR_HEARTBEAT_INTERVAL (Sandfleet); Sourcegraph's executor uses a fixed 5s. @default 5000 */
   readonly heartbeatIntervalMs: number;
+  /** EXECUTOR_CLEANUP_TASK_INTERVAL; how often leftovers of dead executors (VMs) are removed. @default 60_000 */
+  readonly cleanupTaskIntervalMs: number;
   /** EXECUTOR_ALLOW_HOST_CLI_STEPS; run src-cli steps (cliSteps) on the host, shell runtime only. @default false */
   readonly allowHostCliSteps: boolean;
   /** EXECUTOR_KEEP_WORKSPACES; leave job workspaces on disk for debugging. @default false */
@@ -198,6 +200,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
   const maxActiveTimeMs = read('EXECUTOR_MAX_ACTIVE_TIME', durationMs, '0');
   const heartbeatIntervalMs = read('EXECUTOR_HEARTBEAT_INTERVAL', durationMs, '5s');
   if (heartbeatIntervalMs === 0) problems.push('invalid value "0" for EXECUTOR_HEARTBEAT_INTERVAL: must be greater than 0');
+  const cleanupTaskIntervalMs = read('EXECUTOR_CLEANUP_TASK_INTERVAL', durationMs, '1m');
+  if (cleanupTaskIntervalMs === 0) problems.push('invalid value "0" for EXECUTOR_CLEANUP_TASK_INTERVAL: must be greater than 0');
   const keepWorkspaces = read('EXECUTOR_KEEP_WORKSPACES', goBool, 'false');
   const allowHostCliSteps = read('EXECUTOR_ALLOW_HOST_CLI_STEPS', goBool, 'false');
 
@@ -278,6 +282,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
       : {}),
     network: network! as NetworkPolicy,
     limits,
+    maxJobRuntimeMs: maximumRuntimePerJobMs!,
   });
   return Object.freeze({
     frontendUrl: frontendUrl!,
@@ -290,6 +295,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     numTotalJobs: numTotalJobs!,
     maxActiveTimeMs: maxActiveTimeMs!,
     heartbeatIntervalMs: heartbeatIntervalMs!,
+    cleanupTaskIntervalMs: cleanupTaskIntervalMs!,
     keepWorkspaces: keepWorkspaces!,
     allowHostCliSteps: allowHostCliSteps!,
     jobNumCpus: jobNumCpus!,

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Agent, CoordinatorClient, connectionOptions, createLogger, findOnPath, loadConfig, ShellRuntime, type AgentState } from '../src/index.js';
+import type { Runtime } from '../src/sandbox/runtime.js';
 import { createBareRepository, isAlive, TestInstance, shellAgentEnv } from '@sandfleet/test-helpers';
 
 const REPO = 'github.com/sandfleet/agent-test';
@@ -37,7 +38,7 @@ describe('agent with the shell runtime against a test instance', () => {
     fs.rmSync(workspaceRoot, { recursive: true, force: true });
   });
 
-  function startAgent(env: Record<string, string> = {}) {
+  function startAgent(env: Record<string, string> = {}, runtime: Runtime = new ShellRuntime()) {
     const config = loadConfig({
       ...shellAgentEnv(instance, workspaceRoot, 'agent-test-executor'),
       ...env,
@@ -50,7 +51,7 @@ describe('agent with the shell runtime against a test instance', () => {
       retryBaseDelayMs: 10,
     });
     const states: AgentState[] = [];
-    const agent = new Agent({ config, client, runtime: new ShellRuntime(), log, onStateChange: (s) => states.push(s), pingIntervalMs: 50, logFlushIntervalMs: 50 });
+    const agent = new Agent({ config, client, runtime, log, onStateChange: (s) => states.push(s), pingIntervalMs: 50, logFlushIntervalMs: 50 });
     const done = agent.run();
     agents.push({ agent, done });
     return { agent, done, states, logLines };
@@ -157,6 +158,28 @@ describe('agent with the shell runtime against a test instance', () => {
     assert.equal(instance.requestsTo('/dequeue').length, dequeuesBefore, 'no dequeue after the drain began');
     assert.equal(instance.queued.length, 1, 'job 7 stays queued');
     assert.deepEqual(states.slice(-2), ['draining', 'stopped']);
+  });
+
+  it('removes leftovers of dead executors before the first dequeue and every EXECUTOR_CLEANUP_TASK_INTERVAL', async () => {
+    const calls: number[] = [];
+    let dequeuesAtFirstCall = -1;
+    class ReapingShell extends ShellRuntime {
+      async reapLeftovers(): Promise<string[]> {
+        if (calls.length === 0) dequeuesAtFirstCall = instance.requestsTo('/dequeue').length;
+        calls.push(Date.now());
+        return calls.length === 1 ? ['/state/vm-run/sandfleet-vm-left'] : [];
+      }
+    }
+    const dequeuesBefore = instance.requestsTo('/dequeue').length;
+    const { agent, done, logLines } = startAgent({ EXECUTOR_CLEANUP_TASK_INTERVAL: '100ms' }, new ReapingShell());
+    await instance.waitFor('three cleanups', () => calls.length >= 3 || undefined);
+    assert.equal(dequeuesAtFirstCall, dequeuesBefore, 'the first cleanup runs before any dequeue');
+    assert.deepEqual(logLines.find((l) => l.msg === 'removed leftovers of an executor that died')?.removed, ['/state/vm-run/sandfleet-vm-left']);
+    agent.drain('test');
+    await done;
+    const after = calls.length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(calls.length, after, 'no cleanup after the agent stopped');
   });
 
   it('aborts running jobs on a second signal and reports them errored', async () => {

@@ -32,6 +32,7 @@ describe('config', () => {
     assert.equal(config.numTotalJobs, 0);
     assert.equal(config.maxActiveTimeMs, 0);
     assert.equal(config.heartbeatIntervalMs, 5_000);
+    assert.equal(config.cleanupTaskIntervalMs, 60_000);
     assert.equal(config.keepWorkspaces, false);
     assert.equal(config.jobNumCpus, 4);
     assert.equal(config.jobMemory, '12G');
@@ -50,6 +51,7 @@ describe('config', () => {
       dockerAuthConfig: undefined,
       network: 'public',
       limits: { cpus: 4, memoryBytes: 12 * 2 ** 30, pids: 1024, diskBytes: 20 * 2 ** 30 },
+      maxJobRuntimeMs: 30 * 60_000,
     });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.runtimeConfig) && Object.isFrozen(config.runtimeConfig.limits));
   });
@@ -77,6 +79,7 @@ describe('config', () => {
         EXECUTOR_STATE_DIR: '/srv/state',
         EXECUTOR_WORKSPACE_DIR: '/srv/work',
         EXECUTOR_LONG_POLL: '7',
+        EXECUTOR_CLEANUP_TASK_INTERVAL: '30s',
         EXECUTOR_NAME: 'fixed-name',
         SRC_LOG_LEVEL: 'dbug',
       },
@@ -88,6 +91,8 @@ describe('config', () => {
     assert.equal(config.pollIntervalMs, 250);
     assert.equal(config.maximumNumJobs, 3);
     assert.equal(config.maximumRuntimePerJobMs, 90 * 60_000);
+    assert.equal(config.runtimeConfig.maxJobRuntimeMs, 90 * 60_000);
+    assert.equal(config.cleanupTaskIntervalMs, 30_000);
     assert.equal(config.numTotalJobs, 10);
     assert.equal(config.maxActiveTimeMs, 2 * 3_600_000);
     assert.equal(config.keepWorkspaces, true);
@@ -176,7 +181,7 @@ describe('config', () => {
       'invalid value "lots" for EXECUTOR_JOB_MEMORY: not a size (use e.g. 12G, 512M, 0)',
       'invalid disk size provided for EXECUTOR_FIRECRACKER_DISK_SPACE: "20 parsecs"',
       'invalid value "1.5" for EXECUTOR_JOB_PIDS: not a non-negative integer',
-      'invalid value "docker-compose" for EXECUTOR_RUNTIME: must be one of auto, firecracker, gvisor, oci, docker, bwrap, shell',
+      'invalid value "docker-compose" for EXECUTOR_RUNTIME: must be one of auto, firecracker, qemu, gvisor, oci, docker, bwrap, shell',
       'invalid value "private" for EXECUTOR_NETWORK: must be public or none',
       'invalid value "ftp://mirror" in EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: not an http(s) URL',
       problems.find((p) => p.startsWith('invalid EXECUTOR_DOCKER_AUTH_CONFIG, failed to parse: '))!,

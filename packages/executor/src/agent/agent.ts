@@ -72,6 +72,8 @@ export class Agent {
   /** The heartbeat being sent; resolves true when the coordinator answered it. */
   #heartbeatInFlight: Promise<boolean> | undefined;
   #maxActiveTimer: NodeJS.Timeout | undefined;
+  #cleanupTimer: NodeJS.Timeout | undefined;
+  #cleanupInFlight: Promise<void> | undefined;
   #started = false;
 
   constructor(options: AgentOptions) {
@@ -102,6 +104,11 @@ export class Agent {
       { executorName: config.executorName, queues: config.queueNames, maximumNumJobs: config.maximumNumJobs },
       'executor starting',
     );
+    // Leftovers of an executor that died (VMs keep running without it) go before any new job starts.
+    if (this.#options.runtime.reapLeftovers) {
+      await this.#reapLeftovers();
+      this.#cleanupTimer = setInterval(() => void this.#reapLeftovers(), config.cleanupTaskIntervalMs);
+    }
     const connected = await this.#connect();
     if (connected) {
       this.#setState('running');
@@ -113,6 +120,8 @@ export class Agent {
       while (this.#running.size > 0) await Promise.all([...this.#running.values()].map((r) => r.done));
     }
     clearInterval(this.#heartbeatTimer);
+    clearInterval(this.#cleanupTimer);
+    await this.#cleanupInFlight;
     clearTimeout(this.#maxActiveTimer);
     this.#setState('stopped');
     this.#log.info({ dequeued: this.#dequeued }, 'executor stopped');
@@ -135,6 +144,20 @@ export class Agent {
       if (running.reporting) this.#options.client.fenceJob(running.job, 'executor shut down before the result was delivered');
       else this.#abortJob(running, reason);
     }
+  }
+
+  #reapLeftovers(): Promise<void> {
+    this.#cleanupInFlight ??= (async () => {
+      try {
+        const removed = (await this.#options.runtime.reapLeftovers?.()) ?? [];
+        if (removed.length) this.#log.warn({ removed }, 'removed leftovers of an executor that died');
+      } catch (err) {
+        this.#log.warn({ err: errorInfo(err) }, 'cleanup of leftovers failed');
+      }
+    })().finally(() => {
+      this.#cleanupInFlight = undefined;
+    });
+    return this.#cleanupInFlight;
   }
 
   #setState(state: AgentState): void {

@@ -9,13 +9,15 @@ import type { ImageStoreOptions } from '../image/pull.js';
  * process. Each job gets one Sandbox (prepare → run steps → teardown); runtimes differ only in how
  * strongly that sandbox is isolated.
  */
-export const RUNTIME_NAMES = ['firecracker', 'gvisor', 'oci', 'docker', 'bwrap', 'shell'] as const;
+export const RUNTIME_NAMES = ['firecracker', 'qemu', 'gvisor', 'oci', 'docker', 'bwrap', 'shell'] as const;
 export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
 export interface Availability {
   available: boolean;
   /** Why it is or is not available: "runsc 20221219 with ptrace platform", "no /dev/kvm", ... */
   reason: string;
+  /** Set when the runtime works but `auto` should pass it over, and why (QEMU without KVM is slow). */
+  notForAuto?: string;
 }
 
 export interface JobLimits {
@@ -100,6 +102,12 @@ export interface Runtime {
   readonly isolating: boolean;
   probe(): Promise<Availability>;
   prepare(options: SandboxOptions): Promise<Sandbox>;
+  /**
+   * Removes what jobs of an executor that died left behind (VMs, their disks and sockets); called
+   * at start and every EXECUTOR_CLEANUP_TASK_INTERVAL. Returns what it removed, for the log.
+   * Runtimes whose leftovers die with the executor (namespaces, cgroups) have none.
+   */
+  reapLeftovers?(): Promise<string[]>;
 }
 
 /** Raised when a runtime cannot be used on this host; the job is failed with this message. */
@@ -136,4 +144,6 @@ export interface RuntimeConfig {
   /** EXECUTOR_NETWORK. */
   network: NetworkPolicy;
   limits: JobLimits;
+  /** EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: a VM's agent also stops a step at the job's deadline. */
+  maxJobRuntimeMs?: number | undefined;
 }

@@ -1,8 +1,11 @@
 import { loadRuntime, type RuntimeOptions } from './registry.js';
 import { RUNTIME_NAMES, RuntimeUnavailableError, type Availability, type Runtime, type RuntimeConfig, type RuntimeName } from './runtime.js';
 
-/** Strongest first; `auto` takes the first that is available. `shell` is never in this list. */
-export const AUTO_ORDER: readonly RuntimeName[] = ['firecracker', 'gvisor', 'oci', 'bwrap'];
+/**
+ * Strongest first; `auto` takes the first that is available. `shell` is never in this list. `qemu`
+ * counts only with KVM (its probe sets notForAuto under TCG, which is many times slower than gVisor).
+ */
+export const AUTO_ORDER: readonly RuntimeName[] = ['firecracker', 'qemu', 'gvisor', 'oci', 'bwrap'];
 
 /**
  * Builds a runtime. `options` carry the executor's host environment, and exist for tests and
@@ -42,6 +45,10 @@ export async function selectRuntime(config: RuntimeConfig, options: RuntimeOptio
   for (const name of AUTO_ORDER) {
     const runtime = await createRuntime(name, config, options);
     const availability = await runtime.probe();
+    if (availability.available && availability.notForAuto) {
+      skipped.push(`${name}: ${availability.notForAuto}`);
+      continue;
+    }
     if (availability.available) {
       return { runtime, reason: `auto picked ${name}: ${availability.reason}${skipped.length ? ` (skipped ${skipped.join('; ')})` : ''}` };
     }

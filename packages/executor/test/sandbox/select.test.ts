@@ -16,8 +16,8 @@ const config: RuntimeConfig = {
 };
 
 describe('runtime selection', () => {
-  it('orders auto firecracker → gvisor → oci → bwrap and never picks shell or docker', async () => {
-    assert.deepEqual(AUTO_ORDER, ['firecracker', 'gvisor', 'oci', 'bwrap']);
+  it('orders auto firecracker → qemu → gvisor → oci → bwrap and never picks shell or docker', async () => {
+    assert.deepEqual(AUTO_ORDER, ['firecracker', 'qemu', 'gvisor', 'oci', 'bwrap']);
     const selection = await selectRuntime(config);
     assert.notEqual(selection.runtime.name, 'shell');
     assert.notEqual(selection.runtime.name, 'docker');

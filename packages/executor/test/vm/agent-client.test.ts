@@ -49,8 +49,17 @@ describe('agent client against a hostile guest', () => {
       guest.write(`O ${id} ${Buffer.from('out').toString('base64')}\nE ${id} ${Buffer.from('err').toString('base64')}\nEXIT ${id} 7\n`);
     });
     try {
-      assert.deepEqual(await client.run("echo 'a b'\nexit 7", 5), { stdout: 'out', stderr: 'err', exitCode: 7, timedOut: false, truncated: false });
+      assert.deepEqual(await client.run("echo 'a b'\nexit 7", 5), { stdout: 'out', stderr: 'err', exitCode: 7, timedOut: false, oomKilled: false, truncated: false });
       assert.deepEqual(requests, [`RUN 1 5 ${Buffer.from("echo 'a b'\nexit 7").toString('base64')}`]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('reports an OOM kill the agent saw during the step', async () => {
+    const { client, close } = await session((req, guest) => guest.write(`OOM ${req.split(' ')[1]} 137\n`));
+    try {
+      assert.deepEqual(await client.run('hog', 5), { stdout: '', stderr: '', exitCode: 137, timedOut: false, oomKilled: true, truncated: false });
     } finally {
       await close();
     }

@@ -49,7 +49,7 @@ describe('QEMU microvm guest', { timeout: 240_000 }, () => {
     const started = Date.now();
     const r = await vm!.run('echo hello; echo err >&2; exit 3', 30);
     process.stderr.write(`# round trip of a trivial command: ${Date.now() - started} ms\n`);
-    assert.deepEqual(r, { stdout: 'hello\n', stderr: 'err\n', exitCode: 3, timedOut: false, truncated: false });
+    assert.deepEqual(r, { stdout: 'hello\n', stderr: 'err\n', exitCode: 3, timedOut: false, oomKilled: false, truncated: false });
   });
 
   it('streams output while the command runs and keeps bytes exact', async () => {

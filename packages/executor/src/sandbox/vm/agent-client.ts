@@ -10,6 +10,8 @@ export interface StepResult {
   exitCode: number;
   /** The agent killed the step when its wall time ran out. */
   timedOut: boolean;
+  /** The guest kernel's OOM killer killed a process while the step ran. */
+  oomKilled: boolean;
   /** Output past MAX_STEP_OUTPUT_BYTES was passed to onOutput but not kept here. */
   truncated: boolean;
 }
@@ -22,7 +24,7 @@ export const MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024;
 /** A guest may write anything: a line longer than a frame can be ends the session. */
 const MAX_LINE_BYTES = 8 * 1024;
 const DEFAULT_ANSWER_GRACE_MS = 30_000;
-const FRAME = /^(O|E|EXIT|TIMEOUT|BAD) (\d+)(?: (\S+))?$/;
+const FRAME = /^(O|E|EXIT|TIMEOUT|OOM|BAD) (\d+)(?: (\S+))?$/;
 
 interface Pending {
   id: number;
@@ -111,7 +113,7 @@ export class AgentClient {
     else {
       const exitCode = Number(arg);
       if (!/^\d+$/.test(arg)) return this.fail(new AgentProtocolError(`bad exit code ${JSON.stringify(arg)}`));
-      this.settle({ stdout: Buffer.concat(step.stdout).toString(), stderr: Buffer.concat(step.stderr).toString(), exitCode, timedOut: kind === 'TIMEOUT', truncated: step.truncated });
+      this.settle({ stdout: Buffer.concat(step.stdout).toString(), stderr: Buffer.concat(step.stderr).toString(), exitCode, timedOut: kind === 'TIMEOUT', oomKilled: kind === 'OOM', truncated: step.truncated });
     }
   }
 

@@ -17,9 +17,13 @@ import { extractVmlinux } from './kernel.js';
 export const KERNEL_PACKAGE = 'linux-image-cloud-amd64';
 export const BUSYBOX_PACKAGE = 'busybox-static';
 /** Changes whenever the build itself changes, so old cache entries are not reused. */
-const BUILD_FORMAT = 'sandfleet-vm-guest/1';
-/** What the agent channel needs: virtio-mmio transport (microvm) and virtio-serial ports. */
-const GUEST_MODULES = ['virtio_mmio', 'virtio_console'];
+const BUILD_FORMAT = 'sandfleet-vm-guest/2';
+/**
+ * What the guest needs as modules: virtio-mmio transport (microvm), virtio-serial ports (the agent
+ * channel), virtio-blk (workspace and image disks) and overlayfs (each step's writable root).
+ * ext4 and crc32c are built into Debian's cloud kernel.
+ */
+const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'overlay'];
 
 export class GuestImageError extends SandfleetError {}
 
@@ -160,7 +164,7 @@ export async function buildGuestImage(packages: GuestPackages, imagesDir: string
     const modules = kernelModules(path.join(unpacked, 'lib', 'modules', kernelRelease));
     const order = moduleLoadOrder(modules, GUEST_MODULES);
     const entries: CpioEntry[] = [
-      ...['bin', 'dev', 'etc', 'lib', 'lib/modules', 'proc', 'sbin', 'sys', 'tmp', 'usr', 'usr/bin', 'usr/sbin'].map((p) => ({ path: p, type: 'dir' as const, mode: 0o755 })),
+      ...['bin', 'data', 'dev', 'etc', 'lib', 'lib/modules', 'mnt', 'proc', 'run', 'sbin', 'sys', 'tmp', 'usr', 'usr/bin', 'usr/sbin'].map((p) => ({ path: p, type: 'dir' as const, mode: 0o755 })),
       // The kernel opens /dev/console for init before anything is mounted.
       { path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 },
       { path: 'bin/busybox', type: 'file', mode: 0o755, data: fs.readFileSync(path.join(unpacked, 'bin', 'busybox')) },
@@ -192,6 +196,25 @@ export async function buildGuestImage(packages: GuestPackages, imagesDir: string
 /** Where `executor install vm-image` puts guest images. */
 export function guestImagesDir(stateDir: string): string {
   return path.join(stateDir, 'vm-images');
+}
+
+/**
+ * The image `executor install vm-image` last built into `imagesDir` (named by its `current`
+ * file), or undefined when there is none or it is incomplete.
+ */
+export function installedGuestImage(imagesDir: string): GuestImage | undefined {
+  let digest: string;
+  try {
+    digest = fs.readFileSync(path.join(imagesDir, 'current'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  if (!/^[0-9a-f]{64}$/.test(digest)) return undefined;
+  const dir = path.join(imagesDir, digest);
+  const manifest = readManifest(dir);
+  if (manifest?.inputDigest !== digest) return undefined;
+  const image = imageFrom(dir, manifest);
+  return fs.existsSync(image.kernelPath) && fs.existsSync(image.initrdPath) ? image : undefined;
 }
 
 /** Downloads the packages and builds the guest image, keeping the downloads under `imagesDir/packages`. */

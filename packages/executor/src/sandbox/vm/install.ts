@@ -4,8 +4,8 @@ import { chooseAccelerator } from './accelerator.js';
 import { ensureGuestImage, guestImagesDir, type GuestImage } from './guest-image.js';
 import { QemuVm } from './qemu.js';
 
-/** Debian packages the microVM guest runs under (the guest itself is built from downloads). */
-export const VM_PACKAGES = ['qemu-system-x86'];
+/** Debian packages the microVM runs under and its disks are made with (the guest itself is built from downloads). */
+export const VM_PACKAGES = ['qemu-system-x86', 'e2fsprogs'];
 
 export interface VmInstallStep {
   title: string;

@@ -23,6 +23,20 @@ export interface QemuVmOptions {
   /** Give up when the agent has not said READY by then. @default 60_000 */
   bootTimeoutMs?: number;
   qemuBinary?: string;
+  /** Block devices (virtio-blk), in order; the guest finds each by its serial. */
+  disks?: VmDisk[];
+  /** A VM directory made by createVmDir (to hold the VM's disks); by default boot makes one. */
+  vmDir?: string;
+  /** Aborting stops a boot in progress (the VM is torn down). */
+  signal?: AbortSignal;
+}
+
+export interface VmDisk {
+  /** A raw disk image. */
+  path: string;
+  /** Shown in the guest as /sys/block/vdX/serial (at most 20 characters). */
+  serial: string;
+  readOnly: boolean;
 }
 
 const CONSOLE_TAIL_BYTES = 2048;
@@ -66,7 +80,28 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     '-chardev', `socket,id=agent,path=${qemuOptionValue(path.join(dir, 'agent.sock'))},server=on,wait=off`,
     '-device', 'virtio-serial-device',
     '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+    ...(o.disks ?? []).flatMap((d, i) => diskArgs(d, i)),
   ];
+}
+
+function diskArgs(d: VmDisk, index: number): string[] {
+  if (!/^[A-Za-z0-9-]{1,20}$/.test(d.serial)) throw new QemuError(`bad disk serial ${JSON.stringify(d.serial)}`);
+  return [
+    '-drive', `id=disk${index},if=none,format=raw,file=${qemuOptionValue(d.path)},readonly=${d.readOnly ? 'on' : 'off'},cache=unsafe,discard=ignore`,
+    '-device', `virtio-blk-device,drive=disk${index},serial=${d.serial}`,
+  ];
+}
+
+/**
+ * A fresh 0700 VM directory under `runDir`, named with the janitor's prefix and recording its
+ * owner, so what is put there (disks) is found and removed if this process dies.
+ */
+export function createVmDir(runDir: string): string {
+  fs.mkdirSync(runDir, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(runDir, VM_DIR_PREFIX));
+  fs.chmodSync(dir, 0o700);
+  fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
+  return dir;
 }
 
 async function until<T>(what: () => T | undefined, deadline: number, failure: () => Error | undefined): Promise<T> {
@@ -77,6 +112,26 @@ async function until<T>(what: () => T | undefined, deadline: number, failure: ()
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new QemuError('timed out');
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Connects to QEMU's agent socket. QEMU binds the socket before it listens on it, so a connect
+ * can be refused for a moment after the file appears: that is retried until `deadline`.
+ */
+async function connectAgent(socketPath: string, deadline: number, failure: () => Error | undefined): Promise<net.Socket> {
+  for (;;) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(socketPath, () => resolve(s));
+        s.once('error', reject);
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw err;
+      const f = failure();
+      if (f) throw f;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 }
 
@@ -113,10 +168,7 @@ export class QemuVm {
   }
 
   static async boot(o: QemuVmOptions): Promise<QemuVm> {
-    fs.mkdirSync(o.runDir, { recursive: true });
-    const dir = fs.mkdtempSync(path.join(o.runDir, VM_DIR_PREFIX));
-    fs.chmodSync(dir, 0o700);
-    fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
+    const dir = o.vmDir ?? createVmDir(o.runDir);
     const started = Date.now();
     const child = spawn(o.qemuBinary ?? 'qemu-system-x86_64', qemuArgs(o, dir), { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
     const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
@@ -128,18 +180,20 @@ export class QemuVm {
     try {
       const deadline = started + (o.bootTimeoutMs ?? 60_000);
       const socketPath = path.join(dir, 'agent.sock');
-      await until(() => (fs.existsSync(socketPath) ? true : undefined), deadline, () => spawnFailure ?? vm.exitError());
-      const socket = await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(socketPath, () => resolve(s));
-        s.once('error', reject);
-      });
+      const aborted = () => (o.signal?.aborted ? new QemuError('boot aborted') : undefined);
+      await until(() => (fs.existsSync(socketPath) ? true : undefined), deadline, () => spawnFailure ?? vm.exitError() ?? aborted());
+      const socket = await connectAgent(socketPath, deadline, () => spawnFailure ?? vm.exitError() ?? aborted());
       vm.agent = new AgentClient(socket);
       const timer = setTimeout(() => vm.agent?.fail(new QemuError('the agent did not say READY in time')), Math.max(0, deadline - Date.now()));
       void vm.exit.then(() => vm.agent?.fail(vm.exitError()!));
+      const onAbort = () => vm.agent?.fail(new QemuError('boot aborted'));
+      o.signal?.addEventListener('abort', onAbort);
       try {
+        if (o.signal?.aborted) onAbort();
         await vm.agent.waitReady();
       } finally {
         clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
       }
       vm.bootMs = Date.now() - started;
       return vm;
