@@ -18,8 +18,11 @@ export const KERNEL_PACKAGE = 'linux-image-cloud-amd64';
 export const BUSYBOX_PACKAGE = 'busybox-static';
 /** Changes whenever the build itself changes, so old cache entries are not reused. */
 const BUILD_FORMAT = 'sandfleet-vm-guest/1';
-/** What the agent channel needs: virtio-mmio transport (microvm) and virtio-serial ports. */
-const GUEST_MODULES = ['virtio_mmio', 'virtio_console'];
+/**
+ * What the agent channel needs: virtio-mmio transport (microvm) and virtio-serial ports; and the
+ * NIC a VM with a network gets (virtio_net, which pulls in net_failover and failover).
+ */
+export const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_net'];
 
 export class GuestImageError extends SandfleetError {}
 

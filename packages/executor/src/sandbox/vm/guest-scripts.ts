@@ -3,8 +3,10 @@ export const AGENT_PORT_NAME = 'sandfleet.agent';
 
 /**
  * PID 1 of the guest: mounts the pseudo filesystems, loads the virtio modules listed in
- * /etc/modules-order (Debian builds them as modules), then runs the agent and powers off when it
- * ends, so a dead agent means a stopped VM rather than a guest nobody answers.
+ * /etc/modules-order (Debian builds them as modules), configures eth0 from the kernel command line
+ * when the host gave the VM a NIC (Debian's kernel has no `ip=` autoconfiguration, and it would
+ * run before the modules load), then runs the agent and powers off when it ends, so a dead agent
+ * means a stopped VM rather than a guest nobody answers.
  */
 export const INIT_SCRIPT = `#!/bin/busybox sh
 /bin/busybox --install -s
@@ -13,6 +15,19 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 for m in $(cat /etc/modules-order); do insmod "/lib/modules/$m.ko" || echo "init: insmod $m failed"; done
+ip link set lo up
+addr= gw= dns=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    sandfleet.ip=*) addr="\${arg#*=}" ;;
+    sandfleet.gw=*) gw="\${arg#*=}" ;;
+    sandfleet.dns=*) dns="\${arg#*=}" ;;
+  esac
+done
+if [ -n "$addr" ]; then
+  { ip link set eth0 up && ip addr add "$addr" dev eth0 && ip route add default via "$gw"; } || echo "init: network setup failed"
+  for s in $(echo "$dns" | tr , ' '); do echo "nameserver $s"; done >/etc/resolv.conf
+fi
 /sbin/sandfleet-agent
 echo "init: agent exited with $?"
 poweroff -f

@@ -7,7 +7,8 @@ import { SYSTEM_PATH } from '../shared/host.js';
 import { AgentClient, type OutputListener, type StepResult } from './agent-client.js';
 import type { GuestImage } from './guest-image.js';
 import { AGENT_PORT_NAME } from './guest-scripts.js';
-import { OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from './janitor.js';
+import { NETWORK_RECORD_FILE, OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from './janitor.js';
+import type { VmNetwork } from './vm-network.js';
 
 export type Accelerator = 'kvm' | 'tcg';
 
@@ -23,6 +24,11 @@ export interface QemuVmOptions {
   /** Give up when the agent has not said READY by then. @default 60_000 */
   bootTimeoutMs?: number;
   qemuBinary?: string;
+  /**
+   * The guest's NIC, from attachVmNetwork: QEMU then runs inside the job's network namespace.
+   * Without it the VM has no network device (`-nic none`).
+   */
+  network?: Pick<VmNetwork, 'qemuArgs' | 'kernelArgs' | 'spawnPrefix' | 'record'>;
 }
 
 const CONSOLE_TAIL_BYTES = 2048;
@@ -46,7 +52,7 @@ function qemuOptionValue(value: string): string {
 }
 
 export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
-  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', `tsc_early_khz=${hostTscKhz()}`];
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', `tsc_early_khz=${hostTscKhz()}`, ...(o.network?.kernelArgs ?? [])];
   return [
     '-M', 'microvm',
     '-accel', o.accelerator,
@@ -57,7 +63,7 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     // QEMU's own seccomp filter: a guest that takes over the emulator still cannot exec, fork,
     // raise privileges or change scheduling and resource limits.
     '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
-    '-nic', 'none',
+    ...(o.network?.qemuArgs ?? ['-nic', 'none']),
     // The console comes through QEMU's stdout, so the host decides how much of it is kept.
     '-serial', 'stdio',
     '-kernel', o.image.kernelPath,
@@ -116,9 +122,12 @@ export class QemuVm {
     fs.mkdirSync(o.runDir, { recursive: true });
     const dir = fs.mkdtempSync(path.join(o.runDir, VM_DIR_PREFIX));
     fs.chmodSync(dir, 0o700);
+    // Written before the owner: the janitor only acts on directories with an owner.
+    if (o.network) fs.writeFileSync(path.join(dir, NETWORK_RECORD_FILE), `${JSON.stringify(o.network.record)}\n`);
     fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
     const started = Date.now();
-    const child = spawn(o.qemuBinary ?? 'qemu-system-x86_64', qemuArgs(o, dir), { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...args] = [...(o.network?.spawnPrefix ?? []), o.qemuBinary ?? 'qemu-system-x86_64', ...qemuArgs(o, dir)];
+    const child = spawn(command!, args, { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
     const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
     if (identity) fs.writeFileSync(path.join(dir, QEMU_PID_FILE), `${identity}\n`);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
