@@ -29,7 +29,17 @@ export interface QemuVmOptions {
    * Without it the VM has no network device (`-nic none`).
    */
   network?: Pick<VmNetwork, 'qemuArgs' | 'kernelArgs' | 'spawnPrefix' | 'record'>;
+  /** Open a QMP socket (`qmp.sock`) in the VM's directory, which saveGuestState needs. */
+  control?: boolean;
+  /**
+   * Start from this state file (written by saveGuestState) instead of booting: the agent is not
+   * asked for READY, it said so before the save; restoreGuest runs the first step.
+   */
+  restoreFrom?: string;
 }
+
+export const QMP_SOCKET = 'qmp.sock';
+const INCOMING_SOCKET = 'incoming.sock';
 
 const CONSOLE_TAIL_BYTES = 2048;
 /** The guest's root can write to its console: the log file stops here, with a marker line. */
@@ -72,6 +82,8 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     '-chardev', `socket,id=agent,path=${qemuOptionValue(path.join(dir, 'agent.sock'))},server=on,wait=off`,
     '-device', 'virtio-serial-device',
     '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+    ...(o.control ? ['-qmp', `unix:${qemuOptionValue(path.join(dir, QMP_SOCKET))},server=on,wait=off`] : []),
+    ...(o.restoreFrom ? ['-incoming', `unix:${path.join(dir, INCOMING_SOCKET)}`] : []),
   ];
 }
 
@@ -98,7 +110,7 @@ export class QemuVm {
   private consoleFd: number | undefined;
   private agent: AgentClient | undefined;
 
-  private constructor(readonly dir: string, private readonly child: ChildProcess) {
+  private constructor(readonly dir: string, private readonly child: ChildProcess, readonly options: QemuVmOptions) {
     this.consoleFd = fs.openSync(path.join(dir, CONSOLE_LOG), 'w', 0o600);
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => { this.exited = { code, signal }; resolve(); }));
     child.stderr?.setEncoding('utf8').on('data', (c: string) => { this.stderr = (this.stderr + c).slice(-CONSOLE_TAIL_BYTES); });
@@ -133,7 +145,7 @@ export class QemuVm {
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     let spawnFailure: Error | undefined;
     void spawnError.then((e) => { spawnFailure = e; });
-    const vm = new QemuVm(dir, child);
+    const vm = new QemuVm(dir, child, o);
     try {
       const deadline = started + (o.bootTimeoutMs ?? 60_000);
       const socketPath = path.join(dir, 'agent.sock');
@@ -143,12 +155,18 @@ export class QemuVm {
         s.once('error', reject);
       });
       vm.agent = new AgentClient(socket);
-      const timer = setTimeout(() => vm.agent?.fail(new QemuError('the agent did not say READY in time')), Math.max(0, deadline - Date.now()));
       void vm.exit.then(() => vm.agent?.fail(vm.exitError()!));
-      try {
-        await vm.agent.waitReady();
-      } finally {
-        clearTimeout(timer);
+      if (o.restoreFrom) {
+        // The agent channel is connected first: a guest restored while the host side is closed
+        // would read end-of-file, and its agent would end.
+        await vm.feedState(o.restoreFrom, deadline, () => spawnFailure ?? vm.exitError());
+      } else {
+        const timer = setTimeout(() => vm.agent?.fail(new QemuError('the agent did not say READY in time')), Math.max(0, deadline - Date.now()));
+        try {
+          await vm.agent.waitReady();
+        } finally {
+          clearTimeout(timer);
+        }
       }
       vm.bootMs = Date.now() - started;
       return vm;
@@ -156,6 +174,35 @@ export class QemuVm {
       const detail = `${err instanceof Error ? err.message : String(err)}; ${vm.diagnostics()}`;
       await vm.teardown();
       throw new QemuError(`the VM did not boot: ${detail}`);
+    }
+  }
+
+  /** Streams a saved state into QEMU's `-incoming` socket; QEMU resumes the guest once it is loaded. */
+  private async feedState(stateFile: string, deadline: number, failure: () => Error | undefined): Promise<void> {
+    const incoming = path.join(this.dir, INCOMING_SOCKET);
+    await until(() => (fs.existsSync(incoming) ? true : undefined), deadline, failure);
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(incoming, () => resolve(s));
+      s.once('error', reject);
+    });
+    // QEMU closes the socket as soon as it has loaded the state, which may be before this side has
+    // seen its writes finish: a close after the whole file was read is success. A state QEMU
+    // could not load shows as QEMU exiting or the first step failing.
+    const file = fs.createReadStream(stateFile);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let sent = false;
+        const timer = setTimeout(() => reject(new QemuError('timed out sending the saved state')), Math.max(0, deadline - Date.now()));
+        const settle = (err?: Error) => { clearTimeout(timer); if (err) reject(err); else resolve(); };
+        file.once('end', () => { sent = true; });
+        file.once('error', settle);
+        socket.once('error', (e) => settle(sent ? undefined : e));
+        socket.once('close', () => settle(sent ? undefined : new QemuError('QEMU closed the incoming socket before the whole state was sent')));
+        file.pipe(socket);
+      });
+    } finally {
+      file.destroy();
+      socket.destroy();
     }
   }
 
