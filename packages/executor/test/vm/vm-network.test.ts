@@ -12,6 +12,7 @@ import type { GuestImage } from '../../src/sandbox/vm/guest-image.js';
 import { reapOrphanedVms } from '../../src/sandbox/vm/janitor.js';
 import { qemuArgs, QemuVm } from '../../src/sandbox/vm/qemu.js';
 import { attachVmNetwork, TAP_NAME, type VmNetwork } from '../../src/sandbox/vm/vm-network.js';
+import { restoreGuest, saveGuestState } from '../../src/sandbox/vm/warm-start.js';
 import { assertAllBlocked, BLOCKED, blockedProbeScript, OUTSIDE, startUpstream, tcp, udp, type TestUpstream } from '../sandbox/upstream.js';
 import { cachedGuestImage } from './fixtures.js';
 
@@ -76,7 +77,7 @@ describe('microVM network: a tap behind the per-job router (upstream is a test n
     runDir = makeTempDir('sandfleet-vmnet-run-');
     jobNetwork = await createJobNetwork(`${TEST_TAG}-vmnet-a`, 'public', upstream.uplink, stateDir);
     vmNetwork = await attachVmNetwork(jobNetwork);
-    const booting = QemuVm.boot({ image, runDir, accelerator: 'tcg', memoryMiB: 192, cpus: 1, bootTimeoutMs: 180_000, network: vmNetwork });
+    const booting = QemuVm.boot({ image, runDir, accelerator: 'tcg', memoryMiB: 192, cpus: 1, bootTimeoutMs: 180_000, network: vmNetwork, control: true });
     const otherBooting = bootOtherJob(runDir, image, upstream, stateDir);
     [vm, other] = await Promise.all([booting, otherBooting]);
     process.stderr.write(`# boot to agent ready with a NIC (TCG): ${vm.bootMs} ms\n`);
@@ -175,6 +176,27 @@ describe('microVM network: a tap behind the per-job router (upstream is a test n
     other = undefined;
     // This process's VM keeps its network.
     assert.match((await vm!.run(tcp(OUTSIDE.public), 30)).stdout, /hello from 203\.0\.113\.10/);
+  });
+
+  it('a guest saved in one job\'s network and restored into another job\'s is wired and filtered there', async () => {
+    // Saving pauses this VM for good; the teardown test below only tears it down.
+    const stateFile = path.join(stateDir, 'idle.state');
+    await saveGuestState(vm!, stateFile);
+    const next = await createJobNetwork(`${TEST_TAG}-vmnet-c`, 'public', upstream.uplink, stateDir);
+    let nextVm: VmNetwork | undefined;
+    let restored: QemuVm | undefined;
+    try {
+      nextVm = await attachVmNetwork(next);
+      restored = await restoreGuest({ ...vm!.options, network: nextVm }, stateFile);
+      assert.equal(fs.statSync(`/proc/${restored.pid}/ns/net`).ino, fs.statSync(next.netnsPath).ino);
+      const r = await restored.run(`${tcp(OUTSIDE.public)}; ${tcp(OUTSIDE.metadata)} 2>&1; echo rc=$?`, 30);
+      assert.match(r.stdout, /hello from 203\.0\.113\.10/, r.stdout + r.stderr);
+      assert.match(r.stdout, /(No route to host|Host is unreachable)\s+rc=1/, r.stdout);
+    } finally {
+      await restored?.teardown();
+      await nextVm?.destroy();
+      await next.destroy();
+    }
   });
 
   it('teardown removes the tap, the namespaces, the uplink veth and the slot', async () => {
