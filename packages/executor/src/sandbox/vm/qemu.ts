@@ -98,6 +98,25 @@ async function until<T>(what: () => T | undefined, deadline: number, failure: ()
   }
 }
 
+/**
+ * Connects to a unix socket QEMU serves. The file appears when QEMU binds it, a moment before it
+ * listens, so a refused connection is retried until the deadline.
+ */
+async function connectWhenListening(socketPath: string, deadline: number, failure: () => Error | undefined): Promise<net.Socket> {
+  for (;;) {
+    await until(() => (fs.existsSync(socketPath) ? true : undefined), deadline, failure);
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(socketPath, () => resolve(s));
+        s.once('error', reject);
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 /** One QEMU microvm running the guest agent; `teardown` kills it and removes its directory. */
 export class QemuVm {
   /** Milliseconds from starting QEMU to the agent's READY. */
@@ -149,11 +168,7 @@ export class QemuVm {
     try {
       const deadline = started + (o.bootTimeoutMs ?? 60_000);
       const socketPath = path.join(dir, 'agent.sock');
-      await until(() => (fs.existsSync(socketPath) ? true : undefined), deadline, () => spawnFailure ?? vm.exitError());
-      const socket = await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(socketPath, () => resolve(s));
-        s.once('error', reject);
-      });
+      const socket = await connectWhenListening(socketPath, deadline, () => spawnFailure ?? vm.exitError());
       vm.agent = new AgentClient(socket);
       void vm.exit.then(() => vm.agent?.fail(vm.exitError()!));
       if (o.restoreFrom) {
@@ -180,21 +195,21 @@ export class QemuVm {
   /** Streams a saved state into QEMU's `-incoming` socket; QEMU resumes the guest once it is loaded. */
   private async feedState(stateFile: string, deadline: number, failure: () => Error | undefined): Promise<void> {
     const incoming = path.join(this.dir, INCOMING_SOCKET);
-    await until(() => (fs.existsSync(incoming) ? true : undefined), deadline, failure);
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect(incoming, () => resolve(s));
-      s.once('error', reject);
-    });
+    const socket = await connectWhenListening(incoming, deadline, failure);
     // QEMU closes the socket as soon as it has loaded the state, which may be before this side has
     // seen its writes finish: a close after the whole file was read is success. A state QEMU
     // could not load shows as QEMU exiting or the first step failing.
+    const size = fs.statSync(stateFile).size;
     const file = fs.createReadStream(stateFile);
     try {
       await new Promise<void>((resolve, reject) => {
+        let read = 0;
         let sent = false;
         const timer = setTimeout(() => reject(new QemuError('timed out sending the saved state')), Math.max(0, deadline - Date.now()));
         const settle = (err?: Error) => { clearTimeout(timer); if (err) reject(err); else resolve(); };
-        file.once('end', () => { sent = true; });
+        // Counted as chunks are read, before they are written: by the time QEMU could have seen
+        // the last byte, `sent` is set.
+        file.on('data', (chunk) => { read += chunk.length; sent = read >= size; });
         file.once('error', settle);
         socket.once('error', (e) => settle(sent ? undefined : e));
         socket.once('close', () => settle(sent ? undefined : new QemuError('QEMU closed the incoming socket before the whole state was sent')));
