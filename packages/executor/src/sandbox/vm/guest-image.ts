@@ -17,13 +17,14 @@ import { extractVmlinux } from './kernel.js';
 export const KERNEL_PACKAGE = 'linux-image-cloud-amd64';
 export const BUSYBOX_PACKAGE = 'busybox-static';
 /** Changes whenever the build itself changes, so old cache entries are not reused. */
-const BUILD_FORMAT = 'sandfleet-vm-guest/2';
+const BUILD_FORMAT = 'sandfleet-vm-guest/3';
 /**
  * What the guest needs as modules: virtio-mmio transport (microvm), virtio-serial ports (the agent
- * channel), virtio-blk (workspace and image disks) and overlayfs (each step's writable root).
+ * channel), virtio-blk (workspace and image disks), overlayfs (each step's writable root) and the
+ * NIC a VM with a network gets (virtio_net, which pulls in net_failover and failover).
  * ext4 and crc32c are built into Debian's cloud kernel.
  */
-const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'overlay'];
+export const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'overlay', 'virtio_net'];
 
 export class GuestImageError extends SandfleetError {}
 

@@ -4,9 +4,10 @@ export const AGENT_PORT_NAME = 'sandfleet.agent';
 /**
  * PID 1 of the guest: mounts the pseudo filesystems (and cgroup2, whose `step` group holds the
  * running step), loads the modules listed in /etc/modules-order (Debian builds them as modules),
- * then runs the agent, which the OOM killer never picks (oom_score_adj -1000; steps reset theirs
- * to 0), and powers off when it ends, so a dead agent means a stopped VM rather than a guest
- * nobody answers.
+ * configures eth0 from the kernel command line when the host gave the VM a NIC (Debian's kernel has
+ * no `ip=` autoconfiguration, and it would run before the modules load), then runs the agent, which
+ * the OOM killer never picks (oom_score_adj -1000; steps reset theirs to 0), and powers off when it
+ * ends, so a dead agent means a stopped VM rather than a guest nobody answers.
  */
 export const INIT_SCRIPT = `#!/bin/busybox sh
 /bin/busybox --install -s
@@ -17,6 +18,19 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup && mkdir /sys/fs/cgroup/step
 for m in $(cat /etc/modules-order); do insmod "/lib/modules/$m.ko" || echo "init: insmod $m failed"; done
+ip link set lo up
+addr= gw= dns=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    sandfleet.ip=*) addr="\${arg#*=}" ;;
+    sandfleet.gw=*) gw="\${arg#*=}" ;;
+    sandfleet.dns=*) dns="\${arg#*=}" ;;
+  esac
+done
+if [ -n "$addr" ]; then
+  { ip link set eth0 up && ip addr add "$addr" dev eth0 && ip route add default via "$gw"; } || echo "init: network setup failed"
+  for s in $(echo "$dns" | tr , ' '); do echo "nameserver $s"; done >/etc/resolv.conf
+fi
 echo -1000 >/proc/self/oom_score_adj
 /sbin/sandfleet-agent
 echo "init: agent exited with $?"

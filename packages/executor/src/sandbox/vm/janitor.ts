@@ -1,16 +1,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseJobNetworkRecord, removeJobNetworkRecord } from '../../network/job-network.js';
 
 /**
  * Finds VMs whose executor died (SIGKILL, a crash): QEMU outlives its parent, so each VM directory
  * records its owner and its QEMU as `<pid> <start time>` (the start time tells a reused pid apart).
  * A VM whose owner is gone has its QEMU killed and its directory removed; VMs of live executors
- * sharing the directory are left alone.
+ * sharing the directory are left alone. A VM with a network also records its job network's
+ * namespaces and slot, which are removed once its QEMU is dead (a live QEMU would keep the
+ * namespace alive), so a crashed executor leaves no tap, bridge, router or uplink veth behind.
  */
 /** Name prefix of every VM directory, so leftovers of a crashed executor can be found. */
 export const VM_DIR_PREFIX = 'sandfleet-vm-';
 export const OWNER_FILE = 'owner';
 export const QEMU_PID_FILE = 'qemu.pid';
+export const NETWORK_RECORD_FILE = 'network.json';
 
 /** `<pid> <start time in clock ticks since boot>`, or undefined when the process is gone. */
 export function processIdentity(pid: number): string | undefined {
@@ -47,6 +51,23 @@ async function killAndWait(identity: string, vmDir: string): Promise<void> {
   for (let i = 0; i < 500 && alive(identity); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
+async function removeRecordedNetwork(file: string): Promise<void> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return;
+  }
+  // A record that does not parse names nothing we may delete; the directory still goes.
+  let record;
+  try {
+    record = parseJobNetworkRecord(text);
+  } catch {
+    return;
+  }
+  await removeJobNetworkRecord(record);
+}
+
 /** Removes the VMs in `runDir` whose owner process is gone; returns their directories. */
 export async function reapOrphanedVms(runDir: string): Promise<string[]> {
   let names: string[];
@@ -63,6 +84,7 @@ export async function reapOrphanedVms(runDir: string): Promise<string[]> {
     if (owner ? alive(owner) : Date.now() - fs.statSync(dir).mtimeMs < 60_000) continue;
     const qemu = readIdentity(path.join(dir, QEMU_PID_FILE));
     if (qemu) await killAndWait(qemu, dir);
+    await removeRecordedNetwork(path.join(dir, NETWORK_RECORD_FILE));
     fs.rmSync(dir, { recursive: true, force: true });
     reaped.push(dir);
   }

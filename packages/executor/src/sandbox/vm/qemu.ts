@@ -7,7 +7,8 @@ import { SYSTEM_PATH } from '../shared/host.js';
 import { AgentClient, type OutputListener, type StepResult } from './agent-client.js';
 import type { GuestImage } from './guest-image.js';
 import { AGENT_PORT_NAME } from './guest-scripts.js';
-import { OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from './janitor.js';
+import { NETWORK_RECORD_FILE, OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from './janitor.js';
+import type { VmNetwork } from './vm-network.js';
 
 export type Accelerator = 'kvm' | 'tcg';
 
@@ -29,6 +30,18 @@ export interface QemuVmOptions {
   vmDir?: string;
   /** Aborting stops a boot in progress (the VM is torn down). */
   signal?: AbortSignal;
+  /**
+   * The guest's NIC, from attachVmNetwork: QEMU then runs inside the job's network namespace.
+   * Without it the VM has no network device (`-nic none`).
+   */
+  network?: Pick<VmNetwork, 'qemuArgs' | 'kernelArgs' | 'spawnPrefix' | 'record'>;
+  /** Open a QMP socket (`qmp.sock`) in the VM's directory, which saveGuestState needs. */
+  control?: boolean;
+  /**
+   * Start from this state file (written by saveGuestState) instead of booting: the agent is not
+   * asked for READY, it said so before the save; restoreGuest runs the first step.
+   */
+  restoreFrom?: string;
 }
 
 export interface VmDisk {
@@ -38,6 +51,9 @@ export interface VmDisk {
   serial: string;
   readOnly: boolean;
 }
+
+export const QMP_SOCKET = 'qmp.sock';
+const INCOMING_SOCKET = 'incoming.sock';
 
 const CONSOLE_TAIL_BYTES = 2048;
 /** The guest's root can write to its console: the log file stops here, with a marker line. */
@@ -60,7 +76,7 @@ function qemuOptionValue(value: string): string {
 }
 
 export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
-  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', `tsc_early_khz=${hostTscKhz()}`];
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', `tsc_early_khz=${hostTscKhz()}`, ...(o.network?.kernelArgs ?? [])];
   return [
     '-M', 'microvm',
     '-accel', o.accelerator,
@@ -71,7 +87,7 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     // QEMU's own seccomp filter: a guest that takes over the emulator still cannot exec, fork,
     // raise privileges or change scheduling and resource limits.
     '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
-    '-nic', 'none',
+    ...(o.network?.qemuArgs ?? ['-nic', 'none']),
     // The console comes through QEMU's stdout, so the host decides how much of it is kept.
     '-serial', 'stdio',
     '-kernel', o.image.kernelPath,
@@ -81,6 +97,8 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     '-device', 'virtio-serial-device',
     '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
     ...(o.disks ?? []).flatMap((d, i) => diskArgs(d, i)),
+    ...(o.control ? ['-qmp', `unix:${qemuOptionValue(path.join(dir, QMP_SOCKET))},server=on,wait=off`] : []),
+    ...(o.restoreFrom ? ['-incoming', `unix:${path.join(dir, INCOMING_SOCKET)}`] : []),
   ];
 }
 
@@ -116,11 +134,12 @@ async function until<T>(what: () => T | undefined, deadline: number, failure: ()
 }
 
 /**
- * Connects to QEMU's agent socket. QEMU binds the socket before it listens on it, so a connect
- * can be refused for a moment after the file appears: that is retried until `deadline`.
+ * Connects to a unix socket QEMU serves. The file appears when QEMU binds it, a moment before it
+ * listens, so a refused connection is retried until the deadline.
  */
-async function connectAgent(socketPath: string, deadline: number, failure: () => Error | undefined): Promise<net.Socket> {
+async function connectWhenListening(socketPath: string, deadline: number, failure: () => Error | undefined): Promise<net.Socket> {
   for (;;) {
+    await until(() => (fs.existsSync(socketPath) ? true : undefined), deadline, failure);
     try {
       return await new Promise<net.Socket>((resolve, reject) => {
         const s = net.connect(socketPath, () => resolve(s));
@@ -147,7 +166,7 @@ export class QemuVm {
   private consoleFd: number | undefined;
   private agent: AgentClient | undefined;
 
-  private constructor(readonly dir: string, private readonly child: ChildProcess) {
+  private constructor(readonly dir: string, private readonly child: ChildProcess, readonly options: QemuVmOptions) {
     this.consoleFd = fs.openSync(path.join(dir, CONSOLE_LOG), 'w', 0o600);
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => { this.exited = { code, signal }; resolve(); }));
     child.stderr?.setEncoding('utf8').on('data', (c: string) => { this.stderr = (this.stderr + c).slice(-CONSOLE_TAIL_BYTES); });
@@ -169,30 +188,42 @@ export class QemuVm {
 
   static async boot(o: QemuVmOptions): Promise<QemuVm> {
     const dir = o.vmDir ?? createVmDir(o.runDir);
+    // The janitor reads this to remove the VM's network after a crash.
+    if (o.network) fs.writeFileSync(path.join(dir, NETWORK_RECORD_FILE), `${JSON.stringify(o.network.record)}\n`, { mode: 0o600 });
     const started = Date.now();
-    const child = spawn(o.qemuBinary ?? 'qemu-system-x86_64', qemuArgs(o, dir), { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...args] = [...(o.network?.spawnPrefix ?? []), o.qemuBinary ?? 'qemu-system-x86_64', ...qemuArgs(o, dir)];
+    const child = spawn(command!, args, { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
     const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
     if (identity) fs.writeFileSync(path.join(dir, QEMU_PID_FILE), `${identity}\n`);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     let spawnFailure: Error | undefined;
     void spawnError.then((e) => { spawnFailure = e; });
-    const vm = new QemuVm(dir, child);
+    const vm = new QemuVm(dir, child, o);
     try {
       const deadline = started + (o.bootTimeoutMs ?? 60_000);
       const socketPath = path.join(dir, 'agent.sock');
       const aborted = () => (o.signal?.aborted ? new QemuError('boot aborted') : undefined);
-      await until(() => (fs.existsSync(socketPath) ? true : undefined), deadline, () => spawnFailure ?? vm.exitError() ?? aborted());
-      const socket = await connectAgent(socketPath, deadline, () => spawnFailure ?? vm.exitError() ?? aborted());
+      const failure = () => spawnFailure ?? vm.exitError() ?? aborted();
+      const socket = await connectWhenListening(socketPath, deadline, failure);
       vm.agent = new AgentClient(socket);
-      const timer = setTimeout(() => vm.agent?.fail(new QemuError('the agent did not say READY in time')), Math.max(0, deadline - Date.now()));
       void vm.exit.then(() => vm.agent?.fail(vm.exitError()!));
       const onAbort = () => vm.agent?.fail(new QemuError('boot aborted'));
       o.signal?.addEventListener('abort', onAbort);
       try {
         if (o.signal?.aborted) onAbort();
-        await vm.agent.waitReady();
+        if (o.restoreFrom) {
+          // The agent channel is connected first: a guest restored while the host side is closed
+          // would read end-of-file, and its agent would end.
+          await vm.feedState(o.restoreFrom, deadline, failure);
+        } else {
+          const timer = setTimeout(() => vm.agent?.fail(new QemuError('the agent did not say READY in time')), Math.max(0, deadline - Date.now()));
+          try {
+            await vm.agent.waitReady();
+          } finally {
+            clearTimeout(timer);
+          }
+        }
       } finally {
-        clearTimeout(timer);
         o.signal?.removeEventListener('abort', onAbort);
       }
       vm.bootMs = Date.now() - started;
@@ -201,6 +232,35 @@ export class QemuVm {
       const detail = `${err instanceof Error ? err.message : String(err)}; ${vm.diagnostics()}`;
       await vm.teardown();
       throw new QemuError(`the VM did not boot: ${detail}`);
+    }
+  }
+
+  /** Streams a saved state into QEMU's `-incoming` socket; QEMU resumes the guest once it is loaded. */
+  private async feedState(stateFile: string, deadline: number, failure: () => Error | undefined): Promise<void> {
+    const incoming = path.join(this.dir, INCOMING_SOCKET);
+    const socket = await connectWhenListening(incoming, deadline, failure);
+    // QEMU closes the socket as soon as it has loaded the state, which may be before this side has
+    // seen its writes finish: a close after the whole file was read is success. A state QEMU
+    // could not load shows as QEMU exiting or the first step failing.
+    const size = fs.statSync(stateFile).size;
+    const file = fs.createReadStream(stateFile);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let read = 0;
+        let sent = false;
+        const timer = setTimeout(() => reject(new QemuError('timed out sending the saved state')), Math.max(0, deadline - Date.now()));
+        const settle = (err?: Error) => { clearTimeout(timer); if (err) reject(err); else resolve(); };
+        // Counted as chunks are read, before they are written: by the time QEMU could have seen
+        // the last byte, `sent` is set.
+        file.on('data', (chunk) => { read += chunk.length; sent = read >= size; });
+        file.once('error', settle);
+        socket.once('error', (e) => settle(sent ? undefined : e));
+        socket.once('close', () => settle(sent ? undefined : new QemuError('QEMU closed the incoming socket before the whole state was sent')));
+        file.pipe(socket);
+      });
+    } finally {
+      file.destroy();
+      socket.destroy();
     }
   }
 
