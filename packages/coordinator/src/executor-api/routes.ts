@@ -28,6 +28,7 @@ import {
   markErrored,
   markFailed,
   queuedCount,
+  readAttemptTimeline,
   updateLogEntry,
   upsertExecutorHeartbeat,
   type Database,
@@ -41,6 +42,7 @@ import { QueuePicker } from './queue-picker.js';
 import { toWireJob } from './wire-job.js';
 import { gitProxyRoutes } from './git-proxy.js';
 import { executorApiRequestMetrics } from './request-metrics.js';
+import { pickupStages } from '../jobs/pickup-timeline.js';
 
 const WORKER_HOSTNAME_EMPTY = 'worker hostname cannot be empty';
 
@@ -84,7 +86,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
       return { ...result, queue };
     });
     if (!claimed) return c.body(null, 204);
-    deps.metrics.dequeued(claimed.queue);
+    deps.metrics.dequeued(claimed.queue, claimed.job);
     return c.json(toWireJob(claimed.job, claimed.token, { v2, queue: claimed.queue }));
   });
 
@@ -119,7 +121,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const v2 = checkExecutor(body.executorName, body.version);
     const claimed = await withLongPoll(c, [queue], () => dequeueJob(db, { queue, executorName: body.executorName }));
     if (!claimed) return c.body(null, 204);
-    deps.metrics.dequeued(queue);
+    deps.metrics.dequeued(queue, claimed.job);
     return c.json(toWireJob(claimed.job, claimed.token, { v2 }));
   });
 
@@ -185,6 +187,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
             : await markFailed(db, { ...target, errorMessage: message });
       if (!ok) return c.json(null, 404);
       deps.metrics.finished(queue, op);
+      await observePickupTimeline(deps, target);
       return c.body(null, 204);
     });
   finalRoute('markComplete');
@@ -257,6 +260,20 @@ async function recordHeartbeat(deps: AppDeps, body: HeartbeatRequest, queues: { 
   } catch (err) {
     // Sourcegraph only logs this: a heartbeat must still report known and canceled jobs.
     deps.log.warn({ err, executor: body.executorName }, 'failed to record executor heartbeat');
+  }
+}
+
+/**
+ * Observes a finished attempt's pickup timeline. One read by primary key after the final mark; a
+ * failure is logged and does not undo the mark, which has committed.
+ */
+async function observePickupTimeline(deps: AppDeps, target: { jobId: number; attempt: number; queue: string }): Promise<void> {
+  try {
+    const facts = await readAttemptTimeline(deps.database.db, target);
+    const stages = facts && pickupStages(facts);
+    if (stages) deps.metrics.attemptFinished(target.queue, stages);
+  } catch (err) {
+    deps.log.warn({ err, jobId: target.jobId }, 'could not read the job\'s pickup timeline');
   }
 }
 
