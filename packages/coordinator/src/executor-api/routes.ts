@@ -27,7 +27,7 @@ import {
   markComplete,
   markErrored,
   markFailed,
-  queuedCount,
+  queuesWithWaitingJobs,
   readAttemptTimeline,
   updateLogEntry,
   upsertExecutorHeartbeat,
@@ -77,8 +77,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const invalid = unknownQueueNames(queues, config.queues.names);
     if (invalid.length > 0) throw new HttpError(500, invalidQueueNamesMessage(invalid, config.queues.names));
     const claimed = await withLongPoll(c, queues, async () => {
-      const counts = await Promise.all(queues.map(async (q) => ({ q, n: await queuedCount(db, q, false) })));
-      const queue = picker.pick(counts.filter((x) => x.n > 0).map((x) => x.q));
+      const queue = picker.pick(await queuesWithWaitingJobs(db, queues));
       if (!queue) return undefined;
       const result = await dequeueJob(db, { queue, executorName: body.executorName });
       if (!result) return undefined;
