@@ -71,18 +71,19 @@ async function timed(kind: keyof typeof latencies | ((a: Answer) => keyof typeof
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function heartbeatLoop(name: string, offsetMs: number): Promise<void> {
+async function heartbeatLoop(name: string, offsetMs: number, onRegistered: () => void): Promise<void> {
   await sleep(offsetMs);
   while (!stopping) {
     const next = performance.now() + HEARTBEAT_MS;
     const answer = await timed('heartbeat', () => post(`/.executors/queue/${QUEUE}/heartbeat`, { executorName: name, version: 'V2', jobIds: [], ...telemetry }, auth));
+    if (answer?.status === 200) onRegistered();
     if (answer && answer.status !== 200 && !stopping) errors.push(`heartbeat ${answer.status}: ${answer.body.slice(0, 200)}`);
     await sleep(Math.max(0, next - performance.now()));
   }
 }
 
-async function dequeueLoop(name: string, offsetMs: number): Promise<void> {
-  await sleep(offsetMs);
+async function dequeueLoop(name: string, registered: Promise<void>): Promise<void> {
+  await registered;
   while (!stopping) {
     const answer = await timed(
       (a) => (a.status === 200 ? 'dequeueJob' : 'dequeueEmpty'),
@@ -109,9 +110,11 @@ const loops: Promise<void>[] = [];
 for (let i = 0; i < EXECUTORS; i++) {
   const name = `sim-${i}`;
   const offset = (i * HEARTBEAT_MS) / EXECUTORS;
-  // Heartbeat first: job-token calls need an executor the coordinator knows.
-  loops.push(heartbeatLoop(name, offset));
-  loops.push(dequeueLoop(name, offset + 200));
+  // Dequeue only once a heartbeat is through: job-token calls need an executor the coordinator knows.
+  let onRegistered!: () => void;
+  const registered = new Promise<void>((resolve) => (onRegistered = resolve));
+  loops.push(heartbeatLoop(name, offset, onRegistered));
+  loops.push(dequeueLoop(name, registered));
 }
 await sleep(WARMUP_S * 1000);
 windowStart = performance.now();

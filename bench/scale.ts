@@ -158,6 +158,35 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** Seconds a process spent waiting for a CPU while runnable (/proc/<pid>/schedstat, field 2, ns). */
+function runQueueSeconds(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+}
+
+/** The PostgreSQL backends serving a database (the coordinator's pool), by pid. */
+async function backendPids(url: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    return rows.map((r) => r.pid);
+  } finally {
+    await client.end();
+  }
+}
+
+function totalCpuSeconds(pids: readonly number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      sum += cpuSeconds(pid);
+    } catch {
+      // a backend that ended
+    }
+  }
+  return sum;
+}
+
 type Buckets = Map<string, Map<number, number>>;
 
 /** Cumulative bucket counts of the executor API histogram by route, summed over methods and codes. */
@@ -190,6 +219,10 @@ function windowP99(before: Buckets, after: Buckets, route: string): { p99: numbe
 interface FleetResult {
   executors: number;
   cpuCores: number;
+  /** Seconds per second the coordinator was runnable but waited for a CPU (the machine's load). */
+  runQueueWait: number;
+  postgresCores: number;
+  fleetCores: number;
   client: Record<'heartbeat' | 'markComplete' | 'dequeueEmpty' | 'dequeueJob', number[]>;
   pickup: number[];
   server: Record<string, { p99: number; count: number } | undefined>;
@@ -244,11 +277,19 @@ async function runFleet(executors: number): Promise<FleetResult> {
   const pid = c.child.pid!;
   try {
     await waitLine((l) => l === 'window start');
+    const backends = await backendPids(postgresUrl(c));
     const cpuBefore = cpuSeconds(pid);
+    const waitBefore = runQueueSeconds(pid);
+    const pgBefore = totalCpuSeconds(backends);
+    const fleetBefore = cpuSeconds(fleet.pid!);
     const wallBefore = performance.now();
     const bucketsBefore = await apiBuckets(c.url);
     await waitLine((l) => l === 'window end');
-    const cpuCores = (cpuSeconds(pid) - cpuBefore) / ((performance.now() - wallBefore) / 1000);
+    const wall = (performance.now() - wallBefore) / 1000;
+    const cpuCores = (cpuSeconds(pid) - cpuBefore) / wall;
+    const runQueueWait = (runQueueSeconds(pid) - waitBefore) / wall;
+    const postgresCores = (totalCpuSeconds(backends) - pgBefore) / wall;
+    const fleetCores = (cpuSeconds(fleet.pid!) - fleetBefore) / wall;
     const bucketsAfter = await apiBuckets(c.url);
     enqueuing = false;
     await enqueuer;
@@ -259,7 +300,7 @@ async function runFleet(executors: number): Promise<FleetResult> {
       server[route] = windowP99(bucketsBefore, bucketsAfter, route);
     }
     const client = Object.fromEntries(Object.entries(result.latencies).map(([k, v]) => [k, sorted(v)])) as FleetResult['client'];
-    return { executors, cpuCores, client, pickup, server, jobs: result.received.length, errorCount: result.errorCount, errors: result.errors };
+    return { executors, cpuCores, runQueueWait, postgresCores, fleetCores, client, pickup, server, jobs: result.received.length, errorCount: result.errorCount, errors: result.errors };
   } finally {
     enqueuing = false;
     await enqueuer.catch(() => {});
@@ -280,6 +321,7 @@ async function p8(): Promise<void> {
   const [base, full] = results as [FleetResult, FleetResult];
   for (const r of results) {
     console.log(`${r.executors} executors: coordinator CPU ${r.cpuCores.toFixed(2)} cores` + (r === full ? ` = ${(full.cpuCores / base.cpuCores).toFixed(1)}× the ${base.executors}-executor baseline` : ''));
+    console.log(`  coordinator runnable but waiting for a CPU ${r.runQueueWait.toFixed(2)} s/s; its PostgreSQL backends ${r.postgresCores.toFixed(2)} cores; the simulator ${r.fleetCores.toFixed(2)} cores`);
     console.log(`  client heartbeat      ${ms(r.client.heartbeat)}`);
     console.log(`  client markComplete   ${ms(r.client.markComplete)}`);
     console.log(`  client dequeue → job  ${ms(r.client.dequeueJob)}  (includes the long-poll wait)`);

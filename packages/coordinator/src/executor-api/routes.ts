@@ -202,9 +202,10 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     if (waitSeconds <= 0) return attempt();
     const deadline = Date.now() + waitSeconds * 1000;
     const watch = deps.waiter.watch(queues);
+    let result: T | undefined;
     try {
       for (;;) {
-        const result = await attempt();
+        result = await attempt();
         if (result !== undefined) return result;
         const left = deadline - Date.now();
         if (left <= 0 || c.req.raw.signal.aborted) return undefined;
@@ -212,7 +213,8 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
         await watch.wait(Math.min(left, 5_000), c.req.raw.signal);
       }
     } finally {
-      watch.close();
+      // Leaving with a job passes the wake on: there may be more jobs than wake-ups.
+      watch.close(result !== undefined);
     }
   }
 }
