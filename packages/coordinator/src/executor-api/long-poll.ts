@@ -26,13 +26,23 @@ interface Waiter {
 export class JobWaiter {
   private readonly waiters = new Set<Waiter>();
   private readonly unsubscribe: () => void;
+  private readonly recheck: NodeJS.Timeout;
 
-  constructor(notifier: Notifier) {
+  /**
+   * `recheckMs`: how often one waiter per queue looks anyway, for jobs no notification announces
+   * (a retry delay or process_after that passed, a notification lost while the listener
+   * reconnected). One per queue, not each waiter: 1000 idle long polls re-checking every 5 s each
+   * sent 200 dequeue statements a second.
+   */
+  constructor(notifier: Notifier, recheckMs = 5_000) {
     this.unsubscribe = notifier.subscribe((queue) => this.wakeOne(queue));
+    this.recheck = setInterval(() => this.recheckQueues(), recheckMs);
+    this.recheck.unref();
   }
 
   /**
-   * Returns a function that resolves when one of `queues` may have a new job, after `ms`, or when
+   * Returns a function that resolves when one of `queues` may have a new job (a notification or
+   * the periodic re-check woke this waiter), after `ms`, or when
    * `signal` aborts, whichever comes first. Subscribe before checking the queue, then wait: a job
    * enqueued in between is not missed. `close(tookJob)` says whether the last attempt got a job.
    */
@@ -73,17 +83,26 @@ export class JobWaiter {
       });
     const close = (tookJob = false) => {
       if (!this.waiters.delete(waiter)) return;
+      const pending = waiter.pending;
+      resolveWait?.(); // a wait still open ends with its watch
       const queue = waiter.tookWakeFor;
-      if (queue !== undefined && (tookJob || waiter.pending)) this.wakeOne(queue);
+      if (queue !== undefined && (tookJob || pending)) this.wakeOne(queue);
     };
     return { wait, close };
   }
 
   close(): void {
+    clearInterval(this.recheck);
     this.unsubscribe();
     const all = [...this.waiters];
     this.waiters.clear();
     for (const w of all) w.wake('');
+  }
+
+  private recheckQueues(): void {
+    const queues = new Set<string>();
+    for (const w of this.waiters) for (const q of w.queues) queues.add(q);
+    for (const q of queues) this.wakeOne(q);
   }
 
   private wakeOne(queue: string): void {

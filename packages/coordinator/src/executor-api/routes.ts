@@ -209,8 +209,8 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
         if (result !== undefined) return result;
         const left = deadline - Date.now();
         if (left <= 0 || c.req.raw.signal.aborted) return undefined;
-        // Re-check at least every 5 s: jobs whose retry delay passes send no notification.
-        await watch.wait(Math.min(left, 5_000), c.req.raw.signal);
+        // Jobs no notification announces are found by the waiter's periodic re-check (long-poll.ts).
+        await watch.wait(left, c.req.raw.signal);
       }
     } finally {
       // Leaving with a job passes the wake on: there may be more jobs than wake-ups.
