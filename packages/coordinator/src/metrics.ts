@@ -109,9 +109,9 @@ export class Metrics {
   }
 
   /** A job handed to an executor; its wait in the queue is the timeline's first stage. */
-  dequeued(queue: string, job?: { queuedAt: Date; startedAt: Date | null }): void {
+  dequeued(queue: string, job: { queuedAt: Date; startedAt: Date | null }): void {
     this.dequeues.inc({ queue });
-    if (job?.startedAt) this.pickupTimeline.queued.observe({ queue }, Math.max(0, job.startedAt.getTime() - job.queuedAt.getTime()) / 1000);
+    if (job.startedAt) this.pickupTimeline.queued.observe({ queue }, Math.max(0, job.startedAt.getTime() - job.queuedAt.getTime()) / 1000);
   }
 
   /** The stages of a finished attempt after its wait in the queue (observed at dequeue). */
