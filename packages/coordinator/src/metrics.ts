@@ -1,5 +1,26 @@
 import client from 'prom-client';
 import { queueCounts, type Database } from '@sandfleet/db';
+import type { PickupStages } from './jobs/pickup-timeline.js';
+
+/** The pickup timeline's histograms, one per stage (jobs/pickup-timeline.ts says where each starts and ends). */
+export const PICKUP_TIMELINE_METRICS = {
+  queued: 'sandfleet_job_queued_seconds',
+  sandbox: 'sandfleet_job_sandbox_setup_seconds',
+  workspace: 'sandfleet_job_workspace_setup_seconds',
+  steps: 'sandfleet_job_steps_seconds',
+  total: 'sandfleet_job_total_seconds',
+} as const satisfies Record<keyof PickupStages, string>;
+
+const PICKUP_TIMELINE_HELP: Record<keyof PickupStages, string> = {
+  queued: 'Time from enqueue (or requeue) to dequeue, observed at each dequeue.',
+  sandbox: 'Time from dequeue to the sandbox being ready (end of the executor\'s setup.<runtime>.start log entry, else the start of its first entry), observed at the final mark.',
+  workspace: 'Time from the sandbox being ready to the first step starting (clone, files, scripts), observed at the final mark.',
+  steps: 'Time from the first step starting to the final mark.',
+  total: 'Time from enqueue (or requeue) to the final mark.',
+};
+
+/** Seconds from a millisecond pickup up to an hour-long job. */
+const PICKUP_TIMELINE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
 /**
  * The coordinator's Prometheus metrics, in a registry of its own so several apps can live in one
@@ -15,6 +36,7 @@ export class Metrics {
   private readonly rotations: client.Counter;
   private readonly executorApiSeconds: client.Histogram<'route' | 'method' | 'code'>;
   private readonly executorApiStatements: client.Counter<'route' | 'method'>;
+  private readonly pickupTimeline: Record<keyof PickupStages, client.Histogram<'queue'>>;
   private cachedCounts: { at: number; counts: Awaited<ReturnType<typeof queueCounts>> } | undefined;
 
   constructor(database: Database, queueNames: readonly string[]) {
@@ -58,6 +80,18 @@ export class Metrics {
       labelNames: ['route', 'method'],
       registers: [this.registry],
     });
+    this.pickupTimeline = Object.fromEntries(
+      (Object.keys(PICKUP_TIMELINE_METRICS) as (keyof PickupStages)[]).map((stage) => [
+        stage,
+        new client.Histogram({
+          name: PICKUP_TIMELINE_METRICS[stage],
+          help: PICKUP_TIMELINE_HELP[stage],
+          labelNames: ['queue'],
+          buckets: PICKUP_TIMELINE_BUCKETS,
+          registers: [this.registry],
+        }),
+      ]),
+    ) as Record<keyof PickupStages, client.Histogram<'queue'>>;
     const self = this;
     new client.Gauge({
       name: 'src_executor_total',
@@ -74,8 +108,18 @@ export class Metrics {
     });
   }
 
-  dequeued(queue: string): void {
+  /** A job handed to an executor; its wait in the queue is the timeline's first stage. */
+  dequeued(queue: string, job: { queuedAt: Date; startedAt: Date | null }): void {
     this.dequeues.inc({ queue });
+    if (job.startedAt) this.pickupTimeline.queued.observe({ queue }, Math.max(0, job.startedAt.getTime() - job.queuedAt.getTime()) / 1000);
+  }
+
+  /** The stages of a finished attempt after its wait in the queue (observed at dequeue). */
+  attemptFinished(queue: string, stages: PickupStages): void {
+    for (const stage of ['sandbox', 'workspace', 'steps', 'total'] as const) {
+      const value = stages[stage];
+      if (value !== undefined) this.pickupTimeline[stage].observe({ queue }, value);
+    }
   }
 
   finished(queue: string, outcome: string): void {

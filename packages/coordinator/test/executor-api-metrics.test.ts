@@ -2,19 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { testBackends } from '@sandfleet/test-helpers/db';
 import { ACCESS_TOKEN, createTestApp, type TestApp } from '@sandfleet/test-helpers/coordinator';
-import { executorClient } from '@sandfleet/test-helpers';
+import { executorClient, prometheusSample } from '@sandfleet/test-helpers';
 
-/** The value of the sample `name{labels}` in a Prometheus text exposition, or undefined. */
-function sample(metrics: string, name: string, labels: Record<string, string>): number | undefined {
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of metrics.split('\n')) {
-    const match = /^([^{\s]+)\{([^}]*)\} (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const present = match[2]!.split(',');
-    if (wanted.every((w) => present.includes(w)) && present.length === wanted.length) return Number(match[3]);
-  }
-  return undefined;
-}
+const sample = prometheusSample;
 
 for (const backend of testBackends()) {
   describe(`executor API request metrics (${backend})`, () => {
@@ -63,8 +53,9 @@ for (const backend of testBackends()) {
       const completeStatements = await statementsOf(complete, async () => {
         assert.equal((await client.jobCall('batches', 'markComplete', job, {})).status, 204);
       });
-      // The token and its executor in one lookup, then the fenced finish.
-      assert.equal(completeStatements, 2);
+      // The token and its executor in one lookup, the fenced finish, then the attempt's pickup
+      // timeline read for its histograms.
+      assert.equal(completeStatements, 3);
       const heartbeat = '/.executors/queue/:queueName/heartbeat';
       const heartbeatStatements = await statementsOf(heartbeat, async () => assert.equal((await client.heartbeat('batches', [job.id])).status, 200));
 

@@ -19,3 +19,4 @@ export * from './sessions.js';
 export * from './executor-secrets.js';
 export * from './queue-stats.js';
 export { tallyStatements, type StatementTally } from './statement-tally.js';
+export * from './job-timeline.js';

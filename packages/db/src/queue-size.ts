@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from './schema.js';
+import { textArray } from './sql-values.js';
 
 type Db = Kysely<Schema>;
 
@@ -32,4 +33,19 @@ export async function queueSizes(db: Db, queues: readonly string[]): Promise<Rec
     result[row.queue] = { size: Number(row.size), oldestQueuedAgeSeconds: Math.max(0, Number(row.oldest ?? 0)) };
   }
   return result;
+}
+
+/**
+ * Which of `queues` hold at least one queued or errored job, in one statement: for each queue one
+ * probe of the dequeue index, so its cost does not grow with the queue (a count would read every
+ * waiting row: 0.2 s per dequeue with 1M queued jobs).
+ */
+export async function queuesWithWaitingJobs(db: Db, queues: readonly string[]): Promise<string[]> {
+  if (queues.length === 0) return [];
+  const { rows } = await sql<{ queue: string }>`
+    SELECT q.queue FROM unnest(${textArray(queues)}) AS q(queue)
+    WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.queue = q.queue AND jobs.state IN ('queued', 'errored'))
+  `.execute(db);
+  const waiting = new Set(rows.map((r) => r.queue));
+  return queues.filter((q) => waiting.has(q));
 }

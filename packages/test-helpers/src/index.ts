@@ -12,3 +12,4 @@ export * from './leaks.js';
 export * from './leak-check.js';
 export * from './raw-http.js';
 export * from './systemd.js';
+export * from './prometheus.js';

@@ -27,7 +27,8 @@ import {
   markComplete,
   markErrored,
   markFailed,
-  queuedCount,
+  queuesWithWaitingJobs,
+  readAttemptTimeline,
   updateLogEntry,
   upsertExecutorHeartbeat,
   type Database,
@@ -41,6 +42,7 @@ import { QueuePicker } from './queue-picker.js';
 import { toWireJob } from './wire-job.js';
 import { gitProxyRoutes } from './git-proxy.js';
 import { executorApiRequestMetrics } from './request-metrics.js';
+import { pickupStages } from '../jobs/pickup-timeline.js';
 
 const WORKER_HOSTNAME_EMPTY = 'worker hostname cannot be empty';
 
@@ -75,8 +77,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const invalid = unknownQueueNames(queues, config.queues.names);
     if (invalid.length > 0) throw new HttpError(500, invalidQueueNamesMessage(invalid, config.queues.names));
     const claimed = await withLongPoll(c, queues, async () => {
-      const counts = await Promise.all(queues.map(async (q) => ({ q, n: await queuedCount(db, q, false) })));
-      const queue = picker.pick(counts.filter((x) => x.n > 0).map((x) => x.q));
+      const queue = picker.pick(await queuesWithWaitingJobs(db, queues));
       if (!queue) return undefined;
       const result = await dequeueJob(db, { queue, executorName: body.executorName });
       if (!result) return undefined;
@@ -84,7 +85,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
       return { ...result, queue };
     });
     if (!claimed) return c.body(null, 204);
-    deps.metrics.dequeued(claimed.queue);
+    deps.metrics.dequeued(claimed.queue, claimed.job);
     return c.json(toWireJob(claimed.job, claimed.token, { v2, queue: claimed.queue }));
   });
 
@@ -119,7 +120,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const v2 = checkExecutor(body.executorName, body.version);
     const claimed = await withLongPoll(c, [queue], () => dequeueJob(db, { queue, executorName: body.executorName }));
     if (!claimed) return c.body(null, 204);
-    deps.metrics.dequeued(queue);
+    deps.metrics.dequeued(queue, claimed.job);
     return c.json(toWireJob(claimed.job, claimed.token, { v2 }));
   });
 
@@ -185,6 +186,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
             : await markFailed(db, { ...target, errorMessage: message });
       if (!ok) return c.json(null, 404);
       deps.metrics.finished(queue, op);
+      await observePickupTimeline(deps, target);
       return c.body(null, 204);
     });
   finalRoute('markComplete');
@@ -200,17 +202,19 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     if (waitSeconds <= 0) return attempt();
     const deadline = Date.now() + waitSeconds * 1000;
     const watch = deps.waiter.watch(queues);
+    let result: T | undefined;
     try {
       for (;;) {
-        const result = await attempt();
+        result = await attempt();
         if (result !== undefined) return result;
         const left = deadline - Date.now();
         if (left <= 0 || c.req.raw.signal.aborted) return undefined;
-        // Re-check at least every 5 s: jobs whose retry delay passes send no notification.
-        await watch.wait(Math.min(left, 5_000), c.req.raw.signal);
+        // Jobs no notification announces are found by the waiter's periodic re-check (long-poll.ts).
+        await watch.wait(left, c.req.raw.signal);
       }
     } finally {
-      watch.close();
+      // Leaving with a job passes the wake on: there may be more jobs than wake-ups.
+      watch.close(result !== undefined);
     }
   }
 }
@@ -257,6 +261,20 @@ async function recordHeartbeat(deps: AppDeps, body: HeartbeatRequest, queues: { 
   } catch (err) {
     // Sourcegraph only logs this: a heartbeat must still report known and canceled jobs.
     deps.log.warn({ err, executor: body.executorName }, 'failed to record executor heartbeat');
+  }
+}
+
+/**
+ * Observes a finished attempt's pickup timeline. One read by primary key after the final mark; a
+ * failure is logged and does not undo the mark, which has committed.
+ */
+async function observePickupTimeline(deps: AppDeps, target: { jobId: number; attempt: number; queue: string }): Promise<void> {
+  try {
+    const facts = await readAttemptTimeline(deps.database.db, target);
+    const stages = facts && pickupStages(facts);
+    if (stages) deps.metrics.attemptFinished(target.queue, stages);
+  } catch (err) {
+    deps.log.warn({ err, jobId: target.jobId }, 'could not read the job\'s pickup timeline');
   }
 }
 
