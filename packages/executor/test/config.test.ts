@@ -50,6 +50,7 @@ describe('config', () => {
       dockerAuthConfig: undefined,
       network: 'public',
       limits: { cpus: 4, memoryBytes: 12 * 2 ** 30, pids: 1024, diskBytes: 20 * 2 ** 30 },
+      firecracker: { bin: undefined, jailerBin: undefined, useJailer: true, jailerUid: 65534, jailerGid: 65534 },
     });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.runtimeConfig) && Object.isFrozen(config.runtimeConfig.limits));
   });

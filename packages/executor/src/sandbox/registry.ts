@@ -23,7 +23,7 @@ const LOADERS: Record<RuntimeName, RuntimeLoader> = {
   oci: async (config, options) => new (await import('./oci/oci.js')).OciRuntime(await deps(config, options)),
   gvisor: async (config, options) => new (await import('./oci/gvisor.js')).GvisorRuntime(await deps(config, options)),
   docker: async (config, options) => new (await import('./docker/docker.js')).DockerRuntime(await deps(config, options)),
-  firecracker: async () => new (await import('./vm/firecracker.js')).FirecrackerRuntime(),
+  firecracker: async (config, options) => new (await import('./vm/firecracker.js')).FirecrackerRuntime(config, options.host?.path),
 };
 
 /** Loads and builds the runtime called `name`. */

@@ -201,3 +201,24 @@ export async function ensureGuestImage(imagesDir: string): Promise<GuestImage & 
   const packages = await downloadGuestPackages(downloads);
   return buildGuestImage(packages, imagesDir);
 }
+
+/**
+ * The image `executor install vm-image` last installed under `imagesDir` (named by its `current`
+ * file), or why there is none.
+ */
+export function installedGuestImage(imagesDir: string): { image: GuestImage } | { missing: string } {
+  let digest: string;
+  try {
+    digest = fs.readFileSync(path.join(imagesDir, 'current'), 'utf8').trim();
+  } catch {
+    return { missing: `no guest image installed in ${imagesDir} (run \`executor install vm-image\`)` };
+  }
+  const dir = path.join(imagesDir, digest);
+  const manifest = /^[0-9a-f]{64}$/.test(digest) ? readManifest(dir) : undefined;
+  if (!manifest || manifest.inputDigest !== digest) return { missing: `the installed guest image ${dir} is incomplete (run \`executor install vm-image\` again)` };
+  const image = imageFrom(dir, manifest);
+  for (const f of [image.kernelPath, image.initrdPath]) {
+    if (!fs.existsSync(f)) return { missing: `the installed guest image lacks ${f} (run \`executor install vm-image\` again)` };
+  }
+  return { image };
+}

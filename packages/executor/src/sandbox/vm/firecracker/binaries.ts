@@ -40,13 +40,14 @@ export function findFirecrackerBinaries(settings: FirecrackerSettings | undefine
     firecracker = onPath('firecracker', searchPath);
     if (!firecracker) notes.push('no firecracker binary (set EXECUTOR_FIRECRACKER_BIN or put `firecracker` on PATH)');
   }
+  if (!firecracker) return { firecracker, jailer: undefined, notes };
   let jailer: string | undefined;
   if (settings?.jailerBin) {
     if (executable(settings.jailerBin)) jailer = settings.jailerBin;
     else notes.push(`EXECUTOR_FIRECRACKER_JAILER_BIN=${settings.jailerBin} is not an executable file`);
   } else {
-    const beside = firecracker ? path.join(path.dirname(firecracker), 'jailer') : undefined;
-    jailer = beside && executable(beside) ? beside : onPath('jailer', searchPath);
+    const beside = path.join(path.dirname(firecracker), 'jailer');
+    jailer = executable(beside) ? beside : onPath('jailer', searchPath);
   }
   if (jailer && settings?.useJailer === false) {
     notes.push(`jailer ${jailer} found but EXECUTOR_FIRECRACKER_USE_JAILER=false`);
