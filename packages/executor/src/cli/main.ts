@@ -6,6 +6,7 @@ import { gitVersionOutput, srcCliVersionOutput } from './host-tools.js';
 import { registerInstallCommand } from './install.js';
 import { createLogger } from '../logger.js';
 import { selectRuntime } from '../sandbox/select.js';
+import { runTestVm } from './test-vm.js';
 import { runValidation } from './validate.js';
 import { EXECUTOR_VERSION, executorCommit } from '../version.js';
 
@@ -38,6 +39,15 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
     .description('check the configuration, git, access to the instance and the runtimes')
     .action(async () => {
       const passed = await runValidation(env, { write: (line) => process.stdout.write(`${line}\n`) });
+      process.exitCode = passed ? EXIT_OK : EXIT_FAILURE;
+    });
+
+  program
+    .command('test-vm')
+    .description('boot a VM with the configured VM runtime, run a command in it and print the timings')
+    .option('--command <script>', 'what to run in the guest with sh -c', 'uname -r')
+    .action(async (options: { command: string }) => {
+      const passed = await runTestVm(env, { command: options.command, write: (line) => process.stdout.write(`${line}\n`) });
       process.exitCode = passed ? EXIT_OK : EXIT_FAILURE;
     });
 
