@@ -36,9 +36,10 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
 
   program
     .command('validate')
-    .description('check the configuration, git, access to the instance and the runtimes')
-    .action(async () => {
-      const passed = await runValidation(env, { write: (line) => process.stdout.write(`${line}\n`) });
+    .description('check the configuration, git, access to the instance, KVM and the VM tools, and the runtimes')
+    .option('--boot-test', 'also boot a test guest under KVM (skipped where KVM is unusable)')
+    .action(async (options: { bootTest?: boolean }) => {
+      const passed = await runValidation(env, { write: (line) => process.stdout.write(`${line}\n`) }, { bootTest: options.bootTest === true });
       process.exitCode = passed ? EXIT_OK : EXIT_FAILURE;
     });
 

@@ -222,3 +222,8 @@ export function installedGuestImage(imagesDir: string): { image: GuestImage } | 
   }
   return { image };
 }
+
+/** The output digest as a build computes it, over the image's kernel and initramfs as they are now. */
+export function guestImageOutputDigest(image: Pick<GuestImage, 'kernelPath' | 'initrdPath'>): string {
+  return sha256(fs.readFileSync(image.kernelPath), fs.readFileSync(image.initrdPath));
+}
