@@ -3,12 +3,14 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { spawn } from 'node:child_process';
 import { isAlive, makeTempDir } from '@sandfleet/test-helpers';
 import { FAKE_FIRECRACKER_BIN } from '@sandfleet/test-helpers/fake-firecracker';
 import { FirecrackerApiClient, FirecrackerApiError, FirecrackerRequestInvalidError } from '../../src/sandbox/vm/firecracker/api-client.js';
 import { apiSchema } from '../../src/sandbox/vm/firecracker/api-schema.js';
 import { FirecrackerVm, FirecrackerVmError, WORKSPACE_DRIVE_ID, type FirecrackerVmOptions } from '../../src/sandbox/vm/firecracker/vm.js';
 import { connectVsock, VsockConnectError } from '../../src/sandbox/vm/firecracker/vsock.js';
+import { reapOrphanedVms } from '../../src/sandbox/vm/janitor.js';
 
 const work = makeTempDir('sandfleet-fc-', { untilFileEnds: true });
 const kernel = path.join(work, 'vmlinux');
@@ -100,6 +102,25 @@ describe('FirecrackerVm against the fake Firecracker', () => {
     await assert.rejects(FirecrackerVm.launch(options({ tap: { hostDevName: 'sfnotap0' } })), /Open tap device failed/);
     await assert.rejects(FirecrackerVm.launch(options({ firecracker: path.join(work, 'no-firecracker') })), /cannot start .*ENOENT/);
     assert.deepEqual(fs.readdirSync(runDir), []);
+  });
+
+  it('the janitor removes the VM of an executor that was killed: VMM, sockets and disk', async () => {
+    const janitorRun = path.join(work, 'janitor-run');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'firecracker-launch.ts'), janitorRun, kernel], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.once('exit', r));
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (c: string) => { out += c; if (out.includes('\n')) resolve(out.trim()); });
+      child.once('exit', (code) => reject(new Error(`launcher exited ${code}: ${out}`)));
+    });
+    const [, pid, dir] = line.split(' ');
+    // The executor dies; its VMM lives on, as Firecracker would.
+    child.kill('SIGKILL');
+    await exited;
+    assert.ok(isAlive(Number(pid)));
+    assert.deepEqual(await reapOrphanedVms(janitorRun), [dir]);
+    assert.ok(!isAlive(Number(pid)));
+    assert.ok(!fs.existsSync(dir!));
   });
 
   it('never sends a request the schema rejects', async () => {
