@@ -17,6 +17,8 @@ import { parse } from 'yaml';
  */
 
 export const FAKE_FIRECRACKER_BIN = fileURLToPath(new URL('../bin/fake-firecracker.js', import.meta.url));
+/** A jailer stand-in (bin/fake-jailer): the jailer's arguments and chroot layout, without chroot or uid change. */
+export const FAKE_JAILER_BIN = fileURLToPath(new URL('../bin/fake-jailer', import.meta.url));
 export const FAKE_FIRECRACKER_VERSION = '1.17.0-fake';
 const SCHEMA_FILE = fileURLToPath(new URL('../../executor/src/sandbox/vm/firecracker/firecracker-api.yaml', import.meta.url));
 const MAX_BODY_BYTES = 64 * 1024;
@@ -79,9 +81,15 @@ interface VmState {
   vsockServer?: net.Server;
 }
 
+/** Under the fake jailer, paths Firecracker is given are inside its chroot. */
+const CHROOT = process.env.FAKE_FIRECRACKER_CHROOT;
+function inRoot(p: string): string {
+  return CHROOT ? `./${p.replace(/^\/+/, '')}` : p;
+}
+
 function mustOpen(file: string, what: string): void {
   try {
-    fs.closeSync(fs.openSync(file, 'r'));
+    fs.closeSync(fs.openSync(inRoot(file), 'r'));
   } catch (err) {
     throw new Fault(`${what}: ${(err as Error).message}`);
   }
@@ -144,8 +152,8 @@ function action(state: VmState, type: string, shutdown: () => void): undefined {
     if (state.started) throw new Fault(NOT_AFTER_START);
     if (!state.bootSource) throw new Fault('Cannot start microvm without kernel configuration.');
     if (state.vsock) {
-      if (fs.existsSync(state.vsock.uds_path)) throw new Fault(`Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" })`);
-      state.vsockServer = listenVsock(state.vsock.uds_path);
+      if (fs.existsSync(inRoot(state.vsock.uds_path))) throw new Fault(`Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" })`);
+      state.vsockServer = listenVsock(inRoot(state.vsock.uds_path));
     }
     state.started = true;
   } else if (type === 'SendCtrlAltDel') {
@@ -200,6 +208,7 @@ export function main(argv: string[]): void {
     process.stderr.write(`${args}\n`);
     process.exit(1);
   }
+  args.apiSock = inRoot(args.apiSock);
   if (fs.existsSync(args.apiSock)) {
     process.stderr.write(`Failed to open the API socket at: ${args.apiSock}. Check that it is not already used.\n`);
     process.exit(1);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
 import { isAlive, makeTempDir } from '@sandfleet/test-helpers';
-import { FAKE_FIRECRACKER_BIN } from '@sandfleet/test-helpers/fake-firecracker';
+import { FAKE_FIRECRACKER_BIN, FAKE_JAILER_BIN } from '@sandfleet/test-helpers/fake-firecracker';
 import { FirecrackerApiClient, FirecrackerApiError, FirecrackerRequestInvalidError } from '../../src/sandbox/vm/firecracker/api-client.js';
 import { apiSchema } from '../../src/sandbox/vm/firecracker/api-schema.js';
 import { FirecrackerVm, FirecrackerVmError, WORKSPACE_DRIVE_ID, type FirecrackerVmOptions } from '../../src/sandbox/vm/firecracker/vm.js';
@@ -28,7 +28,7 @@ function options(over: Partial<FirecrackerVmOptions> = {}): FirecrackerVmOptions
 
 interface Logged { method: string; path: string; body: string }
 function requests(vm: FirecrackerVm): Logged[] {
-  return fs.readFileSync(`${vm.api.socketPath}.requests.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Logged);
+  return fs.readFileSync(path.join(vm.chroot ?? vm.dir, 'api.socket.requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Logged);
 }
 
 /** A raw request to the fake, bypassing the driver's own validation: what a buggy client could send. */
@@ -84,6 +84,26 @@ describe('FirecrackerVm against the fake Firecracker', () => {
     await vm.cleanup();
     assert.ok(!fs.existsSync(vm.dir));
     assert.deepEqual(fs.readdirSync(runDir), []);
+  });
+
+  it('under the jailer: chroot layout, files staged inside it, chroot-relative paths, all removed', { skip: process.getuid?.() !== 0 && 'the jailer path chowns files: needs root' }, async () => {
+    const vm = await FirecrackerVm.launch(options({ jailer: { binary: FAKE_JAILER_BIN, uid: 65534, gid: 65534 } }));
+    const chroot = path.join(vm.dir, 'jail', path.basename(FAKE_FIRECRACKER_BIN), vm.id, 'root');
+    assert.equal(vm.chroot, chroot);
+    assert.equal(fs.realpathSync(vm.api.socketPath), path.join(chroot, 'api.socket'));
+    assert.equal((await vm.api.get<{ state: string }>('/')).state, 'Running');
+    const sent = requests(vm).filter((r) => r.method === 'PUT').map((r) => ({ path: r.path, body: JSON.parse(r.body) as Record<string, unknown> }));
+    assert.deepEqual(sent[1]!.body, { kernel_image_path: '/vmlinux', initrd_path: '/initrd', boot_args: 'console=ttyS0 panic=-1' });
+    assert.equal(sent[2]!.body.path_on_host, '/drive-image');
+    assert.equal(sent[3]!.body.path_on_host, `/${WORKSPACE_DRIVE_ID}.ext4`);
+    assert.equal(sent[4]!.body.uds_path, '/vsock.sock');
+    assert.equal(fs.statSync(path.join(chroot, `${WORKSPACE_DRIVE_ID}.ext4`)).uid, 65534);
+    assert.equal(fs.realpathSync(vm.vsockPath), path.join(chroot, 'vsock.sock'));
+    // Staging never changes the owner of the operator's files.
+    assert.equal(fs.statSync(kernel).uid, process.getuid!());
+    await vm.stop();
+    await vm.cleanup();
+    assert.ok(!fs.existsSync(vm.dir));
   });
 
   it('kills a VMM that ignores Ctrl+Alt+Del once the grace period ends', async () => {

@@ -59,6 +59,7 @@ export const SHUTDOWN_GRACE_MS = 3_000;
 export const WORKSPACE_DRIVE_ID = 'workspace';
 const API_SOCKET = 'api.socket';
 const VSOCK_SOCKET = 'vsock.sock';
+const JAIL_DIR = 'jail';
 const CONSOLE_TAIL_BYTES = 4096;
 /** The jailer's limit: alphanumeric and hyphens, at most 64 characters. */
 const VM_ID = /^[A-Za-z0-9-]{1,64}$/;
@@ -87,7 +88,7 @@ export class FirecrackerVm {
     private readonly child: ChildProcess,
     private readonly options: FirecrackerVmOptions,
   ) {
-    this.api = new FirecrackerApiClient(this.hostFile(API_SOCKET));
+    this.api = new FirecrackerApiClient(path.join(dir, API_SOCKET));
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => { this.exited = { code, signal }; resolve(); }));
     const keep = (c: Buffer) => { this.consoleTail = (this.consoleTail + c.toString('latin1')).slice(-CONSOLE_TAIL_BYTES); };
     child.stdout?.on('data', keep);
@@ -104,12 +105,12 @@ export class FirecrackerVm {
 
   /** The host side of the vsock device: `CONNECT <port>` here reaches a guest listener. */
   get vsockPath(): string {
-    return this.hostFile(VSOCK_SOCKET);
+    return path.join(this.dir, VSOCK_SOCKET);
   }
 
-  /** The host path of a file the VM keeps in its directory (inside the chroot when jailed). */
-  private hostFile(name: string): string {
-    return path.join(this.root === '/' ? this.dir : this.root, name);
+  /** Where the jailed VMM's files are on the host; undefined when it is not jailed. */
+  get chroot(): string | undefined {
+    return this.root === '/' ? undefined : this.root;
   }
 
   /** The path Firecracker is given for a file in the VM directory (its own view when jailed). */
@@ -128,10 +129,17 @@ export class FirecrackerVm {
     let vm: FirecrackerVm | undefined;
     try {
       const root = o.jailer ? prepareJail(dir, id, o) : '/';
+      // A socket path may not exceed 107 bytes, and the chroot's are long: the host reaches them
+      // through short links in the VM directory (connect() follows symlinks).
+      if (o.jailer) for (const s of [API_SOCKET, VSOCK_SOCKET]) fs.symlinkSync(path.join(root, s), path.join(dir, s));
       const filesDir = root === '/' ? dir : root;
-      if (o.workspaceBytes > 0) await createExt4(path.join(filesDir, `${WORKSPACE_DRIVE_ID}.ext4`), o.workspaceBytes);
+      if (o.workspaceBytes > 0) {
+        const disk = path.join(filesDir, `${WORKSPACE_DRIVE_ID}.ext4`);
+        await createExt4(disk, o.workspaceBytes);
+        if (o.jailer) fs.chownSync(disk, o.jailer.uid, o.jailer.gid);
+      }
       const started = Date.now();
-      const child = spawnVmm(o, dir, id, root);
+      const child = spawnVmm(o, dir, id);
       const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
       if (identity) fs.writeFileSync(path.join(dir, QEMU_PID_FILE), `${identity}\n`);
       vm = new FirecrackerVm(id, dir, root, child, o);
@@ -188,17 +196,24 @@ export class FirecrackerVm {
 
   /**
    * Unjailed, Firecracker opens host files where they are. Jailed, it sees only its chroot, so a
-   * file is hard-linked in (copied across file systems) under `name`, readable by the jail's user.
+   * world-readable file is hard-linked in (a link shares the inode, so its owner is left alone);
+   * anything else is copied and the copy given to the jail's user.
    */
   private stage(filesDir: string, file: string, name: string): string {
-    if (!this.options.jailer) return file;
+    const jailer = this.options.jailer;
+    if (!jailer) return file;
     const target = path.join(filesDir, name);
-    try {
-      fs.linkSync(file, target);
-    } catch {
-      fs.copyFileSync(file, target);
+    if (fs.statSync(file).mode & 0o004) {
+      try {
+        fs.linkSync(file, target);
+        return target;
+      } catch {
+        // another file system: copy
+      }
     }
-    fs.chownSync(target, this.options.jailer.uid, this.options.jailer.gid);
+    fs.copyFileSync(file, target);
+    fs.chownSync(target, jailer.uid, jailer.gid);
+    fs.chmodSync(target, 0o400);
     return target;
   }
 
@@ -235,19 +250,18 @@ export class FirecrackerVm {
   }
 }
 
-function spawnVmm(o: FirecrackerVmOptions, dir: string, id: string, root: string): ChildProcess {
+function spawnVmm(o: FirecrackerVmOptions, dir: string, id: string): ChildProcess {
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const env = { PATH: SYSTEM_PATH };
   if (!o.jailer) return spawn(o.firecracker, ['--api-sock', path.join(dir, API_SOCKET), '--id', id], { env, stdio });
   // The jailer copies the binary into <chroot base>/<exec name>/<id>/root, chroots there, drops
   // to uid/gid and execs it with the arguments after `--` (paths then relative to the chroot).
-  void root;
   return spawn(o.jailer.binary, [
     '--id', id,
     '--exec-file', o.firecracker,
     '--uid', String(o.jailer.uid),
     '--gid', String(o.jailer.gid),
-    '--chroot-base-dir', path.join(dir, 'jail'),
+    '--chroot-base-dir', path.join(dir, JAIL_DIR),
     '--',
     '--api-sock', `/${API_SOCKET}`,
   ], { env, stdio });
@@ -255,7 +269,7 @@ function spawnVmm(o: FirecrackerVmOptions, dir: string, id: string, root: string
 
 /** Creates the chroot the jailer will use (it leaves an existing one alone) so files can be staged first. */
 function prepareJail(dir: string, id: string, o: FirecrackerVmOptions): string {
-  const root = path.join(dir, 'jail', path.basename(o.firecracker), id, 'root');
+  const root = path.join(dir, JAIL_DIR, path.basename(o.firecracker), id, 'root');
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   fs.chownSync(root, o.jailer!.uid, o.jailer!.gid);
   return root;
