@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { RuntimeUnavailableError } from '../../src/sandbox/runtime.js';
 import { AUTO_ORDER, selectRuntime } from '../../src/sandbox/select.js';
 import { findFirecrackerBinaries } from '../../src/sandbox/vm/firecracker/binaries.js';
-import { firecrackerAvailability, FirecrackerRuntime, type FirecrackerFacts } from '../../src/sandbox/vm/firecracker.js';
+import { firecrackerAvailability, FirecrackerLimitsError, FirecrackerRuntime, machineForLimits, type FirecrackerFacts } from '../../src/sandbox/vm/firecracker.js';
 import { kvmFacts, kvmUnusableReason } from '../../src/sandbox/vm/kvm-host.js';
 
 const BASE = { EXECUTOR_FRONTEND_URL: 'http://127.0.0.1:3080', EXECUTOR_FRONTEND_PASSWORD: 'secret-token', EXECUTOR_QUEUE_NAME: 'batches' };
@@ -47,6 +47,18 @@ describe('firecracker runtime selection', () => {
     assert.equal(missing.firecracker, undefined);
     assert.match(missing.notes.join(), /set EXECUTOR_FIRECRACKER_BIN or put `firecracker` on PATH/);
     assert.match(findFirecrackerBinaries({ ...settings, bin: path.join(work, 'nope') }, bin, false).notes.join(), /EXECUTOR_FIRECRACKER_BIN=.* is not an executable/);
+  });
+
+  it('sizes the VM from EXECUTOR_JOB_NUM_CPUS, EXECUTOR_JOB_MEMORY and EXECUTOR_FIRECRACKER_DISK_SPACE', () => {
+    const c = config({ EXECUTOR_JOB_NUM_CPUS: '2', EXECUTOR_JOB_MEMORY: '1536M', EXECUTOR_FIRECRACKER_DISK_SPACE: '5G' });
+    assert.deepEqual(machineForLimits(c.runtimeConfig.limits), { vcpus: 2, memoryMiB: 1536, workspaceBytes: 5 * 2 ** 30 });
+    const limits = c.runtimeConfig.limits;
+    assert.equal(machineForLimits({ ...limits, cpus: 0 }, 7).vcpus, 6);
+    assert.equal(machineForLimits({ ...limits, cpus: 0 }, 64).vcpus, 32);
+    assert.throws(() => machineForLimits({ ...limits, cpus: 3 }), FirecrackerLimitsError);
+    assert.throws(() => machineForLimits({ ...limits, cpus: 34 }), /up to 32/);
+    assert.throws(() => machineForLimits({ ...limits, memoryBytes: 0 }), /at least 128 MiB/);
+    assert.throws(() => machineForLimits({ ...limits, diskBytes: 0 }), /DISK_SPACE/);
   });
 
   it('reads KVM facts and tells a PVM /dev/kvm from a usable one', () => {

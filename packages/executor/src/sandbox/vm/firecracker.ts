@@ -1,4 +1,6 @@
-import { RuntimeUnavailableError, type Availability, type Runtime, type RuntimeConfig } from '../runtime.js';
+import os from 'node:os';
+import { SandfleetError } from '@sandfleet/protocol';
+import { RuntimeUnavailableError, type Availability, type JobLimits, type Runtime, type RuntimeConfig } from '../runtime.js';
 import { SYSTEM_PATH } from '../shared/host.js';
 import { acceleratorOnce } from './accelerator.js';
 import { findFirecrackerBinaries, type FirecrackerBinaries } from './firecracker/binaries.js';
@@ -31,6 +33,26 @@ export function firecrackerAvailability(f: FirecrackerFacts): Availability {
     return { available: false, reason: `${f.binaries.firecracker} and KVM work (${f.kvmProof ?? 'KVM usable'}), but this build's guest image has no agent on vsock, so jobs cannot run in Firecracker yet; use EXECUTOR_RUNTIME=qemu with KVM` };
   }
   return { available: true, reason: `${f.binaries.firecracker} with KVM (${f.kvmProof ?? 'KVM usable'}); ${jail}` };
+}
+
+export class FirecrackerLimitsError extends SandfleetError {}
+
+/** Firecracker's own bound on vCPUs (machine-config `vcpu_count`, 1 or even). */
+export const MAX_VCPUS = 32;
+
+/**
+ * A job's machine from its limits: EXECUTOR_JOB_NUM_CPUS vCPUs (0 = the host's CPUs, made even and
+ * at most 32), EXECUTOR_JOB_MEMORY in MiB, and EXECUTOR_FIRECRACKER_DISK_SPACE for the workspace
+ * disk. A VM needs a memory size and a disk, so 0 (unbounded) is refused for those.
+ */
+export function machineForLimits(limits: JobLimits, hostCpus = os.availableParallelism()): { vcpus: number; memoryMiB: number; workspaceBytes: number } {
+  let vcpus = limits.cpus === 0 ? Math.min(hostCpus, MAX_VCPUS) : limits.cpus;
+  if (limits.cpus === 0 && vcpus > 1 && vcpus % 2 !== 0) vcpus -= 1;
+  if (vcpus > MAX_VCPUS || (vcpus > 1 && vcpus % 2 !== 0)) throw new FirecrackerLimitsError(`EXECUTOR_JOB_NUM_CPUS=${limits.cpus}: Firecracker takes 1 or an even number of vCPUs up to ${MAX_VCPUS}`);
+  const memoryMiB = Math.floor(limits.memoryBytes / 2 ** 20);
+  if (memoryMiB < 128) throw new FirecrackerLimitsError(`EXECUTOR_JOB_MEMORY must give a Firecracker VM at least 128 MiB (got ${memoryMiB} MiB)`);
+  if (limits.diskBytes < 16 * 2 ** 20) throw new FirecrackerLimitsError('EXECUTOR_FIRECRACKER_DISK_SPACE must be at least 16M for the workspace disk');
+  return { vcpus, memoryMiB, workspaceBytes: limits.diskBytes };
 }
 
 /** One Firecracker microVM per job on KVM hosts; see GUEST_AGENT_OVER_VSOCK for what is missing. */
