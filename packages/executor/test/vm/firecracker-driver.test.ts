@@ -124,9 +124,9 @@ describe('FirecrackerVm against the fake Firecracker', () => {
     assert.deepEqual(fs.readdirSync(runDir), []);
   });
 
-  it('the janitor removes the VM of an executor that was killed: VMM, sockets and disk', async () => {
-    const janitorRun = path.join(work, 'janitor-run');
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'firecracker-launch.ts'), janitorRun, kernel], { stdio: ['ignore', 'pipe', 'inherit'] });
+  for (const mode of ['unjailed', ...(process.getuid?.() === 0 ? ['jailed'] : [])]) it(`the janitor removes the VM of an executor that was killed: VMM, sockets and disk (${mode})`, async () => {
+    const janitorRun = path.join(work, `janitor-run-${mode}`);
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'firecracker-launch.ts'), janitorRun, kernel, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise((r) => child.once('exit', r));
     const line = await new Promise<string>((resolve, reject) => {
       let out = '';
