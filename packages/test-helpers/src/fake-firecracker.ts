@@ -51,7 +51,7 @@ function loadRoutes(): Route[] {
     definitions: object;
   };
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
-  ajv.addSchema({ $id: 'fc', definitions: doc.definitions });
+  ajv.addSchema({ $id: 'fc', definitions: strict(doc.definitions) });
   return Object.entries(doc.paths).map(([template, ops]) => {
     const names: string[] = [];
     const pattern = new RegExp(`^${template.replace(/\{(\w+)\}/g, (_m, n: string) => { names.push(n); return '([^/]+)'; })}$`);
@@ -62,6 +62,18 @@ function loadRoutes(): Route[] {
     }
     return { template, pattern, names, methods };
   });
+}
+
+/** Firecracker's request types deny unknown fields (serde); the schema leaves that implicit. */
+function strict(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(strict);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    out[k] = k === 'properties' || k === 'definitions' ? Object.fromEntries(Object.entries(v as object).map(([n, sub]) => [n, strict(sub)])) : strict(v);
+  }
+  if ('properties' in out && !('additionalProperties' in out)) out.additionalProperties = false;
+  return out;
 }
 
 class Fault extends Error {

@@ -52,6 +52,9 @@ describe('Firecracker API schema (the repository copy)', () => {
     assert.match(s.validate('PUT', '/actions', { action_type: 'Reboot' }).problems.join(), /allowed values/);
     assert.match(s.validate('PUT', '/vsock', { guest_cid: 2, uds_path: '/x' }).problems.join(), /guest_cid must be >= 3/);
     assert.match(s.validate('DELETE', '/actions', undefined).problems.join(), /Invalid request method/);
+    // Firecracker refuses unknown fields; the schema copy is read that way.
+    assert.match(s.validate('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128, vcpus: 2 }).problems.join(), /must NOT have additional properties/);
+    assert.deepEqual(s.validate('PUT', '/mmds', { any: { nested: 'data' } }).problems, []);
     assert.equal(s.validate('PUT', '/drives/ws', { drive_id: 'ws', is_root_device: false }).operation?.pathParams.drive_id, 'ws');
   });
 });
@@ -159,6 +162,7 @@ describe('the fake Firecracker rejects what Firecracker rejects', () => {
       const cases: [string, string, string | undefined, RegExp][] = [
         ['PUT', '/machine-config', '{"vcpu_count": "two", "mem_size_mib": 1}', /deserializing/],
         ['PUT', '/machine-config', '{not json', /deserializing/],
+        ['PUT', '/drives/x', JSON.stringify({ drive_id: 'x', is_root_device: false, path_on_host: kernel, readonly: true }), /deserializing/],
         ['DELETE', '/vsock', undefined, /Invalid request method and\/or path/],
         ['GET', '/no-such-thing', undefined, /Invalid request method and\/or path/],
         ['PUT', '/boot-source', JSON.stringify({ kernel_image_path: kernel }), /not supported after starting/],

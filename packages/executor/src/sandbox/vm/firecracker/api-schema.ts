@@ -68,7 +68,7 @@ export class FirecrackerApiSchema {
   static load(file = API_SCHEMA_PATH): FirecrackerApiSchema {
     const doc = parse(fs.readFileSync(file, 'utf8')) as SwaggerDocument;
     const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
-    ajv.addSchema({ $id: SCHEMA_ID, definitions: doc.definitions });
+    ajv.addSchema({ $id: SCHEMA_ID, definitions: denyUnknownFields(doc.definitions) });
     const paths: CompiledPath[] = [];
     for (const [template, operations] of Object.entries(doc.paths)) {
       const names: string[] = [];
@@ -114,6 +114,22 @@ export class FirecrackerApiSchema {
     const problems = (compiled.body.validate.errors ?? []).map((e) => `${e.instancePath || '(body)'} ${e.message ?? 'is invalid'}${e.params && 'allowedValues' in e.params ? ` (${(e.params.allowedValues as unknown[]).join(', ')})` : ''}`);
     return { operation, problems };
   }
+}
+
+/**
+ * Firecracker's request types refuse fields they do not know (serde's deny_unknown_fields), which
+ * the schema leaves implicit: an object with declared properties and no `additionalProperties`
+ * gets `additionalProperties: false`, so a misspelt field fails here rather than at the VMM.
+ */
+export function denyUnknownFields<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map(denyUnknownFields) as T;
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' || k === 'definitions'
+    ? Object.fromEntries(Object.entries(v as object).map(([name, sub]) => [name, denyUnknownFields(sub)]))
+    : denyUnknownFields(v);
+  if ('properties' in out && !('additionalProperties' in out)) out.additionalProperties = false;
+  return out as T;
 }
 
 /** `#/definitions/X` refers to the document; compiled schemas live beside it, so point refs at it. */
