@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { makeTempDir } from '@sandfleet/test-helpers';
 import { FAKE_FIRECRACKER_BIN } from '@sandfleet/test-helpers/fake-firecracker';
-import { loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { RuntimeUnavailableError } from '../../src/sandbox/runtime.js';
 import { AUTO_ORDER, selectRuntime } from '../../src/sandbox/select.js';
 import { findFirecrackerBinaries } from '../../src/sandbox/vm/firecracker/binaries.js';
@@ -31,6 +31,13 @@ describe('firecracker runtime selection', () => {
     assert.equal(config({ EXECUTOR_USE_FIRECRACKER: 'true', EXECUTOR_RUNTIME: 'bwrap' }).runtimeConfig.runtime, 'bwrap');
     await assert.rejects(selectRuntime(c.runtimeConfig), (err: unknown) =>
       err instanceof RuntimeUnavailableError && err.runtime === 'firecracker' && err.reason.startsWith(`${FAKE_FIRECRACKER_BIN} found, but KVM does not work here`));
+  });
+
+  it('parses the jailer settings and refuses bad ones', () => {
+    const c = config({ EXECUTOR_FIRECRACKER_JAILER_BIN: '/opt/fc/jailer', EXECUTOR_FIRECRACKER_USE_JAILER: 'false', EXECUTOR_FIRECRACKER_JAILER_UID: '1234', EXECUTOR_FIRECRACKER_JAILER_GID: '5678' });
+    assert.deepEqual(c.runtimeConfig.firecracker, { bin: undefined, jailerBin: '/opt/fc/jailer', useJailer: false, jailerUid: 1234, jailerGid: 5678 });
+    assert.throws(() => config({ EXECUTOR_FIRECRACKER_JAILER_UID: 'nobody', EXECUTOR_FIRECRACKER_USE_JAILER: 'maybe' }), (err: unknown) =>
+      err instanceof ConfigError && err.problems.some((p) => p.includes('EXECUTOR_FIRECRACKER_JAILER_UID')) && err.problems.some((p) => p.includes('EXECUTOR_FIRECRACKER_USE_JAILER')));
   });
 
   it('finds the binary from EXECUTOR_FIRECRACKER_BIN or PATH, and the jailer beside it only as root', () => {
