@@ -125,9 +125,9 @@ export class FirecrackerVm {
     fs.chmodSync(dir, 0o700);
     fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
     const id = path.basename(dir);
-    if (!VM_ID.test(id)) throw new FirecrackerVmError(`VM id ${JSON.stringify(id)} is not alphanumeric-and-hyphens of at most 64 characters`);
     let vm: FirecrackerVm | undefined;
     try {
+      if (!VM_ID.test(id)) throw new FirecrackerVmError(`VM id ${JSON.stringify(id)} is not alphanumeric-and-hyphens of at most 64 characters`);
       const root = o.jailer ? prepareJail(dir, id, o) : '/';
       // A socket path may not exceed 107 bytes, and the chroot's are long: the host reaches them
       // through short links in the VM directory (connect() follows symlinks).
