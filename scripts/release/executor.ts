@@ -16,7 +16,7 @@ import { bundleCjs, EXECUTOR_ENTRY, REPO_ROOT } from './bundle.js';
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 /** Files read next to the sources, embedded under their file names. */
-const ASSETS = ['packages/executor/src/sandbox/shared/seccomp-bpf.py'];
+const ASSETS = ['packages/executor/src/sandbox/shared/seccomp-bpf.py', 'packages/executor/src/sandbox/vm/firecracker/firecracker-api.yaml'];
 
 export const EXECUTOR_ARTIFACT = 'executor-linux-amd64';
 

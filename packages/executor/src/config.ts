@@ -229,6 +229,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     problems.push('EXECUTOR_JOB_NUM_CPUS must be 1 or an even number');
   }
   const network = read('EXECUTOR_NETWORK', networkPolicy, 'public');
+  const firecrackerBin = raw('EXECUTOR_FIRECRACKER_BIN');
+  const jailerBin = raw('EXECUTOR_FIRECRACKER_JAILER_BIN');
+  const useJailer = read('EXECUTOR_FIRECRACKER_USE_JAILER', goBool, 'true');
+  const jailerUid = read('EXECUTOR_FIRECRACKER_JAILER_UID', nonNegativeInt, '65534');
+  const jailerGid = read('EXECUTOR_FIRECRACKER_JAILER_GID', nonNegativeInt, '65534');
   const registryMirrorUrls = (raw('EXECUTOR_DOCKER_REGISTRY_MIRROR_URL') ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -283,6 +288,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     network: network! as NetworkPolicy,
     limits,
     maxJobRuntimeMs: maximumRuntimePerJobMs!,
+    firecracker: Object.freeze({ bin: firecrackerBin, jailerBin, useJailer: useJailer!, jailerUid: jailerUid!, jailerGid: jailerGid! }),
   });
   return Object.freeze({
     frontendUrl: frontendUrl!,

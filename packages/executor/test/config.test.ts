@@ -52,6 +52,7 @@ describe('config', () => {
       network: 'public',
       limits: { cpus: 4, memoryBytes: 12 * 2 ** 30, pids: 1024, diskBytes: 20 * 2 ** 30 },
       maxJobRuntimeMs: 30 * 60_000,
+      firecracker: { bin: undefined, jailerBin: undefined, useJailer: true, jailerUid: 65534, jailerGid: 65534 },
     });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.runtimeConfig) && Object.isFrozen(config.runtimeConfig.limits));
   });

@@ -6,6 +6,7 @@ import { gitVersionOutput, srcCliVersionOutput } from './host-tools.js';
 import { registerInstallCommand } from './install.js';
 import { createLogger } from '../logger.js';
 import { selectRuntime } from '../sandbox/select.js';
+import { runTestVm } from './test-vm.js';
 import { runValidation } from './validate.js';
 import { EXECUTOR_VERSION, executorCommit } from '../version.js';
 
@@ -35,9 +36,19 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
 
   program
     .command('validate')
-    .description('check the configuration, git, access to the instance and the runtimes')
-    .action(async () => {
-      const passed = await runValidation(env, { write: (line) => process.stdout.write(`${line}\n`) });
+    .description('check the configuration, git, access to the instance, KVM and the VM tools, and the runtimes')
+    .option('--boot-test', 'also boot a test guest under KVM (skipped where KVM is unusable)')
+    .action(async (options: { bootTest?: boolean }) => {
+      const passed = await runValidation(env, { write: (line) => process.stdout.write(`${line}\n`) }, { bootTest: options.bootTest === true });
+      process.exitCode = passed ? EXIT_OK : EXIT_FAILURE;
+    });
+
+  program
+    .command('test-vm')
+    .description('boot a VM with the configured VM runtime, run a command in it and print the timings')
+    .option('--command <script>', 'what to run in the guest with sh -c', 'uname -r')
+    .action(async (options: { command: string }) => {
+      const passed = await runTestVm(env, { command: options.command, write: (line) => process.stdout.write(`${line}\n`) });
       process.exitCode = passed ? EXIT_OK : EXIT_FAILURE;
     });
 

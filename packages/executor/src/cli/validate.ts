@@ -3,6 +3,7 @@ import { CoordinatorClient, connectionOptions, CoordinatorUnreachableError, Unex
 import { ConfigError, loadConfig, type ExecutorConfig } from '../config.js';
 import { gitVersionOutput, isGitVersionSupported, MIN_GIT_VERSION, parseGitVersion, srcCliVersionOutput } from './host-tools.js';
 import { probeRuntimes, selectRuntime } from '../sandbox/select.js';
+import { vmReport } from './vm-report.js';
 import { loadSeccompProfile, SECCOMP_PROFILE, seccompCompilerPresent, SeccompUnavailableError, SECCOMP_BPF_PACKAGE } from '../sandbox/shared/seccomp.js';
 
 /**
@@ -17,7 +18,12 @@ export interface ValidateIo {
   write: (line: string) => void;
 }
 
-export async function runValidation(env: NodeJS.ProcessEnv, io: ValidateIo): Promise<boolean> {
+export interface ValidateOptions {
+  /** Boot a test guest under KVM (`--boot-test`). @default false */
+  bootTest?: boolean;
+}
+
+export async function runValidation(env: NodeJS.ProcessEnv, io: ValidateIo, options: ValidateOptions = {}): Promise<boolean> {
   const failures: string[] = [];
   const ok = (text: string) => io.write(`${pc.green('✓')} ${text}`);
   const warn = (text: string) => io.write(`${pc.yellow('!')} ${text}`);
@@ -69,6 +75,11 @@ export async function runValidation(env: NodeJS.ProcessEnv, io: ValidateIo): Pro
     warn(`${err.message}: bwrap, runc and crun are unavailable without it`);
   }
   if (!(await seccompCompilerPresent())) warn(`${SECCOMP_BPF_PACKAGE} is not installed: bwrap is unavailable without it (executor install bwrap)`);
+
+  io.write('  virtual machines:');
+  for (const line of await vmReport(config, { bootTest: options.bootTest === true })) {
+    io.write(`    ${line.level === 'ok' ? pc.green('✓') : line.level === 'warn' ? pc.yellow('!') : pc.dim('·')} ${line.text}`);
+  }
 
   io.write('  runtimes on this host:');
   for (const { name, availability } of await probeRuntimes(config.runtimeConfig, { host: config.host })) {

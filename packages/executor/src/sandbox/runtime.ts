@@ -146,4 +146,19 @@ export interface RuntimeConfig {
   limits: JobLimits;
   /** EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: a VM's agent also stops a step at the job's deadline. */
   maxJobRuntimeMs?: number | undefined;
+  /** EXECUTOR_FIRECRACKER_BIN and the jailer settings; unset means PATH and the defaults. */
+  firecracker?: FirecrackerSettings | undefined;
+}
+
+/** How the firecracker runtime finds and confines its VMM (parsed in config.ts). */
+export interface FirecrackerSettings {
+  /** EXECUTOR_FIRECRACKER_BIN; else `firecracker` on PATH. */
+  bin?: string | undefined;
+  /** EXECUTOR_FIRECRACKER_JAILER_BIN; else `jailer` beside the firecracker binary or on PATH. */
+  jailerBin?: string | undefined;
+  /** EXECUTOR_FIRECRACKER_USE_JAILER; the jailer is used when found, the executor is root, and this is true. @default true */
+  useJailer: boolean;
+  /** EXECUTOR_FIRECRACKER_JAILER_UID / _GID: who Firecracker runs as inside the jail. @default 65534 */
+  jailerUid: number;
+  jailerGid: number;
 }

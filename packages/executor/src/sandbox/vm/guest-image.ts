@@ -199,29 +199,36 @@ export function guestImagesDir(stateDir: string): string {
   return path.join(stateDir, 'vm-images');
 }
 
-/**
- * The image `executor install vm-image` last built into `imagesDir` (named by its `current`
- * file), or undefined when there is none or it is incomplete.
- */
-export function installedGuestImage(imagesDir: string): GuestImage | undefined {
-  let digest: string;
-  try {
-    digest = fs.readFileSync(path.join(imagesDir, 'current'), 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-  if (!/^[0-9a-f]{64}$/.test(digest)) return undefined;
-  const dir = path.join(imagesDir, digest);
-  const manifest = readManifest(dir);
-  if (manifest?.inputDigest !== digest) return undefined;
-  const image = imageFrom(dir, manifest);
-  return fs.existsSync(image.kernelPath) && fs.existsSync(image.initrdPath) ? image : undefined;
-}
-
 /** Downloads the packages and builds the guest image, keeping the downloads under `imagesDir/packages`. */
 export async function ensureGuestImage(imagesDir: string): Promise<GuestImage & { cached: boolean }> {
   const downloads = path.join(imagesDir, 'packages');
   fs.rmSync(downloads, { recursive: true, force: true });
   const packages = await downloadGuestPackages(downloads);
   return buildGuestImage(packages, imagesDir);
+}
+
+/**
+ * The image `executor install vm-image` last installed under `imagesDir` (named by its `current`
+ * file), or why there is none.
+ */
+export function installedGuestImage(imagesDir: string): { image: GuestImage } | { missing: string } {
+  let digest: string;
+  try {
+    digest = fs.readFileSync(path.join(imagesDir, 'current'), 'utf8').trim();
+  } catch {
+    return { missing: `no guest image installed in ${imagesDir} (run \`executor install vm-image\`)` };
+  }
+  const dir = path.join(imagesDir, digest);
+  const manifest = /^[0-9a-f]{64}$/.test(digest) ? readManifest(dir) : undefined;
+  if (!manifest || manifest.inputDigest !== digest) return { missing: `the installed guest image ${dir} is incomplete (run \`executor install vm-image\` again)` };
+  const image = imageFrom(dir, manifest);
+  for (const f of [image.kernelPath, image.initrdPath]) {
+    if (!fs.existsSync(f)) return { missing: `the installed guest image lacks ${f} (run \`executor install vm-image\` again)` };
+  }
+  return { image };
+}
+
+/** The output digest as a build computes it, over the image's kernel and initramfs as they are now. */
+export function guestImageOutputDigest(image: Pick<GuestImage, 'kernelPath' | 'initrdPath'>): string {
+  return sha256(fs.readFileSync(image.kernelPath), fs.readFileSync(image.initrdPath));
 }

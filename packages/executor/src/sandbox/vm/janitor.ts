@@ -44,9 +44,12 @@ function readIdentity(file: string): string | undefined {
 
 async function killAndWait(identity: string, vmDir: string): Promise<void> {
   const pid = Number(identity.split(' ')[0]);
-  // Only the QEMU that serves this directory: its command line names the directory.
+  // Only the VMM that serves this directory: its command line names the directory, or (a jailed
+  // Firecracker, which sees only chroot paths) carries the directory's name as its `--id`.
   const cmdline = (() => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
-  if (!alive(identity) || !cmdline.includes(vmDir)) return;
+  const args = cmdline.split('\0');
+  const servesDir = cmdline.includes(vmDir) || args.some((a, i) => a === '--id' && args[i + 1] === path.basename(vmDir));
+  if (!alive(identity) || !servesDir) return;
   process.kill(pid, 'SIGKILL');
   for (let i = 0; i < 500 && alive(identity); i++) await new Promise((r) => setTimeout(r, 20));
 }

@@ -71,8 +71,9 @@ export class QemuRuntime implements Runtime {
   async probe(): Promise<Availability> {
     const missing = ['qemu-system-x86_64', 'mkfs.ext4'].filter((b) => !findBinary(b));
     if (missing.length) return { available: false, reason: `missing ${missing.join(', ')} (apt-get install qemu-system-x86 e2fsprogs)` };
-    const image = installedGuestImage(this.imagesDir);
-    if (!image) return { available: false, reason: `no microVM guest image in ${this.imagesDir} (run: executor install vm-image)` };
+    const installed = installedGuestImage(this.imagesDir);
+    if ('missing' in installed) return { available: false, reason: installed.missing };
+    const { image } = installed;
     const choice = await this.accelerator(image);
     const facts = `${choice.accelerator} (${choice.reason}), guest kernel ${image.kernelRelease}, image sha256:${image.inputDigest.slice(0, 12)}`;
     return {
@@ -84,8 +85,9 @@ export class QemuRuntime implements Runtime {
 
   async prepare(options: SandboxOptions): Promise<Sandbox> {
     if (this.deps.config.network !== 'none') throw new QemuJobError(PUBLIC_NETWORK_REFUSAL);
-    const image = installedGuestImage(this.imagesDir);
-    if (!image) throw new RuntimeUnavailableError(this.name, `no microVM guest image in ${this.imagesDir} (run: executor install vm-image)`);
+    const installed = installedGuestImage(this.imagesDir);
+    if ('missing' in installed) throw new RuntimeUnavailableError(this.name, installed.missing);
+    const { image } = installed;
     const choice = await this.accelerator(image);
     return new QemuSandbox(this.deps, options, image, choice, this.runDir);
   }
