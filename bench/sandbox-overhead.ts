@@ -58,16 +58,21 @@ const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandfleet-bench-'));
 await fs.chmod(stateDir, 0o711); // the raw bwrap run reaches the rootfs as uid 100000
 const rows: { name: string; raw?: number; step?: number; prep?: number; job?: number; note?: string }[] = [];
 const stages: { name: string; ms: number }[] = [];
-/** Median of one stage alone: `make` then `undo`, timed separately. */
+/** One stage alone: `make` then `undo`, each timed; medians of each. */
 async function stage(name: string, make: () => Promise<() => Promise<void>>): Promise<void> {
-  let undoMs = 0;
-  const made = await median(async () => {
+  const made: number[] = [];
+  const undone: number[] = [];
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const t0 = performance.now();
     const undo = await make();
-    const t = performance.now();
+    const t1 = performance.now();
     await undo();
-    undoMs += performance.now() - t;
-  });
-  stages.push({ name: `${name}: set up`, ms: made - undoMs / (RUNS + WARMUP) }, { name: `${name}: undo`, ms: undoMs / (RUNS + WARMUP) });
+    if (i < WARMUP) continue;
+    made.push(t1 - t0);
+    undone.push(performance.now() - t1);
+  }
+  const mid = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  stages.push({ name: `${name}: set up`, ms: mid(made) }, { name: `${name}: undo`, ms: mid(undone) });
 }
 const rawRoot = path.join(stateDir, 'raw-root');
 try {
@@ -157,7 +162,7 @@ try {
 
   // The stages of prepare/teardown and of a step, one at a time, as the image runtimes use them.
   const ws = await emptyWorkspace();
-  await stage('job disk (loop file, mkfs.ext4, mount, workspace bind)', async () => {
+  await stage('job disk (sparse copy of a mkfs.ext4 template, loop mount, workspace bind)', async () => {
     const jfs = await JobFilesystem.create(stateDir, jobKey('bench-fs'), ws, limits.diskBytes);
     return () => jfs.destroy();
   });
