@@ -92,8 +92,7 @@ async function p4(backend: 'postgres' | 'pglite', jobs: number): Promise<{ basel
         EXECUTOR_MAXIMUM_NUM_JOBS: String(SLOTS),
         EXECUTOR_NAME: `bench-p4-${n}`,
         SRC_LOG_LEVEL: 'warn',
-        ...(CPU_PROF_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : {}),
-      }));
+      }, CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []));
     }
     await waitFor('the executors to fill their slots with gate jobs', 60_000, async () => (await queueCounts(c)).processing === EXECUTORS * SLOTS)
       .catch(async (err: Error) => {
