@@ -48,6 +48,20 @@ async function median(fn: () => Promise<void>): Promise<number> {
   return times[Math.floor(times.length / 2)]!;
 }
 
+/** Medians of each function, run in turns (after WARMUP rounds); undefined for an absent one. */
+async function alternating(fns: (undefined | (() => Promise<void>))[]): Promise<(number | undefined)[]> {
+  const times: number[][] = fns.map(() => []);
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    for (const [n, fn] of fns.entries()) {
+      if (!fn) continue;
+      const t = performance.now();
+      await fn();
+      if (i >= WARMUP) times[n]!.push(performance.now() - t);
+    }
+  }
+  return times.map((ts) => (ts.length ? ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)] : undefined));
+}
+
 async function mustRun(argv: string[]): Promise<void> {
   const r = await capture(argv, { env: ENV });
   if (r.exitCode !== 0) throw new Error(`${argv.join(' ')}: exit ${r.exitCode} ${r.stderr}`);
@@ -117,13 +131,16 @@ try {
     const step = { key: 'bench', image, scriptPath: '.sourcegraph-executor/true.sh', dir: '', env: [] };
     const io = () => ({ onStdout: () => {}, onStderr: () => {}, signal: AbortSignal.timeout(60_000) });
     const opts = { jobId: `bench-${name}`, workspaceDir: ws, limits, network: 'none' as const, progress: () => {}, signal: AbortSignal.timeout(600_000) };
-    const rawMs = raw ? await median(raw) : undefined;
     const sandbox = await rt.prepare(opts);
     await writeScripts(sandbox.workspaceDir, { 'true.sh': 'true' });
-    const stepMs = await median(async () => {
-      const r = await sandbox.run(step, io());
-      if (r.exitCode !== 0) throw new Error(`${name}: step exit ${r.exitCode}`);
-    });
+    // Raw CLI and step runs alternate, so both see the same load (this machine's load varies by the minute).
+    const [rawMs, stepMs] = await alternating([
+      raw,
+      async () => {
+        const r = await sandbox.run(step, io());
+        if (r.exitCode !== 0) throw new Error(`${name}: step exit ${r.exitCode}`);
+      },
+    ]);
     await sandbox.teardown();
     const prepMs = await median(async () => {
       const sb = await rt.prepare(opts);
