@@ -96,6 +96,11 @@ export async function prepareJobResources(options: SandboxOptions, spec: JobReso
 export abstract class ImageSandbox implements Sandbox {
   private steps = 0;
   private tornDown = false;
+  /**
+   * Images this job pulled, by reference: a later step with the same reference runs the same image
+   * (resolved once per job, as the job's first use found it) without asking the registry again.
+   */
+  private readonly pulled = new Map<string, PulledImage>();
   /** Step roots being unmounted after their step returned; teardown waits for them. */
   private readonly releasing = new Set<Promise<void>>();
 
@@ -109,8 +114,8 @@ export abstract class ImageSandbox implements Sandbox {
 
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {
     if (this.tornDown) throw new Error('sandbox already torn down');
-    const { options, limits } = this.job;
-    const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
+    const { limits } = this.job;
+    const image = await this.image(step, io);
     const stepName = String(++this.steps);
     // The previous step's layer is gone before this one starts: the job's disk is all this step's again.
     await Promise.all([...this.releasing]);
@@ -148,6 +153,15 @@ export abstract class ImageSandbox implements Sandbox {
       await this.job.cgroup.killAll();
       this.releaseLater(release);
     }
+  }
+
+  private async image(step: StepSpec, io: StepIO): Promise<PulledImage> {
+    const known = this.pulled.get(step.image);
+    if (known && (await this.job.images.reuse(known))) return known;
+    const { options } = this.job;
+    const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
+    this.pulled.set(step.image, image);
+    return image;
   }
 
   /**
