@@ -6,9 +6,9 @@ import { makeTempDir, removeTempDir } from './temp-dirs.js';
 
 export const EXECUTOR_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../executor/bin/executor.js');
 
-/** `executor <args>` with a minimal environment plus `env`. */
-export function spawnExecutor(args: string[], env: Record<string, string>): SpawnedProcess {
-  return spawnProcess(process.execPath, [EXECUTOR_BIN, ...args], basicEnv(env));
+/** `executor <args>` with a minimal environment plus `env`; `nodeArgs` go to node (e.g. `--cpu-prof`). */
+export function spawnExecutor(args: string[], env: Record<string, string>, nodeArgs: string[] = []): SpawnedProcess {
+  return spawnProcess(process.execPath, [...nodeArgs, EXECUTOR_BIN, ...args], basicEnv(env));
 }
 
 export interface ExecutorProcess {
@@ -21,7 +21,7 @@ export interface ExecutorProcess {
  * `executor run` against `frontendUrl` on queue `batches`, with its own state and workspace
  * directory (removed by stop). `env` adds to or replaces the defaults.
  */
-export function startExecutorProcess(frontendUrl: string, accessToken: string, env: Record<string, string> = {}): ExecutorProcess {
+export function startExecutorProcess(frontendUrl: string, accessToken: string, env: Record<string, string> = {}, nodeArgs: string[] = []): ExecutorProcess {
   const stateDir = makeTempDir('sandfleet-e2e-executor-');
   const spawned = spawnExecutor(['run'], {
     HOME: stateDir,
@@ -31,7 +31,7 @@ export function startExecutorProcess(frontendUrl: string, accessToken: string, e
     EXECUTOR_STATE_DIR: stateDir,
     EXECUTOR_WORKSPACE_DIR: stateDir,
     ...env,
-  });
+  }, nodeArgs);
   return {
     child: spawned.child,
     output: spawned.output,

@@ -140,6 +140,17 @@ export class ImageStore {
   }
 
   /**
+   * Whether an image pulled earlier is still unpacked here; when it is, it counts as just used
+   * (eviction goes by last use). A job's later steps with the same reference take it this way
+   * instead of resolving the reference at the registry again.
+   */
+  async reuse(image: PulledImage): Promise<boolean> {
+    if (!(await exists(image.rootfs))) return false;
+    await this.cache.touch(image.rootfs);
+    return true;
+  }
+
+  /**
    * The manifest and config of `image`, fetched with the request's credentials (through the
    * mirrors first) and checked against the budgets; no layer is downloaded yet.
    */

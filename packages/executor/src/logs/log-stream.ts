@@ -39,6 +39,12 @@ export class LogFlushError extends SandfleetError {
 
 /** Default time between two uploads of new output, in ms (Sourcegraph: 1s). */
 export const LOG_FLUSH_INTERVAL_MS = 1_000;
+/**
+ * How long the first output of an entry waits before it is uploaded: long enough that a step which
+ * ends at once sends its output with its exit code in one request, short enough that readers still
+ * see a step start promptly.
+ */
+export const FIRST_OUTPUT_DELAY_MS = 25;
 
 /**
  * The most one appended chunk's `out` takes in a request body, as JSON-encoded UTF-8: a tenth of the
@@ -164,12 +170,13 @@ export class StepLog {
   #startError: unknown;
   #chain: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
+  #firstOutputTimer: NodeJS.Timeout | undefined;
   #flushQueued = false;
   #finished = false;
   /** Set by the timer: the next flush also sends a partly filled chunk. */
   #remainderDue = false;
   #endsWithNewline = true;
-  /** The step's first output is uploaded at once, not at the next tick: readers see a step start promptly. */
+  /** The step's first output is uploaded within FIRST_OUTPUT_DELAY_MS, not at the next tick: readers see a step start promptly. */
   #firstOutputQueued = false;
   /** The budget cut this entry: everything after is dropped (a log has no gaps). */
   #truncated = false;
@@ -253,6 +260,7 @@ export class StepLog {
     this.#acceptAll([...this.#stdout.end(), ...this.#stderr.end()]);
     this.#finished = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#firstOutputTimer);
     const durationMs = Math.max(0, Math.round(Date.now() - this.#startedAtMs));
     let failure: unknown;
     this.#enqueue(async () => {
@@ -309,8 +317,12 @@ export class StepLog {
     const sealed = this.#fill(kept);
     if (!this.#firstOutputQueued) {
       this.#firstOutputQueued = true;
-      this.#remainderDue = true;
-      this.#scheduleFlush();
+      this.#firstOutputTimer = setTimeout(() => {
+        this.#remainderDue = true;
+        this.#scheduleFlush();
+      }, FIRST_OUTPUT_DELAY_MS);
+      this.#firstOutputTimer.unref();
+      if (sealed) this.#scheduleFlush();
     } else if (sealed) this.#scheduleFlush();
     if (this.#pendingChars() <= BACKPRESSURE_HIGH_CHARS) return undefined;
     this.#drained ??= withResolvers();

@@ -101,22 +101,25 @@ export async function createJobNetwork(key: string, policy: NetworkPolicy, uplin
   const jobNs = `sfj-${key}`;
   const routerNs = `sfr-${key}`;
   let slot: number | undefined;
+  let routed = false;
   const slotsDir = path.join(stateDir, 'network', 'slots');
   const cleanup = async () => {
     await tryRun(['ip', 'netns', 'del', jobNs]);
-    await tryRun(['ip', 'netns', 'del', routerNs]);
+    if (routed) await tryRun(['ip', 'netns', 'del', routerNs]);
     if (slot !== undefined) {
       await uplink?.detach(slot);
       await fs.rm(path.join(slotsDir, String(slot)), { force: true });
     }
   };
   try {
-    await must(adoptPid === undefined ? ['ip', 'netns', 'add', jobNs] : ['ip', 'netns', 'attach', jobNs, String(adoptPid)]);
-    await must(['ip', '-n', jobNs, 'link', 'set', 'lo', 'up']);
+    // One shell for both: each process the executor spawns costs a fork of itself.
+    const create = adoptPid === undefined ? 'ip netns add "$1"' : 'ip netns attach "$1" "$2"';
+    await must(['/bin/sh', '-c', `${create} && ip -n "$1" link set lo up`, 'sh', jobNs, ...(adoptPid === undefined ? [] : [String(adoptPid)])]);
     let dnsServers: string[] = [];
     if (policy === 'public') {
       if (!uplink) throw new Error('network policy "public" needs an uplink');
       slot = await claimSlot(slotsDir, key);
+      routed = true;
       await must(['ip', 'netns', 'add', routerNs]);
       await must(['ip', '-n', routerNs, 'link', 'set', 'lo', 'up']);
       // The firewall goes in before any interface exists, so no packet ever passes unfiltered.

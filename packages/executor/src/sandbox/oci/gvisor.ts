@@ -67,6 +67,6 @@ class GvisorSandbox extends ImageSandbox {
     const spec = buildSpec(this.job, l, { userNamespace: false, seccomp: false, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: false });
     await writePrivateFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
     const network = this.job.policy === 'none' ? 'none' : 'host';
-    return runContainer('runsc', ['--root', stateRoot, '--platform=ptrace', `--network=${network}`], `sf-${this.job.key}-${l.stepName}`, bundle, l);
+    return runContainer('runsc', ['--root', stateRoot, '--platform=ptrace', `--network=${network}`], `sf-${this.job.key}-${l.stepName}`, bundle, l, stateRoot);
   }
 }

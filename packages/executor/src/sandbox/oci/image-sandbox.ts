@@ -65,25 +65,27 @@ export interface JobResourceSpec {
   cgroupLimits?: JobLimits;
 }
 
-/** Sets up disk, cgroup and network for a job; undoes what it did when a later part fails. */
+/**
+ * Sets up disk, cgroup and network for a job, side by side (they are independent and mostly wait on
+ * processes); undoes what was made when any part fails.
+ */
 export async function prepareJobResources(options: SandboxOptions, spec: JobResourceSpec): Promise<JobResources> {
   const { config, images, uplink } = spec.deps;
   const { stateDir, limits, network: policy } = config;
   const idShift = spec.idShift ?? ID_SHIFT;
   const key = jobKey(options.jobId);
-  const undo: (() => Promise<void>)[] = [];
-  try {
-    const jfs = await JobFilesystem.create(stateDir, key, options.workspaceDir, limits.diskBytes, idShift);
-    undo.push(() => jfs.destroy());
-    const cgroup = JobCgroup.create(key, spec.cgroupLimits ?? limits);
-    undo.push(() => cgroup.destroy());
-    const network = await createJobNetwork(key, policy, uplink, stateDir);
-    undo.push(() => network.destroy());
-    return { key, options, limits, policy, images, fs: jfs, cgroup, network, stateDir, idShift };
-  } catch (err) {
-    for (const fn of undo.reverse()) await fn().catch(() => {});
-    throw err;
+  const [jfs, cgroup, network] = await Promise.allSettled([
+    JobFilesystem.create(stateDir, key, options.workspaceDir, limits.diskBytes, idShift),
+    (async () => JobCgroup.create(key, spec.cgroupLimits ?? limits))(),
+    createJobNetwork(key, policy, uplink, stateDir),
+  ]);
+  if (jfs.status === 'fulfilled' && cgroup.status === 'fulfilled' && network.status === 'fulfilled') {
+    return { key, options, limits, policy, images, fs: jfs.value, cgroup: cgroup.value, network: network.value, stateDir, idShift };
   }
+  if (network.status === 'fulfilled') await network.value.destroy().catch(() => {});
+  if (cgroup.status === 'fulfilled') await cgroup.value.destroy().catch(() => {});
+  if (jfs.status === 'fulfilled') await jfs.value.destroy().catch(() => {});
+  throw [jfs, cgroup, network].find((r): r is PromiseRejectedResult => r.status === 'rejected')!.reason;
 }
 
 /**
@@ -94,6 +96,13 @@ export async function prepareJobResources(options: SandboxOptions, spec: JobReso
 export abstract class ImageSandbox implements Sandbox {
   private steps = 0;
   private tornDown = false;
+  /**
+   * Images this job pulled, by reference: a later step with the same reference runs the same image
+   * (resolved once per job, as the job's first use found it) without asking the registry again.
+   */
+  private readonly pulled = new Map<string, PulledImage>();
+  /** Step roots being unmounted after their step returned; teardown waits for them. */
+  private readonly releasing = new Set<Promise<void>>();
 
   constructor(protected readonly job: JobResources) {}
 
@@ -105,9 +114,11 @@ export abstract class ImageSandbox implements Sandbox {
 
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {
     if (this.tornDown) throw new Error('sandbox already torn down');
-    const { options, limits } = this.job;
-    const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
+    const { limits } = this.job;
+    const image = await this.image(step, io);
     const stepName = String(++this.steps);
+    // The previous step's layer is gone before this one starts: the job's disk is all this step's again.
+    await Promise.all([...this.releasing]);
     // The root first: it refuses an image whose /etc would lead the user lookup out of it.
     const { root, release } = await this.job.fs.stepRoot(image.rootfs, stepName, {
       resolvConf: this.job.network.resolvConf,
@@ -140,16 +151,44 @@ export abstract class ImageSandbox implements Sandbox {
       return { exitCode: result.exitCode, command: result.command, ...(failure ? { failure } : {}) };
     } finally {
       await this.job.cgroup.killAll();
-      await release();
+      this.releaseLater(release);
     }
+  }
+
+  private async image(step: StepSpec, io: StepIO): Promise<PulledImage> {
+    const known = this.pulled.get(step.image);
+    if (known && (await this.job.images.reuse(known))) return known;
+    const { options } = this.job;
+    const image = await this.job.images.pull(step.image, { auth: options.dockerAuth, progress: io.progress ?? options.progress, signal: io.signal, idShift: this.job.idShift });
+    this.pulled.set(step.image, image);
+    return image;
+  }
+
+  /**
+   * Unmounts and removes a finished step's root after the step's result is returned (while the
+   * caller uploads the step's log): nothing runs in it any more (the job's cgroup is empty), the
+   * next step and teardown wait for it. A failed release is left to teardown's sweep of leftover
+   * step roots.
+   */
+  private releaseLater(release: () => Promise<void>): void {
+    const pending: Promise<void> = release()
+      .catch(() => {})
+      .finally(() => this.releasing.delete(pending));
+    this.releasing.add(pending);
   }
 
   async teardown(): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
+    // Processes first (nothing may keep the job's mounts busy), then network and disk side by side.
     await this.job.cgroup.destroy().catch(() => {});
-    await this.job.network.destroy().catch(() => {});
-    await this.job.fs.destroy();
+    await Promise.all([...this.releasing]);
+    const network = this.job.network.destroy().catch(() => {});
+    try {
+      await this.job.fs.destroy();
+    } finally {
+      await network;
+    }
   }
 }
 

@@ -91,16 +91,19 @@ class OciSandbox extends ImageSandbox {
     await privateDir(stateRoot);
     const spec = buildSpec(this.job, l, { userNamespace: true, seccomp: this.seccomp, cgroupsPath: `/${this.job.cgroup.relPath}/${l.stepName}`, resources: true });
     await writePrivateFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
-    return runContainer(this.binary, ['--root', stateRoot], `sf-${this.job.key}-${l.stepName}`, bundle, l);
+    return runContainer(this.binary, ['--root', stateRoot], `sf-${this.job.key}-${l.stepName}`, bundle, l, stateRoot);
   }
 }
 
 /**
  * `<binary> [global flags] run --bundle B ID` in the foreground with the step's stdio. On abort the
  * container is SIGKILLed through the runtime right away — signalling the `run` process alone would
- * leave the container's init (which ignores SIGTERM as pid 1) running — and it is always deleted.
+ * leave the container's init (which ignores SIGTERM as pid 1) running. A foreground `run` deletes
+ * the container when it ends; `delete --force` follows only when the runtime's state directory
+ * (`stateRoot`, its `--root`) still names the container, or was aborted: one runtime invocation
+ * per step instead of two.
  */
-export async function runContainer(binary: string, globalFlags: string[], id: string, bundle: string, l: StepLaunch): Promise<LaunchResult> {
+export async function runContainer(binary: string, globalFlags: string[], id: string, bundle: string, l: StepLaunch, stateRoot: string): Promise<LaunchResult> {
   const env = { PATH: SYSTEM_PATH };
   const command = [binary, ...globalFlags, 'run', '--bundle', bundle, id];
   const kill = () => void capture([binary, ...globalFlags, 'kill', id, 'KILL'], { env }).catch(() => {});
@@ -110,6 +113,15 @@ export async function runContainer(binary: string, globalFlags: string[], id: st
     return { exitCode: result.exitCode, command };
   } finally {
     l.io.signal.removeEventListener('abort', kill);
-    await capture([binary, ...globalFlags, 'delete', '--force', id], { env }).catch(() => {});
+    if (l.io.signal.aborted || (await stateMentions(stateRoot, id))) await capture([binary, ...globalFlags, 'delete', '--force', id], { env }).catch(() => {});
+  }
+}
+
+/** Whether the runtime's state directory still has an entry for container `id` (or cannot be read). */
+async function stateMentions(stateRoot: string, id: string): Promise<boolean> {
+  try {
+    return (await fs.readdir(stateRoot)).some((name) => name.includes(id));
+  } catch {
+    return true;
   }
 }

@@ -26,6 +26,49 @@ async function must(argv: string[]): Promise<void> {
 }
 
 /**
+ * Runs commands one after another in one shell, stopping at the first that fails: a process spawned
+ * from the executor costs several milliseconds (a fork of a large process), an exec from sh one.
+ */
+async function mustAll(commands: string[][]): Promise<void> {
+  const script = commands.map((argv) => `${argv.map(shellQuote).join(' ')} || { echo ${shellQuote(`${argv.join(' ')} failed`)} >&2; exit 1; }`).join('\n');
+  const r = await capture(['/bin/sh', '-c', script], { env: ENV });
+  if (r.exitCode !== 0) throw new Error(`${(r.stderr || r.stdout).trim()} (exit ${r.exitCode})`);
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** mkfs options of every job disk: no journal and lazy init, a sparse scratch disk thrown away with the job. */
+const MKFS = ['mkfs.ext4', '-q', '-F', '-m', '0', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard'];
+
+/**
+ * A freshly made, never mounted ext4 image of `bytes`, made once per size under
+ * `<stateDir>/disk-templates/` (root only). Each job gets a sparse copy of it (`cp --sparse`, a few
+ * hundred KiB of metadata) instead of running mkfs, which costs tens of milliseconds; the copy is the
+ * job's own, so nothing one job writes is ever seen by another.
+ */
+async function diskTemplate(stateDir: string, bytes: number): Promise<string> {
+  const dir = path.join(stateDir, 'disk-templates');
+  const template = path.join(dir, `ext4-${bytes}.img`);
+  if (await fs.access(template).then(() => true, () => false)) return template;
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.chmod(dir, 0o700);
+  // Made under a unique name and renamed into place: executors sharing the state directory never see half an image.
+  const partial = path.join(dir, `.ext4-${bytes}-${process.pid}-${Date.now()}.img`);
+  try {
+    const fh = await fs.open(partial, 'wx', 0o600);
+    await fh.truncate(bytes);
+    await fh.close();
+    await must([...MKFS, partial]);
+    await fs.rename(partial, template);
+  } finally {
+    await fs.rm(partial, { force: true });
+  }
+  return template;
+}
+
+/**
  * The job's disk: one ext4 filesystem in a sparse loop file of `diskBytes` that holds the
  * workspace and every step's writable layer, so a job that fills its disk gets ENOSPC and the host
  * does not notice. Layout under `<stateDir>/jobs/<key>/`:
@@ -80,17 +123,19 @@ export class JobFilesystem {
     await fs.mkdir(disk, { mode: 0o711 });
     if (this.diskBytes > 0) {
       const image = path.join(this.jobDir, 'disk.img');
-      const fh = await fs.open(image, 'wx', 0o600);
-      await fh.truncate(this.diskBytes);
-      await fh.close();
-      // No journal and lazy init: a sparse scratch disk that is thrown away with the job.
-      await must(['mkfs.ext4', '-q', '-F', '-m', '0', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', image]);
-      await must(['mount', '-o', 'loop,nosuid,nodev', image, disk]);
-      this.mounts.push(disk);
-      await fs.chmod(disk, 0o711);
-      await fs.mkdir(this.dataDir, { mode: 0o755 });
+      const template = await diskTemplate(stateDir, this.diskBytes);
       await assertEmpty(this.workspaceDir);
-      await bindNoSuid(this.dataDir, this.workspaceDir);
+      // The mount is recorded first: destroy() then undoes it whatever point the script reached.
+      this.mounts.push(disk);
+      await mustAll([
+        ['cp', '--sparse=always', template, image],
+        ['chmod', '600', image],
+        ['mount', '-o', 'loop,nosuid,nodev', image, disk],
+        ['chmod', '711', disk],
+        ['mkdir', '-m', '755', this.dataDir],
+        // Last, so that a failed script never leaves it mounted unrecorded.
+        bindNoSuidCommand(this.dataDir, this.workspaceDir),
+      ]);
       this.mounts.push(this.workspaceDir);
     } else {
       await fs.mkdir(this.dataDir, { mode: 0o755 });
@@ -205,7 +250,7 @@ export class JobFilesystem {
 
   async destroy(): Promise<void> {
     for (const target of [...this.binds.keys()]) await this.releaseBind(target);
-    for (const mount of this.mounts.splice(0).reverse()) await umount(mount);
+    await umountAll(this.mounts.splice(0).reverse());
     // Step roots left mounted by a failed step.
     const steps = await fs.readdir(path.join(this.jobDir, 'steps')).catch(() => [] as string[]);
     for (const s of steps) await umount(path.join(this.jobDir, 'steps', s, 'root'));
@@ -224,10 +269,24 @@ async function assertEmpty(dir: string): Promise<void> {
   if (entries.length > 0) throw new Error(`the workspace directory ${dir} must be empty when the sandbox is prepared (it holds ${entries.slice(0, 3).join(', ')})`);
 }
 
-/** Bind-mounts `source` on `target` and makes that mount nosuid,nodev whatever `source`'s mount is. */
+/**
+ * Bind-mounts `source` on `target` and makes that mount nosuid,nodev whatever `source`'s mount is
+ * (mount(8) applies the flags with a second, remounting mount call of its own).
+ */
+function bindNoSuidCommand(source: string, target: string): string[] {
+  return ['mount', '--bind', '-o', 'nosuid,nodev', source, target];
+}
+
 async function bindNoSuid(source: string, target: string): Promise<void> {
-  await must(['mount', '--bind', source, target]);
-  await must(['mount', '-o', 'remount,bind,nosuid,nodev', target]);
+  await must(bindNoSuidCommand(source, target));
+}
+
+/** Unmounts `targets` in order with one umount; when that fails, one by one as umount() does. */
+async function umountAll(targets: string[]): Promise<void> {
+  if (targets.length === 0) return;
+  const r = await capture(['umount', ...targets], { env: ENV });
+  if (r.exitCode === 0) return;
+  for (const target of targets) await umount(target);
 }
 
 async function umount(target: string): Promise<void> {
