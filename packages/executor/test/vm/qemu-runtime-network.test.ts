@@ -66,6 +66,33 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
     if (stateDir) removeTempDir(stateDir);
   });
 
+  const publicRuntime = (diskBytes: number) => {
+    const config: RuntimeConfig = {
+      runtime: 'qemu',
+      stateDir,
+      registryMirrorUrls: [],
+      imageStore: { allowedPrivateRegistries: ['127.0.0.1'] },
+      network: 'public',
+      limits: { cpus: 1, memoryBytes: 256 << 20, pids: 256, diskBytes },
+    };
+    return new QemuRuntime(makeRuntimeDeps(config, { uplink: upstream.uplink }));
+  };
+  const workspaceRequest = (job: ExecutorJob) => {
+    const ctx: JobLogContext = { client, job, redactor: new Redactor(buildRedactions(ACCESS_TOKEN, {}, [job.token])), flushIntervalMs: 100 };
+    return { ctx, job, frontendUrl: coordinator.url, jobHeaders: client.jobHeaders(job), getFile: () => { throw new Error('the job has no files'); }, host: { path: ENV.PATH } };
+  };
+  const dequeue = async (body: Record<string, unknown>): Promise<ExecutorJob> => {
+    const { id } = await coordinator.admin('POST', '/api/jobs', { queue: 'batches', ...body });
+    const job = await client.dequeue();
+    assert.equal(job?.id, id);
+    return job!;
+  };
+  /** The netns names a job id leads to start with this (jobKey adds a random suffix). */
+  const netnsPrefixes = (jobId: string) => {
+    const safe = jobId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 20);
+    return [`sfj-${safe}-`, `sfr-${safe}-`];
+  };
+
   it('one VM: reaches the public stand-in, resolves through the job resolver, every blocked address fails; teardown leaves no netns or VM dir', async () => {
     const imageRef = `${registry.host}/test/busybox-root:1`;
     const commands = [
@@ -76,23 +103,12 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
       'busybox nslookup example.com',
       blockedProbeScript(BLOCKED, { icmp: true }),
     ];
-    const { id } = await coordinator.admin('POST', '/api/jobs', { queue: 'batches', dockerSteps: [{ key: 'net', image: imageRef, commands }] });
-    const job: ExecutorJob | undefined = await client.dequeue();
-    assert.equal(job?.id, id);
-    const config: RuntimeConfig = {
-      runtime: 'qemu',
-      stateDir,
-      registryMirrorUrls: [],
-      imageStore: { allowedPrivateRegistries: ['127.0.0.1'] },
-      network: 'public',
-      limits: { cpus: 1, memoryBytes: 256 << 20, pids: 256, diskBytes: 256 << 20 },
-    };
-    const runtime = new QemuRuntime(makeRuntimeDeps(config, { uplink: upstream.uplink }));
-    const jobId = taggedJobId(`qemu-net-${id}`);
+    const job = await dequeue({ dockerSteps: [{ key: 'net', image: imageRef, commands }] });
+    const runtime = publicRuntime(256 << 20);
+    const jobId = taggedJobId(`qemu-net-${job.id}`);
     const signal = AbortSignal.timeout(240_000);
     sandbox = await runtime.prepare({ jobId, workspaceDir, signal, progress: () => {} });
-    const ctx: JobLogContext = { client, job: job!, redactor: new Redactor(buildRedactions(ACCESS_TOKEN, {}, [job!.token])), flushIntervalMs: 100 };
-    const [script] = await sandbox.prepareWorkspace!({ ctx, job: job!, frontendUrl: coordinator.url, jobHeaders: client.jobHeaders(job!), getFile: () => { throw new Error('the job has no files'); }, host: { path: ENV.PATH } }, signal);
+    const [script] = await sandbox.prepareWorkspace!(workspaceRequest(job), signal);
 
     const [vmName] = fs.readdirSync(runtime.runDir).filter((n) => n.startsWith(VM_DIR_PREFIX));
     assert.ok(vmName, 'a VM directory while the job runs');
@@ -117,5 +133,27 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
     const left = await netnsNames();
     assert.ok(!namespaces.some((n) => left.includes(n)), `left: ${left.join(' ')}`);
     assert.equal(fs.existsSync(vmDir), false, 'the VM directory is gone');
+  });
+
+  it('a boot that fails once the job network exists removes it (and the VM directory) before it throws', async () => {
+    const imageRef = `${registry.host}/test/busybox-root:1`;
+    const job = await dequeue({ dockerSteps: [{ key: 'net', image: imageRef, commands: ['true'] }] });
+    const runtime = publicRuntime(4 << 20);
+    const jobId = taggedJobId(`qemu-fail-${job.id}`);
+    const big = await emptyWorkspace();
+    try {
+      // Larger than the 4 MiB workspace disk: making the disk fails after the network was wired.
+      fs.writeFileSync(path.join(big, 'too-big'), Buffer.alloc(8 << 20, 1));
+      const failing = await runtime.prepare({ jobId, workspaceDir: big, signal: AbortSignal.timeout(120_000), progress: () => {} });
+      await assert.rejects(failing.prepareWorkspace!(workspaceRequest(job), AbortSignal.timeout(120_000)), /does not fit in its 4 MiB disk/);
+      const prefixes = netnsPrefixes(jobId);
+      const left = (await netnsNames()).filter((n) => prefixes.some((p) => n.startsWith(p)));
+      assert.deepEqual(left, [], 'no namespace of the failed job');
+      assert.deepEqual(fs.readdirSync(runtime.runDir).filter((n) => n.startsWith(VM_DIR_PREFIX)), []);
+      assert.deepEqual(fs.readdirSync(path.join(stateDir, 'network', 'slots')), [], 'its uplink slot is free again');
+      await failing.teardown();
+    } finally {
+      fs.rmSync(big, { recursive: true, force: true });
+    }
   });
 });
