@@ -14,7 +14,7 @@ import { acceleratorOnce, type AcceleratorChoice } from './accelerator.js';
 import { guestImagesDir, installedGuestImage, type GuestImage } from './guest-image.js';
 import { imageSerial, setupScript, stepScript, WORKSPACE_SERIAL } from './guest-step.js';
 import { vmRunDir } from './install.js';
-import { reapOrphanedVms } from './janitor.js';
+import { NETWORK_RECORD_FILE, reapOrphanedVms } from './janitor.js';
 import { createVmDir, QemuVm, type VmDisk } from './qemu.js';
 import { imageRootDisk, makeWorkspaceDisk } from './vm-disks.js';
 import { attachVmNetwork, type VmNetwork } from './vm-network.js';
@@ -169,14 +169,17 @@ class QemuSandbox implements Sandbox {
   }
 
   /**
-   * The job network as for every runtime (policy `none`: a namespace with only lo), the VM's tap
-   * in it, the workspace disk, then the VM (QEMU inside that namespace) with its disks mounted.
+   * The VM's directory, the job network as for every runtime (policy `none`: a namespace with only
+   * lo), the VM's tap in it, the workspace disk, then the VM (QEMU inside that namespace) with its disks mounted.
    */
   private async bootVm(imageCount: number, disks: VmDisk[], signal: AbortSignal, progress: (line: string) => void): Promise<void> {
     const { config, uplink } = this.deps;
-    this.jobNetwork = await createJobNetwork(jobKey(this.options.jobId), config.network, uplink, config.stateDir);
-    this.vmNetwork = await attachVmNetwork(this.jobNetwork);
     this.vmDir = createVmDir(this.runDir);
+    this.jobNetwork = await createJobNetwork(jobKey(this.options.jobId), config.network, uplink, config.stateDir);
+    // Recorded at once (QemuVm.boot writes the same again): an executor killed while the disk is
+    // being made still leaves the janitor a record of the network to remove.
+    fs.writeFileSync(path.join(this.vmDir, NETWORK_RECORD_FILE), `${JSON.stringify(this.jobNetwork.record)}\n`, { mode: 0o600 });
+    this.vmNetwork = await attachVmNetwork(this.jobNetwork);
     const workspaceDisk = path.join(this.vmDir, 'workspace.ext4');
     await makeWorkspaceDisk(this.workspaceDir, workspaceDisk, config.limits.diskBytes > 0 ? config.limits.diskBytes : UNBOUNDED_DISK_BYTES);
     disks.unshift({ path: workspaceDisk, serial: WORKSPACE_SERIAL, readOnly: false });
