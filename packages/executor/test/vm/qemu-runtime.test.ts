@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildTestImages, createGitRepository, isAlive, makeTempDir, removeTempDir, startExecutorProcess, startRegistry, waitFor, type ExecutorProcess, type TestRegistry } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
-import { VM_DIR_PREFIX, QEMU_PID_FILE } from '../../src/sandbox/vm/janitor.js';
+import { NETWORK_RECORD_FILE, VM_DIR_PREFIX, QEMU_PID_FILE } from '../../src/sandbox/vm/janitor.js';
 import { QemuRuntime, vmShape } from '../../src/sandbox/vm/qemu-runtime.js';
 import { selectRuntime } from '../../src/sandbox/select.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
@@ -149,22 +149,6 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     assert.deepEqual(vmDirs(), []);
   });
 
-  it('refuses EXECUTOR_NETWORK=public instead of running without the policy', async () => {
-    // Another executor would race this one for the job: the first is stopped meanwhile.
-    await executor!.stop();
-    const id = await submit({ dockerSteps: [{ key: 'net', image: imageRef, commands: ['true'] }] });
-    const other = startExecutorProcess(coordinator.url, ACCESS_TOKEN, executorEnv({ EXECUTOR_NETWORK: 'public', EXECUTOR_NUM_TOTAL_JOBS: '1' }));
-    try {
-      const job = await waitForJobState(coordinator, id, ['completed', 'failed', 'errored'], 60_000);
-      assert.equal(job.state, 'failed', JSON.stringify(job, null, 2));
-      assert.equal(vmDirs().length, 0, 'no VM was started');
-      assert.match(JSON.stringify(job), /EXECUTOR_NETWORK=public needs the VM network, not in this build/);
-    } finally {
-      await other.stop();
-    }
-    executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, executorEnv());
-  });
-
   it('stops the VM within 10 s of a cancel', async () => {
     const id = await submit({ dockerSteps: [{ key: 'sleeper', image: imageRef, commands: ['echo started', 'sleep 600'] }] });
     const vm = await runningVm(id, /stdout: started/);
@@ -181,6 +165,10 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
   it('removes the VM of a SIGKILLed executor at the next start, and a job past its deadline ends cleanly', async () => {
     const stuck = await submit({ dockerSteps: [{ key: 'orphan', image: imageRef, commands: ['echo orphan-running', 'sleep 600'] }] });
     const vm = await runningVm(stuck, /stdout: orphan-running/);
+    // Policy none still gives the VM its own job namespace (only lo), recorded for the janitor.
+    const { namespaces } = JSON.parse(fs.readFileSync(path.join(vm.dir, NETWORK_RECORD_FILE), 'utf8')) as { namespaces: string[] };
+    assert.equal(namespaces.length, 1);
+    assert.ok(fs.existsSync(`/run/netns/${namespaces[0]}`), namespaces[0]);
     executor!.child.kill('SIGKILL');
     await executor!.stop();
     assert.ok(isAlive(vm.pid), 'QEMU outlives its executor');
@@ -188,6 +176,7 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, executorEnv({ EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '25s' }));
     await waitFor('the janitor to kill the orphaned QEMU', () => !isAlive(vm.pid), 30_000);
     await waitFor('the orphaned VM directory to be removed', () => !fs.existsSync(vm.dir), 10_000);
+    assert.equal(fs.existsSync(`/run/netns/${namespaces[0]}`), false, 'the orphaned VM\'s job namespace is removed with it');
 
     const id = await submit({ dockerSteps: [{ key: 'forever', image: imageRef, commands: ['echo begun', 'sleep 600'] }] });
     const job = await waitForJobState(coordinator, id, ['completed', 'failed', 'errored', 'canceled'], 120_000);

@@ -41,7 +41,6 @@ export interface GuestStep {
   script: string;
   /** Bytes for the step's writable root (tmpfs upper) and for its /tmp, each. */
   scratchBytes: number;
-  resolvConf: string;
 }
 
 const ROOT_DIRS = ['data', 'tmp', 'proc', 'dev', 'etc'];
@@ -76,7 +75,9 @@ export function stepScript(s: GuestStep): string {
     `mount -o bind /data ${root}/data`,
     `for f in hosts resolv.conf; do rm -rf ${root}/etc/$f; done`,
     `printf '127.0.0.1\\tlocalhost\\n::1\\tlocalhost\\n' >${root}/etc/hosts`,
-    `printf %s ${q(s.resolvConf)} >${root}/etc/resolv.conf`,
+    // The guest's own resolv.conf, which its init wrote from the kernel command line (sandfleet.dns),
+    // is the one source: policy none leaves it absent, and the step then gets an empty one.
+    `if [ -f /etc/resolv.conf ]; then cat /etc/resolv.conf >${root}/etc/resolv.conf; else : >${root}/etc/resolv.conf; fi`,
     // The workspace belongs to the step's user, as with the other runtimes.
     `[ "$(stat -c %u:%g /data)" = ${s.uid}:${s.gid} ] || chown -R -h ${s.uid}:${s.gid} /data`,
     `exec env -i ${s.env.map(q).join(' ')} /bin/busybox nsenter -F -r${q(root)} -w${q(path.posix.join(root, s.cwd))} -S ${s.uid} -G ${s.gid} /bin/sh ${q(s.script)}`,

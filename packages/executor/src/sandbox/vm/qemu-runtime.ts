@@ -6,16 +6,18 @@ import { mergeEnv, resolveUser } from '../../image/image-config.js';
 import { openStepLog } from '../../logs/logged-command.js';
 import type { PulledImage } from '../../image/pull.js';
 import { prepareWorkspaceOnHost, type WorkspaceRequest } from '../../workspace/prepare.js';
-import { abortReason } from '../oci/image-sandbox.js';
+import { createJobNetwork, type JobNetwork } from '../../network/job-network.js';
+import { abortReason, jobKey } from '../oci/image-sandbox.js';
 import { findBinary, type RuntimeDeps } from '../shared/host.js';
 import { RuntimeUnavailableError, type Availability, type JobLimits, type Runtime, type Sandbox, type SandboxOptions, type StepIO, type StepResult, type StepSpec } from '../runtime.js';
 import { acceleratorOnce, type AcceleratorChoice } from './accelerator.js';
 import { guestImagesDir, installedGuestImage, type GuestImage } from './guest-image.js';
 import { imageSerial, setupScript, stepScript, WORKSPACE_SERIAL } from './guest-step.js';
 import { vmRunDir } from './install.js';
-import { reapOrphanedVms } from './janitor.js';
+import { NETWORK_RECORD_FILE, reapOrphanedVms } from './janitor.js';
 import { createVmDir, QemuVm, type VmDisk } from './qemu.js';
 import { imageRootDisk, makeWorkspaceDisk } from './vm-disks.js';
+import { attachVmNetwork, type VmNetwork } from './vm-network.js';
 
 const MiB = 1024 * 1024;
 /** Below this the guest kernel, agent and a step's scratch space do not fit. */
@@ -33,9 +35,6 @@ const KVM_BOOT_TIMEOUT_MS = 30_000;
 const DEFAULT_STEP_WALL_SECONDS = 30 * 60;
 
 export class QemuJobError extends SandfleetError {}
-
-/** The network policies this build wires for VMs: `none` only (a VM then has no NIC at all). */
-export const PUBLIC_NETWORK_REFUSAL = 'qemu runtime: EXECUTOR_NETWORK=public needs the VM network, not in this build';
 
 /** The VM's size from the job limits: memory in [256 MiB, ¾ of the host's], vCPUs in [1, host CPUs]. */
 export function vmShape(limits: JobLimits, hostMemoryBytes = os.totalmem(), hostCpus = os.availableParallelism()): { memoryMiB: number; cpus: number } {
@@ -84,7 +83,6 @@ export class QemuRuntime implements Runtime {
   }
 
   async prepare(options: SandboxOptions): Promise<Sandbox> {
-    if (this.deps.config.network !== 'none') throw new QemuJobError(PUBLIC_NETWORK_REFUSAL);
     const installed = installedGuestImage(this.imagesDir);
     if ('missing' in installed) throw new RuntimeUnavailableError(this.name, installed.missing);
     const { image } = installed;
@@ -108,6 +106,8 @@ const PASSABLE_ENV = /^[A-Za-z_][A-Za-z0-9_.]*=/;
 class QemuSandbox implements Sandbox {
   private vm: QemuVm | undefined;
   private vmDir: string | undefined;
+  private jobNetwork: JobNetwork | undefined;
+  private vmNetwork: VmNetwork | undefined;
   private images: PulledImage[] = [];
   private readonly imageIndex = new Map<string, number>();
   private steps = 0;
@@ -153,7 +153,7 @@ class QemuSandbox implements Sandbox {
   private async boot(request: WorkspaceRequest, signal: AbortSignal, progress: (line: string) => void): Promise<void> {
     const refs = [...new Set((request.job.dockerSteps ?? []).map((s) => s.image))];
     if (refs.length > MAX_JOB_IMAGES) throw new QemuJobError(`this job uses ${refs.length} images; the qemu runtime takes at most ${MAX_JOB_IMAGES} per job`);
-    const { images, config } = this.deps;
+    const { images } = this.deps;
     const disks: VmDisk[] = [];
     for (const [i, ref] of refs.entries()) {
       const pulled = await images.pull(ref, { auth: this.options.dockerAuth, progress, signal, idShift: 0 });
@@ -162,18 +162,37 @@ class QemuSandbox implements Sandbox {
       disks.push({ path: await imageRootDisk(images.stateDir, pulled.rootfs), serial: imageSerial(i), readOnly: true });
     }
     if (signal.aborted) throw signal.reason;
+    try {
+      await this.bootVm(refs.length, disks, signal, progress);
+    } catch (err) {
+      await this.release();
+      throw err;
+    }
+  }
+
+  /**
+   * The VM's directory, the job network as for every runtime (policy `none`: a namespace with only
+   * lo), the VM's tap in it, the workspace disk, then the VM (QEMU inside that namespace) with its disks mounted.
+   */
+  private async bootVm(imageCount: number, disks: VmDisk[], signal: AbortSignal, progress: (line: string) => void): Promise<void> {
+    const { config, uplink } = this.deps;
     this.vmDir = createVmDir(this.runDir);
+    this.jobNetwork = await createJobNetwork(jobKey(this.options.jobId), config.network, uplink, config.stateDir);
+    // Recorded at once (QemuVm.boot writes the same again): an executor killed while the disk is
+    // being made still leaves the janitor a record of the network to remove.
+    fs.writeFileSync(path.join(this.vmDir, NETWORK_RECORD_FILE), `${JSON.stringify(this.jobNetwork.record)}\n`, { mode: 0o600 });
+    this.vmNetwork = await attachVmNetwork(this.jobNetwork);
     const workspaceDisk = path.join(this.vmDir, 'workspace.ext4');
     await makeWorkspaceDisk(this.workspaceDir, workspaceDisk, config.limits.diskBytes > 0 ? config.limits.diskBytes : UNBOUNDED_DISK_BYTES);
     disks.unshift({ path: workspaceDisk, serial: WORKSPACE_SERIAL, readOnly: false });
     const { accelerator } = this.choice;
     this.vm = await QemuVm.boot({
-      image: this.image, runDir: this.runDir, vmDir: this.vmDir, accelerator, ...this.shape, disks, signal,
+      image: this.image, runDir: this.runDir, vmDir: this.vmDir, accelerator, ...this.shape, disks, signal, network: this.vmNetwork,
       bootTimeoutMs: accelerator === 'kvm' ? KVM_BOOT_TIMEOUT_MS : TCG_BOOT_TIMEOUT_MS,
     });
-    const setup = await this.vm.run(setupScript(refs.length), 60);
+    const setup = await this.vm.run(setupScript(imageCount), 60);
     if (setup.exitCode !== 0) throw new QemuJobError(`the VM could not mount its disks (exit ${setup.exitCode}): ${setup.stderr.trim().slice(-500)}`);
-    progress(`microVM up in ${this.vm.bootMs} ms: ${accelerator}, ${this.shape.cpus} vCPU, ${this.shape.memoryMiB} MiB, ${refs.length} image disk(s)`);
+    progress(`microVM up in ${this.vm.bootMs} ms: ${accelerator}, ${this.shape.cpus} vCPU, ${this.shape.memoryMiB} MiB, ${imageCount} image disk(s), network ${config.network}`);
   }
 
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {
@@ -196,7 +215,6 @@ class QemuSandbox implements Sandbox {
       cwd: path.posix.join('/data', step.dir),
       script,
       scratchBytes: Math.floor((this.shape.memoryMiB * MiB) / 4),
-      resolvConf: '',
     });
     // A cancel or the job's deadline stops the whole VM: nothing else of the job is left to run.
     const onAbort = () => void vm.teardown();
@@ -219,7 +237,16 @@ class QemuSandbox implements Sandbox {
   async teardown(): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
-    await this.vm?.teardown();
-    if (this.vmDir) fs.rmSync(this.vmDir, { recursive: true, force: true });
+    await this.release();
+  }
+
+  /** The VM first (a live QEMU holds the tap and keeps the namespace in use), then its tap, then the job network. */
+  private async release(): Promise<void> {
+    const { vm, vmNetwork, jobNetwork, vmDir } = this;
+    this.vm = this.vmNetwork = this.jobNetwork = this.vmDir = undefined;
+    await vm?.teardown().catch(() => {});
+    await vmNetwork?.destroy().catch(() => {});
+    await jobNetwork?.destroy().catch(() => {});
+    if (vmDir) fs.rmSync(vmDir, { recursive: true, force: true });
   }
 }
