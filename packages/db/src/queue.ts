@@ -2,7 +2,7 @@ import { storableText } from './stored-text.js';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { JOB_STATES, type JobState } from '@sandfleet/protocol';
 import type { AttemptOutcome, JobSpec, JobsTable, Schema } from './schema.js';
-import { JOB_LOGS_CHANNEL, JOBS_CHANNEL } from './notify.js';
+import { JOB_LOGS_CHANNEL, JOBS_CHANNEL, notifyCommitted } from './notify.js';
 import { newSecret, sha256Hex } from './token-hash.js';
 import { bigintArray, msInterval } from './sql-values.js';
 
@@ -74,21 +74,19 @@ export interface EnqueueJobInput {
 }
 
 /**
- * Inserts a queued job and, in the same statement (so only once it commits), notifies
- * `sandfleet_jobs` with the queue name so long-polling dequeues wake up.
+ * Inserts a queued job, then (once the insert committed) notifies `sandfleet_jobs` with the queue
+ * name so long-polling dequeues wake up (notifyCommitted says why not in the insert).
  */
 export async function enqueueJob(db: Db, input: EnqueueJobInput): Promise<Job> {
   const { rows } = await sql<JobRow>`
-    WITH inserted AS (
-      INSERT INTO jobs (queue, payload, repository_name, priority, process_after)
-      VALUES (
-        ${input.queue}, ${JSON.stringify(input.spec)}::jsonb, ${input.spec.repositoryName ?? ''},
-        ${input.priority ?? 0}::integer, ${input.processAfter?.toISOString() ?? null}::timestamptz
-      )
-      RETURNING *
+    INSERT INTO jobs (queue, payload, repository_name, priority, process_after)
+    VALUES (
+      ${input.queue}, ${JSON.stringify(input.spec)}::jsonb, ${input.spec.repositoryName ?? ''},
+      ${input.priority ?? 0}::integer, ${input.processAfter?.toISOString() ?? null}::timestamptz
     )
-    SELECT inserted.*, pg_notify(${JOBS_CHANNEL}, inserted.queue)::text AS notified FROM inserted
+    RETURNING *
   `.execute(db);
+  await notifyCommitted(db, JOBS_CHANNEL, input.queue);
   return toJob(rows[0]!);
 }
 
@@ -210,7 +208,8 @@ export const CANCELED_REASON = 'canceled by a user';
 
 /**
  * Runs a final transition on the job if it is processing and held by this executor and attempt,
- * and deletes the job's token and records the attempt's outcome with it. True when the row changed.
+ * and deletes the job's token and records the attempt's outcome with it. True when the row changed;
+ * then log followers are notified once the transition committed (notifyCommitted).
  */
 async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): Promise<boolean> {
   const { rows } = await sql<{ id: number }>`
@@ -234,9 +233,11 @@ async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): 
       FROM finished
       WHERE job_attempts.job_id = finished.id AND job_attempts.attempt = finished.attempt
     )
-    SELECT id, pg_notify(${JOB_LOGS_CHANNEL}, id::text)::text AS notified FROM finished
+    SELECT id FROM finished
   `.execute(db);
-  return rows.length === 1;
+  if (rows.length !== 1) return false;
+  await notifyCommitted(db, JOB_LOGS_CHANNEL, String(ref.jobId));
+  return true;
 }
 
 /** processing → completed. False when this executor/attempt no longer holds the job. */
