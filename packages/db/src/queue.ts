@@ -117,9 +117,18 @@ export interface DequeuedJob {
  * Returns undefined when nothing is claimable.
  */
 export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<DequeuedJob | undefined> {
-  const token = newSecret();
+  return (await dequeueJobs(db, { ...input, maxJobs: 1 }))[0];
+}
+
+/**
+ * Claims up to `maxJobs` jobs in one statement, as dequeueJob claims one: each gets its own
+ * attempt and job token. Fewer (or none) when fewer are claimable. Highest priority first, then oldest.
+ */
+export async function dequeueJobs(db: Db, input: DequeueJobInput & { maxJobs: number }): Promise<DequeuedJob[]> {
+  const maxJobs = Math.max(1, Math.floor(input.maxJobs));
+  const tokens = Array.from({ length: maxJobs }, () => newSecret());
   const retryAfterMs = input.retryAfterMs ?? 0;
-  const { rows } = await sql<JobRow>`
+  const { rows } = await sql<JobRow & { token_index: number }>`
     WITH candidate AS (
       SELECT id FROM jobs
       WHERE queue = ${input.queue}
@@ -129,7 +138,7 @@ export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<Dequeu
           OR (${retryAfterMs > 0} AND state = 'errored' AND finished_at <= now() - ${msInterval(retryAfterMs)})
         )
       ORDER BY priority DESC, id
-      LIMIT 1
+      LIMIT ${maxJobs}::integer
       FOR UPDATE SKIP LOCKED
     ),
     claimed AS (
@@ -145,9 +154,14 @@ export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<Dequeu
       WHERE jobs.id = candidate.id
       RETURNING jobs.*
     ),
+    -- Each claimed job takes the token hash at its position (1-based) in the list (hex digits only,
+    -- so the array literal needs no quoting).
+    numbered AS (
+      SELECT claimed.*, row_number() OVER (ORDER BY claimed.id)::integer AS token_index FROM claimed
+    ),
     minted AS (
       INSERT INTO job_tokens (value_sha256, job_id, attempt, queue, repository_name)
-      SELECT decode(${sha256Hex(token)}, 'hex'), id, attempt, queue, repository_name FROM claimed
+      SELECT decode((${`{${tokens.map(sha256Hex).join(',')}}`}::text[])[token_index], 'hex'), id, attempt, queue, repository_name FROM numbered
       ON CONFLICT (job_id) DO UPDATE SET
         value_sha256 = excluded.value_sha256,
         attempt = excluded.attempt,
@@ -160,10 +174,10 @@ export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<Dequeu
       INSERT INTO job_attempts (job_id, attempt, executor_hostname, started_at)
       SELECT id, attempt, worker_hostname, started_at FROM claimed
     )
-    SELECT claimed.* FROM claimed JOIN minted ON minted.job_id = claimed.id
+    SELECT numbered.* FROM numbered JOIN minted ON minted.job_id = numbered.id
+    ORDER BY numbered.priority DESC, numbered.id
   `.execute(db);
-  const row = rows[0];
-  return row ? { job: toJob(row), token } : undefined;
+  return rows.map(({ token_index, ...row }) => ({ job: toJob(row as JobRow), token: tokens[token_index - 1]! }));
 }
 
 export interface HeartbeatJobsInput {
