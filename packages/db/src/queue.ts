@@ -5,6 +5,7 @@ import type { AttemptOutcome, JobSpec, JobsTable, Schema } from './schema.js';
 import { JOB_LOGS_CHANNEL, JOBS_CHANNEL, notifyCommitted } from './notify.js';
 import { newSecret, sha256Hex } from './token-hash.js';
 import { bigintArray, msInterval } from './sql-values.js';
+import { PREPARED } from './prepared-statements.js';
 
 /**
  * Queue operations on the `jobs` table (docs/protocol.md, "Job states and resets"). Each is one SQL statement, so each is atomic
@@ -129,6 +130,7 @@ export async function dequeueJobs(db: Db, input: DequeueJobInput & { maxJobs: nu
   const tokens = Array.from({ length: maxJobs }, () => newSecret());
   const retryAfterMs = input.retryAfterMs ?? 0;
   const { rows } = await sql<JobRow & { token_index: number }>`
+    ${sql.raw(PREPARED)}
     WITH candidate AS (
       SELECT id FROM jobs
       WHERE queue = ${input.queue}
@@ -227,6 +229,7 @@ export const CANCELED_REASON = 'canceled by a user';
  */
 async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): Promise<boolean> {
   const { rows } = await sql<{ id: number }>`
+    ${sql.raw(PREPARED)}
     WITH finished AS (
       UPDATE jobs SET ${set}, finished_at = now()
       WHERE id = ${ref.jobId}
