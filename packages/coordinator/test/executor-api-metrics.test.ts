@@ -63,8 +63,9 @@ for (const backend of testBackends()) {
       const completeStatements = await statementsOf(complete, async () => {
         assert.equal((await client.jobCall('batches', 'markComplete', job, {})).status, 204);
       });
-      // The token and its executor in one lookup, then the fenced finish.
-      assert.equal(completeStatements, 2);
+      // The token and its executor in one lookup, the fenced finish, then the followers' notification
+      // in a statement of its own once the finish committed.
+      assert.equal(completeStatements, 3);
       const heartbeat = '/.executors/queue/:queueName/heartbeat';
       const heartbeatStatements = await statementsOf(heartbeat, async () => assert.equal((await client.heartbeat('batches', [job.id])).status, 200));
 
