@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { sql, type Kysely } from 'kysely';
+import type { Schema } from './schema.js';
 
 /** The channel `enqueueJob` (and the resetter) notify; the payload is the queue name. */
 export const JOBS_CHANNEL = 'sandfleet_jobs';
@@ -16,7 +17,7 @@ export const JOB_LOGS_CHANNEL = 'sandfleet_job_logs';
  * a flush and holds the lock briefly. Listeners see the notification only after the write is
  * visible, so a reader woken by it reads the new state.
  */
-export async function notifyCommitted(db: Kysely<any>, channel: string, payload: string): Promise<void> {
+export async function notifyCommitted(db: Kysely<Schema>, channel: string, payload: string): Promise<void> {
   await sql`SELECT pg_notify(${channel}, ${payload})`.execute(db);
 }
 
