@@ -2,6 +2,8 @@
  * Sandfleet against graphile-worker on the same PostgreSQL in one run (the peer comparison):
  *   P1  no-op jobs/s: Sandfleet executors dequeue → markComplete (with the job token) over HTTP
  *       against a `sandfleet serve` process; graphile-worker runs the same no-op in-process. C=4, 8.
+ *       Then again with the multi-job dequeue: C slots in executors of 4, each dequeue asking for
+ *       as many jobs as its executor has free slots.
  *   P2  pickup latency: from the start of the enqueue request (Sandfleet: `POST /api/jobs`;
  *       graphile-worker: `addJob`) to the job being held (the dequeue answer / the task starting),
  *       idle worker, Sandfleet with long-poll. p50/p99.
@@ -16,7 +18,7 @@ import type pg from 'pg';
 import { Logger, makeWorkerUtils, run, type WorkerUtils } from 'graphile-worker';
 import { enqueueJob, openDatabase, type BackendName, type JobSpec } from '@sandfleet/db';
 import { SANDFLEET_BIN, startCoordinatorProcess, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
-import { backendsFromArgs, drainQueue, machineFacts, measurePickup, numberArg, percentile, postgresVersion, stringArg, withScratchDatabase } from './support.js';
+import { backendsFromArgs, drainQueue, drainQueueMultiJob, machineFacts, SLOTS_PER_EXECUTOR, measurePickup, numberArg, percentile, postgresVersion, stringArg, withScratchDatabase } from './support.js';
 
 const JOBS = numberArg('jobs', 2000);
 const PGLITE_JOBS = numberArg('pglite-jobs', 300);
@@ -175,12 +177,20 @@ async function sandfleetThroughput(backend: BackendName) {
   const c = await startSandfleet(backend, backend === 'postgres' ? CPU_PROF_DIR : undefined);
   try {
     const throughput = new Map<number, number>();
+    const multiJob = new Map<number, number>();
     for (const clients of CLIENTS) {
       await fill(c, backend, jobs);
       throughput.set(clients, await drainQueue(c.url, QUEUE, clients, jobs));
       progress(`sandfleet ${backend} C=${clients}: ${throughput.get(clients)!.toFixed(0)} jobs/s`);
     }
-    return { jobs, throughput, statements: await statementsPerRoute(c.url) };
+    // Statements per request are read before the multi-job run, so they stay per single dequeue.
+    const statements = await statementsPerRoute(c.url);
+    for (const clients of CLIENTS) {
+      await fill(c, backend, jobs);
+      multiJob.set(clients, await drainQueueMultiJob(c.url, QUEUE, clients, jobs));
+      progress(`sandfleet ${backend} C=${clients} multi-job dequeue: ${multiJob.get(clients)!.toFixed(0)} jobs/s`);
+    }
+    return { jobs, throughput, multiJob, statements };
   } finally {
     await c.stop();
   }
@@ -214,6 +224,12 @@ for (const clients of CLIENTS) {
     parts.push(`sandfleet ${backend} (HTTP) ${own.toFixed(0).padStart(5)}` + (backend === 'postgres' ? ` = ${(own / peer).toFixed(2)}× graphile-worker` : ''));
   }
   console.log(parts.join('   '));
+  const multi = [`C=${clients}  with multi-job dequeue (${SLOTS_PER_EXECUTOR} slots per executor):`];
+  for (const [backend, figures] of sandfleet) {
+    const own = figures.multiJob.get(clients)!;
+    multi.push(`sandfleet ${backend} (HTTP) ${own.toFixed(0).padStart(5)}` + (backend === 'postgres' ? ` = ${(own / peer).toFixed(2)}× graphile-worker` : ''));
+  }
+  console.log(multi.join('   '));
 }
 const f = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} ms  p99 ${percentile(xs, 99).toFixed(1)} ms`;
 console.log('\nP2 pickup, from the start of the enqueue request');

@@ -95,6 +95,48 @@ export async function drainQueue(url: string, queue: string, clients: number, ex
   return expected / seconds;
 }
 
+/** Job slots per executor in the multi-job dequeue run: C slots are C / 4 executors (at least one). */
+export const SLOTS_PER_EXECUTOR = 4;
+
+/**
+ * As drainQueue with `slots` job slots in total, held by executors of SLOTS_PER_EXECUTOR slots each
+ * that dequeue with the multi-job-dequeue extension: one dequeue asks for as many jobs as the
+ * executor has free slots, and each job's markComplete runs on its own. Resolves with jobs/s.
+ */
+export async function drainQueueMultiJob(url: string, queue: string, slots: number, expected: number): Promise<number> {
+  const executorCount = Math.max(1, Math.round(slots / SLOTS_PER_EXECUTOR));
+  const executors = Array.from({ length: executorCount }, (_, n) => executorClient(url, `bench-multi-${n}`, ACCESS_TOKEN));
+  for (const client of executors) await client.heartbeat(queue);
+  const started = performance.now();
+  let done = 0;
+  await Promise.all(
+    executors.map(async (client, n) => {
+      const mySlots = Math.floor(slots / executorCount) + (n < slots % executorCount ? 1 : 0);
+      const running = new Set<Promise<void>>();
+      for (;;) {
+        const answer = await client.dequeue(queue, {}, { 'X-Sandfleet-Dequeue-Max-Jobs': String(mySlots - running.size) });
+        if (answer.status === 204) break;
+        if (answer.status !== 200 || !Array.isArray(answer.body)) throw new Error(`multi-job dequeue answered ${answer.status}: ${answer.text}`);
+        for (const job of answer.body as { id: number; token: string }[]) {
+          const mark = (async () => {
+            const res = await client.jobCall(queue, 'markComplete', job, {});
+            if (res.status !== 204) throw new Error(`markComplete answered ${res.status}: ${res.text}`);
+            done++;
+          })();
+          running.add(mark);
+          void mark.finally(() => running.delete(mark)).catch(() => {});
+        }
+        // Dequeue again once a slot is free.
+        if (running.size >= mySlots) await Promise.race(running);
+      }
+      await Promise.all(running);
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  if (done !== expected) throw new Error(`completed ${done} of ${expected}`);
+  return expected / seconds;
+}
+
 /** Enqueues a job through the user API; resolves with its id. */
 export type EnqueueViaApi = (queue: string) => Promise<number>;
 

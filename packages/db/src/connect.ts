@@ -6,6 +6,7 @@ import type { Schema } from './schema.js';
 import { createPgliteNotifier, createPostgresNotifier, type ClosableNotifier, type Notifier } from './notify.js';
 import { lockDataDir } from './pglite-lock.js';
 import { countingDialect } from './statement-tally.js';
+import { preparingPool } from './prepared-statements.js';
 import { coerceError } from './errors.js';
 
 export type DbConfig =
@@ -79,7 +80,7 @@ async function openPostgres(config: Extract<DbConfig, { kind: 'postgres' }>, onE
   const pool = new pg.Pool({ connectionString: config.url, max: config.maxConnections ?? 10, types: pgTypes });
   // Without a listener an idle client's error (server restart) would crash the process.
   pool.on('error', (err) => onError(err));
-  const db = new Kysely<Schema>({ dialect: countingDialect(new PostgresDialect({ pool })) });
+  const db = new Kysely<Schema>({ dialect: countingDialect(new PostgresDialect({ pool: preparingPool(pool) })) });
   let notifier: ClosableNotifier;
   try {
     await sql`select 1`.execute(db);

@@ -1,6 +1,7 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Schema } from './schema.js';
 import { sha256Bytea } from './token-hash.js';
+import { PREPARED } from './prepared-statements.js';
 
 /** What a job token grants: routes for this job, attempt, queue and repository only. */
 export interface JobTokenScope {
@@ -31,6 +32,7 @@ export async function findJobToken(db: Kysely<Schema>, plaintext: string): Promi
 export async function findJobTokenOfExecutor(db: Kysely<Schema>, plaintext: string, executorName: string): Promise<(JobTokenScope & { executorKnown: boolean }) | undefined> {
   const row = await db
     .selectFrom('job_tokens')
+    .modifyFront(sql.raw(PREPARED))
     .select(['job_id', 'attempt', 'queue', 'repository_name'])
     .select((eb) => eb.exists(eb.selectFrom('executor_heartbeats').select('id').where('hostname', '=', executorName)).as('executor_known'))
     .where('value_sha256', '=', sha256Bytea(plaintext))

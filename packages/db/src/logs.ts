@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ExecutionLogEntry } from '@sandfleet/protocol';
-import { JOB_LOGS_CHANNEL } from './notify.js';
+import { JOB_LOGS_CHANNEL, notifyCommitted } from './notify.js';
 import type { Schema } from './schema.js';
 import { storableDurationMs, storableText } from './stored-text.js';
 import { fitLogOutput, storedLogBytes } from './log-budget.js';
@@ -81,7 +81,8 @@ export interface AddLogEntryInput extends LogWriterRef {
 export async function addLogEntry(db: Db, input: AddLogEntryInput): Promise<number | undefined> {
   const entry = storableEntry(input.entry);
   if (entry.out && input.maxJobLogBytes !== undefined) entry.out = fitLogOutput(entry.out, await storedLogBytes(db, input.jobId), input.maxJobLogBytes);
-  return db.transaction().execute(async (trx) => {
+  let written = false;
+  const result = await db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input))) return undefined;
     if (input.clientKey !== undefined) {
       const existing = await sql<{ idx: number }>`
@@ -115,9 +116,11 @@ export async function addLogEntry(db: Db, input: AddLogEntryInput): Promise<numb
         WHERE job_id = ${input.jobId} AND attempt = ${input.attempt}::integer AND idx = ${idx}::integer
       `.execute(trx);
     }
-    await notifyJobLog(trx, input.jobId);
+    written = true;
     return idx;
   });
+  if (written) await notifyCommitted(db, JOB_LOGS_CHANNEL, String(input.jobId));
+  return result;
 }
 
 export interface UpdateLogEntryInput extends LogWriterRef {
@@ -138,7 +141,8 @@ export async function updateLogEntry(db: Db, input: UpdateLogEntryInput): Promis
   const { jobId, entryId } = input;
   const entry = storableEntry(input.entry);
   const attempt = input.attempt;
-  return db.transaction().execute(async (trx) => {
+  let written = false;
+  const result = await db.transaction().execute(async (trx) => {
     if (!(await holdJob(trx, input, entryId))) return false;
     if (entry.out !== undefined && input.maxJobLogBytes !== undefined) {
       // The entry's own output is resent whole: it counts against the rest of the job's log.
@@ -189,9 +193,11 @@ export async function updateLogEntry(db: Db, input: UpdateLogEntryInput): Promis
         AND (key, command, start_time, exit_code, duration_ms) IS DISTINCT FROM
             (${entry.key}, ${commandJson(entry)}::jsonb, ${entry.startTime}, ${entry.exitCode ?? null}::integer, ${entry.durationMs ?? null}::integer)
     `.execute(trx);
-    await notifyJobLog(trx, jobId);
+    written = true;
     return true;
   });
+  if (written) await notifyCommitted(db, JOB_LOGS_CHANNEL, String(jobId));
+  return result;
 }
 
 export interface AppendLogChunkInput extends LogWriterRef {
@@ -245,14 +251,11 @@ export async function appendLogChunk(db: Db, input: AppendLogChunkInput): Promis
         AND (${exitCode}::integer IS NOT NULL OR ${durationMs}::integer IS NOT NULL)
         AND EXISTS (SELECT 1 FROM held)
     )
-    SELECT EXISTS (SELECT 1 FROM held) AS held,
-      (SELECT pg_notify(${JOB_LOGS_CHANNEL}, id::text) FROM held)::text AS notified
+    SELECT EXISTS (SELECT 1 FROM held) AS held
   `.execute(db);
-  return rows[0]?.held === true;
-}
-
-async function notifyJobLog(trx: Transaction<Schema>, jobId: number): Promise<void> {
-  await sql`SELECT pg_notify(${JOB_LOGS_CHANNEL}, ${String(jobId)})`.execute(trx);
+  if (rows[0]?.held !== true) return false;
+  await notifyCommitted(db, JOB_LOGS_CHANNEL, String(jobId));
+  return true;
 }
 
 /** A log entry's row without its output, as the read statements select it. */

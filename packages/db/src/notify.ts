@@ -1,11 +1,25 @@
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
+import { sql, type Kysely } from 'kysely';
+import type { Schema } from './schema.js';
 
 /** The channel `enqueueJob` (and the resetter) notify; the payload is the queue name. */
 export const JOBS_CHANNEL = 'sandfleet_jobs';
 
 /** The channel log writes and job state changes notify; the payload is the job id. */
 export const JOB_LOGS_CHANNEL = 'sandfleet_job_logs';
+
+/**
+ * Sends one notification in a statement of its own, after the write it announces has committed.
+ * A transaction that notifies holds PostgreSQL's notification-queue lock from its pre-commit to its
+ * end, WAL flush included; notifying inside the write would serialize every concurrent write's
+ * commit on that lock. A notify-only transaction writes no WAL of its own, so it commits without
+ * a flush and holds the lock briefly. Listeners see the notification only after the write is
+ * visible, so a reader woken by it reads the new state.
+ */
+export async function notifyCommitted(db: Kysely<Schema>, channel: string, payload: string): Promise<void> {
+  await sql`SELECT pg_notify(${channel}, ${payload})`.execute(db);
+}
 
 /**
  * Tells long-polling dequeues that a queue may have a job, and log followers that a job's log or

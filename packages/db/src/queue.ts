@@ -2,9 +2,10 @@ import { storableText } from './stored-text.js';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { JOB_STATES, type JobState } from '@sandfleet/protocol';
 import type { AttemptOutcome, JobSpec, JobsTable, Schema } from './schema.js';
-import { JOB_LOGS_CHANNEL, JOBS_CHANNEL } from './notify.js';
+import { JOB_LOGS_CHANNEL, JOBS_CHANNEL, notifyCommitted } from './notify.js';
 import { newSecret, sha256Hex } from './token-hash.js';
 import { bigintArray, msInterval } from './sql-values.js';
+import { PREPARED } from './prepared-statements.js';
 
 /**
  * Queue operations on the `jobs` table (docs/protocol.md, "Job states and resets"). Each is one SQL statement, so each is atomic
@@ -74,28 +75,26 @@ export interface EnqueueJobInput {
 }
 
 /**
- * Inserts a queued job and, in the same statement (so only once it commits), notifies
- * `sandfleet_jobs` with the queue name so long-polling dequeues wake up.
+ * Inserts a queued job, then (once the insert committed) notifies `sandfleet_jobs` with the queue
+ * name so long-polling dequeues wake up (notifyCommitted says why not in the insert).
  */
 export async function enqueueJob(db: Db, input: EnqueueJobInput): Promise<Job> {
   const { rows } = await sql<JobRow>`
-    WITH inserted AS (
-      INSERT INTO jobs (queue, payload, repository_name, priority, process_after)
-      VALUES (
-        ${input.queue}, ${JSON.stringify(input.spec)}::jsonb, ${input.spec.repositoryName ?? ''},
-        ${input.priority ?? 0}::integer, ${input.processAfter?.toISOString() ?? null}::timestamptz
-      )
-      RETURNING *
+    INSERT INTO jobs (queue, payload, repository_name, priority, process_after)
+    VALUES (
+      ${input.queue}, ${JSON.stringify(input.spec)}::jsonb, ${input.spec.repositoryName ?? ''},
+      ${input.priority ?? 0}::integer, ${input.processAfter?.toISOString() ?? null}::timestamptz
     )
-    SELECT inserted.*, pg_notify(${JOBS_CHANNEL}, inserted.queue)::text AS notified FROM inserted
+    RETURNING *
   `.execute(db);
+  await notifyCommitted(db, JOBS_CHANNEL, input.queue);
   return toJob(rows[0]!);
 }
 
 /**
  * Inserts queued jobs in one statement, so all of them or none: ids ascend in the order given and
- * come back in that order. In the same statement, as enqueueJob, it notifies `sandfleet_jobs` once
- * per queue among them (one notification for a batch of one queue), not once per job.
+ * come back in that order. Once the insert committed it notifies `sandfleet_jobs` once per queue
+ * among them (one notification for a batch of one queue), not once per job, as enqueueJob does.
  */
 export async function enqueueJobs(db: Db, inputs: readonly EnqueueJobInput[]): Promise<number[]> {
   if (inputs.length === 0) return [];
@@ -107,7 +106,7 @@ export async function enqueueJobs(db: Db, inputs: readonly EnqueueJobInput[]): P
     priority: input.priority ?? 0,
     processAfter: input.processAfter?.toISOString() ?? null,
   }));
-  const { rows } = await sql<{ id: number }>`
+  const { rows } = await sql<{ id: number; queue: string }>`
     WITH batch AS (
       SELECT value, ordinality FROM jsonb_array_elements(${JSON.stringify(batch)}::jsonb) WITH ORDINALITY
     ),
@@ -117,12 +116,10 @@ export async function enqueueJobs(db: Db, inputs: readonly EnqueueJobInput[]): P
       FROM batch
       ORDER BY ordinality
       RETURNING id, queue
-    ),
-    notified AS (
-      SELECT pg_notify(${JOBS_CHANNEL}, queue) FROM (SELECT DISTINCT queue FROM inserted) AS queues
     )
-    SELECT id FROM inserted WHERE (SELECT count(*) FROM notified) > 0 ORDER BY id
+    SELECT id, queue FROM inserted ORDER BY id
   `.execute(db);
+  for (const queue of new Set(rows.map((row) => row.queue))) await notifyCommitted(db, JOBS_CHANNEL, queue);
   return rows.map((row) => row.id);
 }
 
@@ -153,9 +150,19 @@ export interface DequeuedJob {
  * Returns undefined when nothing is claimable.
  */
 export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<DequeuedJob | undefined> {
-  const token = newSecret();
+  return (await dequeueJobs(db, { ...input, maxJobs: 1 }))[0];
+}
+
+/**
+ * Claims up to `maxJobs` jobs in one statement, as dequeueJob claims one: each gets its own
+ * attempt and job token. Fewer (or none) when fewer are claimable. Highest priority first, then oldest.
+ */
+export async function dequeueJobs(db: Db, input: DequeueJobInput & { maxJobs: number }): Promise<DequeuedJob[]> {
+  const maxJobs = Math.max(1, Math.floor(input.maxJobs));
+  const tokens = Array.from({ length: maxJobs }, () => newSecret());
   const retryAfterMs = input.retryAfterMs ?? 0;
-  const { rows } = await sql<JobRow>`
+  const { rows } = await sql<JobRow & { token_index: number }>`
+    ${sql.raw(PREPARED)}
     WITH candidate AS (
       SELECT id FROM jobs
       WHERE queue = ${input.queue}
@@ -165,7 +172,7 @@ export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<Dequeu
           OR (${retryAfterMs > 0} AND state = 'errored' AND finished_at <= now() - ${msInterval(retryAfterMs)})
         )
       ORDER BY priority DESC, id
-      LIMIT 1
+      LIMIT ${maxJobs}::integer
       FOR UPDATE SKIP LOCKED
     ),
     claimed AS (
@@ -181,9 +188,14 @@ export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<Dequeu
       WHERE jobs.id = candidate.id
       RETURNING jobs.*
     ),
+    -- Each claimed job takes the token hash at its position (1-based) in the list (hex digits only,
+    -- so the array literal needs no quoting).
+    numbered AS (
+      SELECT claimed.*, row_number() OVER (ORDER BY claimed.id)::integer AS token_index FROM claimed
+    ),
     minted AS (
       INSERT INTO job_tokens (value_sha256, job_id, attempt, queue, repository_name)
-      SELECT decode(${sha256Hex(token)}, 'hex'), id, attempt, queue, repository_name FROM claimed
+      SELECT decode((${`{${tokens.map(sha256Hex).join(',')}}`}::text[])[token_index], 'hex'), id, attempt, queue, repository_name FROM numbered
       ON CONFLICT (job_id) DO UPDATE SET
         value_sha256 = excluded.value_sha256,
         attempt = excluded.attempt,
@@ -196,10 +208,10 @@ export async function dequeueJob(db: Db, input: DequeueJobInput): Promise<Dequeu
       INSERT INTO job_attempts (job_id, attempt, executor_hostname, started_at)
       SELECT id, attempt, worker_hostname, started_at FROM claimed
     )
-    SELECT claimed.* FROM claimed JOIN minted ON minted.job_id = claimed.id
+    SELECT numbered.* FROM numbered JOIN minted ON minted.job_id = numbered.id
+    ORDER BY numbered.priority DESC, numbered.id
   `.execute(db);
-  const row = rows[0];
-  return row ? { job: toJob(row), token } : undefined;
+  return rows.map(({ token_index, ...row }) => ({ job: toJob(row as JobRow), token: tokens[token_index - 1]! }));
 }
 
 export interface HeartbeatJobsInput {
@@ -244,10 +256,12 @@ export const CANCELED_REASON = 'canceled by a user';
 
 /**
  * Runs a final transition on the job if it is processing and held by this executor and attempt,
- * and deletes the job's token and records the attempt's outcome with it. True when the row changed.
+ * and deletes the job's token and records the attempt's outcome with it. True when the row changed;
+ * then log followers are notified once the transition committed (notifyCommitted).
  */
 async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): Promise<boolean> {
   const { rows } = await sql<{ id: number }>`
+    ${sql.raw(PREPARED)}
     WITH finished AS (
       UPDATE jobs SET ${set}, finished_at = now()
       WHERE id = ${ref.jobId}
@@ -268,9 +282,11 @@ async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): 
       FROM finished
       WHERE job_attempts.job_id = finished.id AND job_attempts.attempt = finished.attempt
     )
-    SELECT id, pg_notify(${JOB_LOGS_CHANNEL}, id::text)::text AS notified FROM finished
+    SELECT id FROM finished
   `.execute(db);
-  return rows.length === 1;
+  if (rows.length !== 1) return false;
+  await notifyCommitted(db, JOB_LOGS_CHANNEL, String(ref.jobId));
+  return true;
 }
 
 /** processing → completed. False when this executor/attempt no longer holds the job. */

@@ -96,6 +96,16 @@ export const EXTENSION_LOG_APPEND = 'log-append';
 export const EXTENSION_LOG_ENTRY_KEY = 'log-entry-key';
 export const LOG_ENTRY_KEY_HEADER = 'X-Sandfleet-Log-Entry-Key';
 export const LOG_ENTRY_KEY_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+/**
+ * Extension `multi-job-dequeue`: an executor with several free slots sends MAX_JOBS_HEADER with
+ * how many jobs it takes at most (2 … MAX_DEQUEUE_JOBS); the answer is then a JSON array of 1 … N
+ * jobs (or 204), each with its own job token and attempt, claimed in one statement. Without the
+ * header a dequeue answers one job or 204, as Sourcegraph's does.
+ */
+export const EXTENSION_MULTI_JOB_DEQUEUE = 'multi-job-dequeue';
+export const MAX_JOBS_HEADER = 'X-Sandfleet-Dequeue-Max-Jobs';
+/** Most jobs one multi-job dequeue hands out, whatever the executor asks for. */
+export const MAX_DEQUEUE_JOBS = 32;
 /** Longest a dequeue may be held open, whatever the executor asks for. */
 export const MAX_DEQUEUE_WAIT_SECONDS = 30;
 

@@ -4,12 +4,15 @@ import {
   EXTENSION_LOG_APPEND,
   EXTENSION_LOG_ENTRY_KEY,
   EXTENSION_LONG_POLL,
+  EXTENSION_MULTI_JOB_DEQUEUE,
   EXTENSIONS_HEADER,
   HeartbeatRequest,
   InvalidVersionError,
   LOG_ENTRY_KEY_HEADER,
   LOG_ENTRY_KEY_PATTERN,
+  MAX_DEQUEUE_JOBS,
   MAX_DEQUEUE_WAIT_SECONDS,
+  MAX_JOBS_HEADER,
   type QueueOperation,
   WAIT_HEADER,
   executorRoutePatterns as routes,
@@ -21,7 +24,7 @@ import {
 import {
   addLogEntry,
   appendLogChunk,
-  dequeueJob,
+  dequeueJobs,
   getJob,
   heartbeatJobs,
   markComplete,
@@ -57,7 +60,7 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
   app.use('*', executorApiRequestMetrics(deps.metrics));
   app.use('*', async (c, next) => {
     await next();
-    c.res.headers.set(EXTENSIONS_HEADER, `${EXTENSION_LONG_POLL}, ${EXTENSION_LOG_APPEND}, ${EXTENSION_LOG_ENTRY_KEY}`);
+    c.res.headers.set(EXTENSIONS_HEADER, `${EXTENSION_LONG_POLL}, ${EXTENSION_LOG_APPEND}, ${EXTENSION_LOG_ENTRY_KEY}, ${EXTENSION_MULTI_JOB_DEQUEUE}`);
   });
   app.onError((err, c) => {
     if (err instanceof HttpError) return httpErrorResponse(c, err);
@@ -76,17 +79,19 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     if (queues.length === 0) return c.body(null, 204);
     const invalid = unknownQueueNames(queues, config.queues.names);
     if (invalid.length > 0) throw new HttpError(500, invalidQueueNamesMessage(invalid, config.queues.names));
+    const maxJobs = maxJobsOf(c);
     const claimed = await withLongPoll(c, queues, async () => {
       const queue = picker.pick(await queuesWithWaitingJobs(db, queues));
       if (!queue) return undefined;
-      const result = await dequeueJob(db, { queue, executorName: body.executorName });
-      if (!result) return undefined;
+      const jobs = await dequeueJobs(db, { queue, executorName: body.executorName, maxJobs: maxJobs ?? 1 });
+      if (jobs.length === 0) return undefined;
       picker.recordDequeue(queue);
-      return { ...result, queue };
+      return { jobs, queue };
     });
     if (!claimed) return c.body(null, 204);
-    deps.metrics.dequeued(claimed.queue, claimed.job);
-    return c.json(toWireJob(claimed.job, claimed.token, { v2, queue: claimed.queue }));
+    for (const claim of claimed.jobs) deps.metrics.dequeued(claimed.queue, claim.job);
+    const wire = claimed.jobs.map((j) => toWireJob(j.job, j.token, { v2, queue: claimed.queue }));
+    return c.json(maxJobs === undefined ? wire[0] : wire);
   });
 
   app.post(routes.multiHeartbeat, executorAuth, async (c) => {
@@ -118,10 +123,15 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
     const queue = queueOf(c);
     const body = await readJsonBody(c, DequeueRequest);
     const v2 = checkExecutor(body.executorName, body.version);
-    const claimed = await withLongPoll(c, [queue], () => dequeueJob(db, { queue, executorName: body.executorName }));
+    const maxJobs = maxJobsOf(c);
+    const claimed = await withLongPoll(c, [queue], async () => {
+      const jobs = await dequeueJobs(db, { queue, executorName: body.executorName, maxJobs: maxJobs ?? 1 });
+      return jobs.length > 0 ? jobs : undefined;
+    });
     if (!claimed) return c.body(null, 204);
-    deps.metrics.dequeued(queue, claimed.job);
-    return c.json(toWireJob(claimed.job, claimed.token, { v2 }));
+    for (const claim of claimed) deps.metrics.dequeued(queue, claim.job);
+    const wire = claimed.map((j) => toWireJob(j.job, j.token, { v2 }));
+    return c.json(maxJobs === undefined ? wire[0] : wire);
   });
 
   app.post(queueRoute('heartbeat'), executorAuth, async (c) => {
@@ -284,4 +294,15 @@ function logEntryKeyOf(c: Context): string | undefined {
   if (key === undefined) return undefined;
   if (!LOG_ENTRY_KEY_PATTERN.test(key)) throw new HttpError(400, `${LOG_ENTRY_KEY_HEADER} must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -`);
   return key;
+}
+
+/**
+ * How many jobs the executor takes at most (extension `multi-job-dequeue`), capped at
+ * MAX_DEQUEUE_JOBS; undefined without the header, and then the answer is one job as Sourcegraph's.
+ */
+function maxJobsOf(c: Context): number | undefined {
+  const header = c.req.header(MAX_JOBS_HEADER);
+  if (header === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,5}$/.test(header)) throw new HttpError(400, `${MAX_JOBS_HEADER} must be a whole number from 1 to ${MAX_DEQUEUE_JOBS}`);
+  return Math.min(Number(header), MAX_DEQUEUE_JOBS);
 }

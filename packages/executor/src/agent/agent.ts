@@ -192,25 +192,34 @@ export class Agent {
         continue;
       }
       const started = Date.now();
-      let job: ExecutorJob | undefined;
+      let jobs: ExecutorJob[];
       try {
-        job = await client.dequeue({ waitSeconds: config.longPollWaitSeconds, signal: this.#dequeueAbort.signal });
+        jobs = await client.dequeueUpTo(this.#freeSlots(), { waitSeconds: config.longPollWaitSeconds, signal: this.#dequeueAbort.signal });
       } catch (err) {
         if (this.#state !== 'running') break;
         this.#log.warn({ err: errorInfo(err) }, 'dequeue failed');
         await this.#sleep(config.pollIntervalMs);
         continue;
       }
-      if (!job) {
+      if (jobs.length === 0) {
         // A long poll already waited on the instance's side; never poll faster than the interval.
         await this.#sleep(Math.max(0, config.pollIntervalMs - (Date.now() - started)));
         continue;
       }
-      // A job that arrived is ours even if a drain began meanwhile: run it.
-      this.#dequeued++;
-      this.#startJob(job);
+      // Jobs that arrived are ours even if a drain began meanwhile: run them.
+      for (const job of jobs) {
+        this.#dequeued++;
+        this.#startJob(job);
+      }
       if (config.numTotalJobs > 0 && this.#dequeued >= config.numTotalJobs) this.drain('EXECUTOR_NUM_TOTAL_JOBS reached');
     }
+  }
+
+  /** Jobs one dequeue may take: the free slots, and no more than EXECUTOR_NUM_TOTAL_JOBS leaves. */
+  #freeSlots(): number {
+    const { config } = this.#options;
+    const free = config.maximumNumJobs - this.#running.size;
+    return config.numTotalJobs > 0 ? Math.min(free, config.numTotalJobs - this.#dequeued) : free;
   }
 
   #startJob(job: ExecutorJob): void {

@@ -59,6 +59,11 @@ export class CoordinatorClient {
     return queue.dequeue(this.#transport, options);
   }
 
+  /** Takes up to `maxJobs` jobs in one request if the instance offers `multi-job-dequeue`, else one. */
+  dequeueUpTo(maxJobs: number, options: { waitSeconds?: number; signal?: AbortSignal } = {}): Promise<ExecutorJob[]> {
+    return queue.dequeueUpTo(this.#transport, maxJobs, options);
+  }
+
   /** Startup connectivity check: a heartbeat for no jobs (it also registers the executor). */
   async ping(signal?: AbortSignal): Promise<void> {
     await this.heartbeat([], signal);

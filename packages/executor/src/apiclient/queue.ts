@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import {
   EXTENSION_LONG_POLL,
+  EXTENSION_MULTI_JOB_DEQUEUE,
   HeartbeatResponse,
   LOG_ENTRY_KEY_HEADER,
+  MAX_DEQUEUE_JOBS,
   MAX_DEQUEUE_WAIT_SECONDS,
+  MAX_JOBS_HEADER,
   WAIT_HEADER,
   WireJob,
   executorRoutes,
@@ -57,6 +60,18 @@ export async function dequeue(
   transport: Transport,
   options: { waitSeconds?: number; signal?: AbortSignal } = {},
 ): Promise<ExecutorJob | undefined> {
+  return (await dequeueUpTo(transport, 1, options))[0];
+}
+
+/**
+ * Takes up to `maxJobs` jobs in one request when the instance offers `multi-job-dequeue`, else one
+ * (as `dequeue`). Empty when the queue(s) are empty.
+ */
+export async function dequeueUpTo(
+  transport: Transport,
+  maxJobs: number,
+  options: { waitSeconds?: number; signal?: AbortSignal } = {},
+): Promise<ExecutorJob[]> {
   const { multiQueue, queueNames, executorName, resources } = transport.options;
   const path = multiQueue ? executorRoutes.multiDequeue : executorRoutes.queue(queueNames[0]!, 'dequeue');
   const body: DequeueRequestBody = {
@@ -67,18 +82,24 @@ export async function dequeue(
   };
   const wait = Math.min(options.waitSeconds ?? 0, MAX_DEQUEUE_WAIT_SECONDS);
   const longPoll = wait > 0 && transport.extensions.has(EXTENSION_LONG_POLL);
+  const several = Math.min(Math.floor(maxJobs), MAX_DEQUEUE_JOBS);
+  const multiJob = several > 1 && transport.extensions.has(EXTENSION_MULTI_JOB_DEQUEUE);
   const response = await transport.request('POST', path, {
     auth: transport.executorAuth(),
     body,
     signal: options.signal,
-    headers: longPoll ? { [WAIT_HEADER]: String(wait) } : {},
+    headers: { ...(longPoll ? { [WAIT_HEADER]: String(wait) } : {}), ...(multiJob ? { [MAX_JOBS_HEADER]: String(several) } : {}) },
     timeoutMs: longPoll ? (wait + LONG_POLL_GRACE_SECONDS) * 1000 : undefined,
   });
-  if (response === undefined) return undefined;
-  const job = parseBody(path, response, WireJob);
-  const queue = multiQueue ? job.queue : queueNames[0]!;
-  if (!queue) throw new InvalidResponseError(path, 'a multi-queue dequeue answered a job without "queue"');
-  return { ...job, queue, uid: recordUid({ id: job.id, queue: multiQueue ? queue : undefined }) };
+  if (response === undefined) return [];
+  // An instance that ignored the header (an older coordinator behind the same name) answers one job.
+  const parsed = multiJob ? parseBody(path, response, z.union([z.array(WireJob).min(1).max(several), WireJob])) : parseBody(path, response, WireJob);
+  const jobs = Array.isArray(parsed) ? parsed : [parsed];
+  return jobs.map((job) => {
+    const queue = multiQueue ? job.queue : queueNames[0]!;
+    if (!queue) throw new InvalidResponseError(path, 'a multi-queue dequeue answered a job without "queue"');
+    return { ...job, queue, uid: recordUid({ id: job.id, queue: multiQueue ? queue : undefined }) };
+  });
 }
 
 /** Reports the running jobs (by uid) and learns which the instance still knows and which to cancel. */
