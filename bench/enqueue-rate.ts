@@ -16,7 +16,8 @@
  * of its own, dropped at the end.
  */
 import { Logger, makeWorkerUtils, type WorkerUtils } from 'graphile-worker';
-import { enqueueJob, openDatabase, type JobSpec } from '@sandfleet/db';
+import { enqueueJob, openDatabase } from '@sandfleet/db';
+import { NO_OP_SPEC } from '@sandfleet/test-helpers/db';
 import { ADMIN_TOKEN, SANDFLEET_BIN, startCoordinatorProcess, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { machineFacts, numberArg, percentile, postgresVersion, stringArg, withScratchDatabase } from './support.js';
 
@@ -29,20 +30,6 @@ const CPU_PROF_DIR = stringArg('cpu-prof');
 const QUEUE = 'batches';
 /** The no-op job both sides enqueue: what `POST /api/jobs` takes, and graphile-worker's payload. */
 const NO_OP = { queue: QUEUE, dockerSteps: [{ image: 'x', commands: ['true'] }] };
-/** NO_OP as POST /api/jobs stores it. */
-const NO_OP_SPEC: JobSpec = {
-  repositoryName: '',
-  repositoryDirectory: '',
-  commit: '',
-  fetchTags: false,
-  shallowClone: false,
-  sparseCheckout: null,
-  files: {},
-  dockerSteps: [{ image: 'x', commands: ['true'], dir: '' }],
-  cliSteps: null,
-  redactedValues: null,
-  dockerAuthConfig: null,
-};
 const quiet = new Logger(() => () => {});
 const progress = (line: string) => console.error(`  … ${line}`);
 

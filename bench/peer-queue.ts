@@ -16,7 +16,8 @@
  */
 import type pg from 'pg';
 import { Logger, makeWorkerUtils, run, type WorkerUtils } from 'graphile-worker';
-import { enqueueJob, openDatabase, type BackendName, type JobSpec } from '@sandfleet/db';
+import { enqueueJob, openDatabase, type BackendName } from '@sandfleet/db';
+import { NO_OP_SPEC } from '@sandfleet/test-helpers/db';
 import { SANDFLEET_BIN, startCoordinatorProcess, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { backendsFromArgs, drainQueue, drainQueueMultiJob, machineFacts, SLOTS_PER_EXECUTOR, measurePickup, numberArg, percentile, postgresVersion, stringArg, withScratchDatabase } from './support.js';
 
@@ -26,19 +27,6 @@ const CLIENTS = (stringArg('clients') ?? '4,8').split(',').map(Number);
 const SAMPLES = numberArg('samples', 100);
 const CPU_PROF_DIR = stringArg('cpu-prof');
 const QUEUE = 'batches';
-const NO_OP: JobSpec = {
-  repositoryName: '',
-  repositoryDirectory: '',
-  commit: '',
-  fetchTags: false,
-  shallowClone: false,
-  sparseCheckout: null,
-  files: {},
-  dockerSteps: null,
-  cliSteps: null,
-  redactedValues: null,
-  dockerAuthConfig: null,
-};
 const quiet = new Logger(() => () => {});
 const progress = (line: string) => console.error(`  … ${line}`);
 
@@ -143,7 +131,7 @@ async function fill(c: CoordinatorProcess, backend: BackendName, count: number):
   }
   const database = await openDatabase(c.databaseConfig);
   try {
-    for (let i = 0; i < count; i += 8) await Promise.all(Array.from({ length: Math.min(8, count - i) }, () => enqueueJob(database.db, { queue: QUEUE, spec: NO_OP })));
+    for (let i = 0; i < count; i += 8) await Promise.all(Array.from({ length: Math.min(8, count - i) }, () => enqueueJob(database.db, { queue: QUEUE, spec: NO_OP_SPEC })));
   } finally {
     await database.close();
   }

@@ -16,11 +16,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { dequeueJob, enqueueJob, markComplete, openDatabase, type Database, type JobSpec } from '@sandfleet/db';
-import { testPostgresAdminUrl } from '@sandfleet/test-helpers/db';
+import { dequeueJob, enqueueJob, markComplete, openDatabase, type Database } from '@sandfleet/db';
+import { NO_OP_SPEC } from '@sandfleet/test-helpers/db';
 import { ACCESS_TOKEN, startCoordinatorProcess, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { executorClient } from '@sandfleet/test-helpers';
-import { machineFacts, numberArg, percentile, stringArg } from './support.js';
+import { machineFacts, numberArg, percentile, postgresVersion, stringArg } from './support.js';
 
 const ONLY = stringArg('only');
 const ROWS = numberArg('rows', 1_000_000);
@@ -32,19 +32,6 @@ const WARMUP_S = numberArg('warmup', 10);
 const WINDOW_S = numberArg('seconds', 30);
 const JOBS_PER_SECOND = numberArg('jobs-per-second', 10);
 const QUEUE = 'batches';
-const NO_OP: JobSpec = {
-  repositoryName: '',
-  repositoryDirectory: '',
-  commit: '',
-  fetchTags: false,
-  shallowClone: false,
-  sparseCheckout: null,
-  files: {},
-  dockerSteps: [{ image: 'x', commands: ['true'], dir: '' }],
-  cliSteps: null,
-  redactedValues: null,
-  dockerAuthConfig: null,
-};
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const progress = (line: string) => console.error(`  … ${line}`);
 const ms = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(2)} ms  p99 ${percentile(xs, 99).toFixed(2)} ms  (n=${xs.length})`;
@@ -60,7 +47,7 @@ function postgresUrl(c: CoordinatorProcess): string {
 /** Queued no-op jobs straight in SQL: one INSERT … SELECT over generate_series. */
 async function insertQueued(client: pg.Client, count: number): Promise<void> {
   if (count <= 0) return;
-  await client.query(`INSERT INTO jobs (queue, payload) SELECT $1, $2::jsonb FROM generate_series(1, $3::integer)`, [QUEUE, JSON.stringify(NO_OP), count]);
+  await client.query(`INSERT INTO jobs (queue, payload) SELECT $1, $2::jsonb FROM generate_series(1, $3::integer)`, [QUEUE, JSON.stringify(NO_OP_SPEC), count]);
   // The state autovacuum reaches soon after a bulk insert, so it does not run during the samples;
   // and a checkpoint now rather than in the middle of them. The same for both depths.
   await client.query('VACUUM ANALYZE jobs');
@@ -269,7 +256,7 @@ async function runFleet(executors: number): Promise<FleetResult> {
   const enqueuer = (async () => {
     while (enqueuing) {
       const at = Date.now();
-      const job = await enqueueJob(database.db, { queue: QUEUE, spec: NO_OP });
+      const job = await enqueueJob(database.db, { queue: QUEUE, spec: NO_OP_SPEC });
       enqueuedAt.set(job.id, at);
       await new Promise((r) => setTimeout(r, 1000 / JOBS_PER_SECOND));
     }
@@ -335,15 +322,7 @@ async function p8(): Promise<void> {
 
 // ---------------------------------------------------------------- report
 
-const pgVersion = await (async () => {
-  const client = new pg.Client({ connectionString: testPostgresAdminUrl() });
-  await client.connect();
-  try {
-    return (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-  } finally {
-    await client.end();
-  }
-})();
+const pgVersion = await postgresVersion();
 console.log(`scale: ${machineFacts()}, PostgreSQL ${pgVersion}`);
 if (ONLY !== 'p8') await p7();
 if (ONLY !== 'p7') await p8();

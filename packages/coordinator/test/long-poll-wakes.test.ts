@@ -2,25 +2,12 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { enqueueJob, type JobSpec } from '@sandfleet/db';
-import { testBackends } from '@sandfleet/test-helpers/db';
+import { enqueueJob } from '@sandfleet/db';
+import { NO_OP_SPEC, testBackends } from '@sandfleet/test-helpers/db';
 import { createTestApp, type TestApp } from '@sandfleet/test-helpers/coordinator';
 import { waitFor } from '@sandfleet/test-helpers';
 import { JobWaiter } from '../src/executor-api/long-poll.js';
 
-const SPEC: JobSpec = {
-  repositoryName: '',
-  repositoryDirectory: '',
-  commit: '',
-  fetchTags: false,
-  shallowClone: false,
-  sparseCheckout: null,
-  files: {},
-  dockerSteps: [{ image: 'x', commands: ['true'], dir: '' }],
-  cliSteps: null,
-  redactedValues: null,
-  dockerAuthConfig: null,
-};
 
 for (const backend of testBackends()) {
   describe(`long-poll wake-ups from real notifications (${backend})`, () => {
@@ -52,7 +39,7 @@ for (const backend of testBackends()) {
       return state;
     }
     const woken = (ws: ReturnType<typeof parked>[]) => ws.reduce((n, w) => n + w.wakes, 0);
-    const enqueue = (queue: string) => enqueueJob(t.database.db, { queue, spec: SPEC });
+    const enqueue = (queue: string) => enqueueJob(t.database.db, { queue, spec: NO_OP_SPEC });
 
     it('wakes one idle waiter per job, passes the wake on when that waiter leaves with a job, and stops when it finds none', async () => {
       const polls = Array.from({ length: 5 }, () => parked(['codeintel']));
@@ -105,7 +92,7 @@ for (const backend of testBackends()) {
           return state;
         });
         // A job put in without a notification (as a passed retry delay would be).
-        await sql`INSERT INTO jobs (queue, payload) VALUES ('codeintel', ${JSON.stringify(SPEC)}::jsonb)`.execute(t.database.db);
+        await sql`INSERT INTO jobs (queue, payload) VALUES ('codeintel', ${JSON.stringify(NO_OP_SPEC)}::jsonb)`.execute(t.database.db);
         await waitFor('a re-check', () => (polls.some((w) => w.wakes > 0) ? true : undefined), 5_000);
         assert.equal(polls.filter((w) => w.wakes > 0).length, 1, 'one waiter re-checks per tick');
         for (const w of polls) {

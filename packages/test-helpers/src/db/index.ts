@@ -1,2 +1,3 @@
 export * from './databases.js';
 export * from './each-backend.js';
+export * from './job-specs.js';
