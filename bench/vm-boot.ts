@@ -49,9 +49,19 @@ fs.chmodSync(work, 0o711);
 const limits = { cpus: 1, memoryBytes: MEMORY_MIB * 2 ** 20, pids: 0, diskBytes: 2 ** 30 };
 const runtimeConfig = (runtime: RuntimeName, stateDir: string): RuntimeConfig => ({ runtime, stateDir, registryMirrorUrls: [], network: 'none', limits });
 
+/** A runtime's state directory, with the guest image installed as `executor install vm-image` leaves it. */
+function stateDirFor(runtime: RuntimeName, guest: GuestImage): string {
+  const stateDir = path.join(work, `state-${runtime}`);
+  if (fs.existsSync(stateDir)) return stateDir;
+  fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
+  fs.symlinkSync(guest.dir, path.join(stateDir, 'vm-images', guest.inputDigest));
+  fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${guest.inputDigest}\n`);
+  return stateDir;
+}
+
 /** Why `runtime` cannot run here, or undefined when its probe says it can. */
-async function unavailable(runtime: RuntimeName): Promise<string | undefined> {
-  const probed = await (await loadRuntime(runtime, runtimeConfig(runtime, path.join(work, 'probe-state')))).probe();
+async function unavailable(runtime: RuntimeName, guest: GuestImage): Promise<string | undefined> {
+  const probed = await (await loadRuntime(runtime, runtimeConfig(runtime, stateDirFor(runtime, guest)))).probe();
   return probed.available ? undefined : probed.reason;
 }
 
@@ -64,13 +74,10 @@ async function ociChoice(): Promise<{ label: string; skipped: Row['runtime'][]; 
 }
 
 async function runExecutorJobs(
-  runtime: RuntimeName, guest: GuestImage & { inputDigest: string }, image: string,
+  runtime: RuntimeName, guest: GuestImage, image: string,
   coordinator: Awaited<ReturnType<typeof startCoordinatorProcess>>, registryHost: string,
 ): Promise<Omit<Row, 'runtime'>> {
-  const stateDir = path.join(work, `state-${runtime}`);
-  fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
-  fs.symlinkSync(guest.dir, path.join(stateDir, 'vm-images', guest.inputDigest));
-  fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${guest.inputDigest}\n`);
+  const stateDir = stateDirFor(runtime, guest);
   const executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, {
     EXECUTOR_RUNTIME: runtime, EXECUTOR_STATE_DIR: stateDir, EXECUTOR_NETWORK: 'none', EXECUTOR_ALLOWED_PRIVATE_REGISTRIES: registryHost,
     EXECUTOR_JOB_NUM_CPUS: '1', EXECUTOR_JOB_MEMORY: `${MEMORY_MIB}M`, EXECUTOR_FIRECRACKER_DISK_SPACE: '1G', EXECUTOR_QUEUE_POLL_INTERVAL: '100ms',
@@ -143,7 +150,7 @@ try {
 
   for (const runtime of EXECUTOR_RUNTIMES) {
     const label = runtime === 'oci' ? oci.label : runtime === 'qemu' ? `${qemuLabel} cold` : runtime;
-    const why = await unavailable(runtime);
+    const why = await unavailable(runtime, guest);
     if (why) {
       skipped.push({ runtime: label, reason: why });
       continue;
@@ -154,7 +161,7 @@ try {
   rows.push({ runtime: `${qemuLabel} cold, VM level`, ...vm.cold }, { runtime: `${qemuLabel} warm, VM level`, ...vm.warm });
   saveFacts = vm.save;
   if (choice.accelerator !== 'kvm') skipped.push({ runtime: 'qemu-kvm', reason: choice.reason });
-  const firecracker = await unavailable('firecracker');
+  const firecracker = await unavailable('firecracker', guest);
   if (firecracker) skipped.push({ runtime: 'firecracker', reason: firecracker });
 } finally {
   await coordinator.stop();
