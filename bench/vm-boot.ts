@@ -1,11 +1,18 @@
 /**
- * MicroVM cost against bwrap, through a real coordinator and `executor run` processes, same run:
- * a trivial job (three `true` steps in the busybox test image, network `none`) per runtime.
+ * Isolation cost per runtime against bwrap, same run: a trivial job (three `true` steps in the
+ * busybox test image, network `none`, 1 vCPU, 512 MiB) through a real coordinator and one
+ * `executor run` process per runtime, back to back: bwrap, oci, gvisor, qemu (cold boot per job).
  *
  *   boot→step 1  from the job's dequeue to its first step starting (qemu: workspace disk, image
- *                disk, boot to the agent's READY, disk mounts; bwrap: job disk, cgroup, netns)
- *   per step     a `true` step's log entry duration (steps 2 and 3: images cached, VM up)
+ *                disk, boot to the agent's READY, disk mounts; the others: job disk, cgroup, netns)
+ *   per step     a `true` step's log entry duration (steps 2 and 3: images cached, sandbox up)
  *   job total    dequeue to the job's end (teardown included)
+ *
+ * Two more rows at the QemuVm level (sandbox/vm/qemu.ts, warm-start.ts), not through the executor:
+ * the runtime boots every job cold and does not restore saved guests yet, so the warm start is
+ * measured on a bare VM (no disks, no NIC) restored from an idle state saved once in this run, next
+ * to a cold boot of the same bare VM: start → READY, a `true` step (2nd and 3rd), start → teardown.
+ * Runtimes that cannot run here are printed as skipped with their probe's reason.
  *
  *   node --import tsx bench/vm-boot.ts [--jobs=3]
  *
@@ -17,71 +24,145 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildTestImages, startExecutorProcess, startRegistry } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState } from '@sandfleet/test-helpers/coordinator';
-import { buildGuestImage, downloadGuestPackages } from '../packages/executor/src/sandbox/vm/guest-image.js';
-import { chooseAccelerator } from '../packages/executor/src/sandbox/vm/accelerator.js';
+import { loadRuntime } from '../packages/executor/src/sandbox/registry.js';
+import type { RuntimeConfig, RuntimeName } from '../packages/executor/src/sandbox/runtime.js';
+import { crunUsable, OciRuntime } from '../packages/executor/src/sandbox/oci/oci.js';
+import { makeRuntimeDeps } from '../packages/executor/src/sandbox/shared/host.js';
+import { buildGuestImage, downloadGuestPackages, type GuestImage } from '../packages/executor/src/sandbox/vm/guest-image.js';
+import { chooseAccelerator, type AcceleratorChoice } from '../packages/executor/src/sandbox/vm/accelerator.js';
+import { QemuVm, type QemuVmOptions } from '../packages/executor/src/sandbox/vm/qemu.js';
+import { restoreGuest } from '../packages/executor/src/sandbox/vm/warm-start.js';
 import { machineFacts, numberArg } from './support.js';
+import { median, saveIdleGuest, timeVm, type VmTiming } from './vm-support.js';
 
 const JOBS = numberArg('jobs', 3);
 const VM_IMAGE_CACHE = '/var/cache/sandfleet-test/vm-image';
+const MEMORY_MIB = 512;
+const EXECUTOR_RUNTIMES = ['bwrap', 'oci', 'gvisor', 'qemu'] as const satisfies readonly RuntimeName[];
 
 interface LogEntry { key: string; startTime: string; durationMs?: number }
 interface Row { runtime: string; bootToStep: number; perStep: number; total: number }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-vm-bench-'));
 // bwrap's steps run as unprivileged host uids that must reach their mounts below the state directory.
 fs.chmodSync(work, 0o711);
+const limits = { cpus: 1, memoryBytes: MEMORY_MIB * 2 ** 20, pids: 0, diskBytes: 2 ** 30 };
+const runtimeConfig = (runtime: RuntimeName, stateDir: string): RuntimeConfig => ({ runtime, stateDir, registryMirrorUrls: [], network: 'none', limits });
+
+/** A runtime's state directory, with the guest image installed as `executor install vm-image` leaves it. */
+function stateDirFor(runtime: RuntimeName, guest: GuestImage): string {
+  const stateDir = path.join(work, `state-${runtime}`);
+  if (fs.existsSync(stateDir)) return stateDir;
+  fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
+  fs.symlinkSync(guest.dir, path.join(stateDir, 'vm-images', guest.inputDigest));
+  fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${guest.inputDigest}\n`);
+  return stateDir;
+}
+
+/** Why `runtime` cannot run here, or undefined when its probe says it can. */
+async function unavailable(runtime: RuntimeName, guest: GuestImage): Promise<string | undefined> {
+  const probed = await (await loadRuntime(runtime, runtimeConfig(runtime, stateDirFor(runtime, guest)))).probe();
+  return probed.available ? undefined : probed.reason;
+}
+
+/** The OCI CLI the executor's oci runtime picks (crun when usable, else runc), and why the other is not measured. */
+async function ociChoice(): Promise<{ label: string; skipped: Row['runtime'][]; reasons: string[] }> {
+  const { binary, why } = await new OciRuntime(makeRuntimeDeps(runtimeConfig('oci', path.join(work, 'probe-state')))).binary();
+  if (binary === 'crun') return { label: 'oci (crun)', skipped: ['oci (runc)'], reasons: ['the oci runtime uses crun whenever it is usable and offers no setting to choose runc'] };
+  if (binary === 'runc') return { label: 'oci (runc)', skipped: ['oci (crun)'], reasons: [(await crunUsable()).why] };
+  return { label: 'oci', skipped: [], reasons: [why] };
+}
+
+async function runExecutorJobs(
+  runtime: RuntimeName, guest: GuestImage, image: string,
+  coordinator: Awaited<ReturnType<typeof startCoordinatorProcess>>, registryHost: string,
+): Promise<Omit<Row, 'runtime'>> {
+  const stateDir = stateDirFor(runtime, guest);
+  const executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, {
+    EXECUTOR_RUNTIME: runtime, EXECUTOR_STATE_DIR: stateDir, EXECUTOR_NETWORK: 'none', EXECUTOR_ALLOWED_PRIVATE_REGISTRIES: registryHost,
+    EXECUTOR_JOB_NUM_CPUS: '1', EXECUTOR_JOB_MEMORY: `${MEMORY_MIB}M`, EXECUTOR_FIRECRACKER_DISK_SPACE: '1G', EXECUTOR_QUEUE_POLL_INTERVAL: '100ms',
+  });
+  try {
+    const samples: Omit<Row, 'runtime'>[] = [];
+    for (let i = 0; i <= JOBS; i++) {
+      const submitted = await coordinator.api('POST', '/api/jobs', {
+        queue: 'batches',
+        dockerSteps: [1, 2, 3].map((n) => ({ key: `s${n}`, image, commands: ['true'] })),
+      });
+      const job = await waitForJobState(coordinator, submitted.body.id, ['completed', 'failed', 'errored'], 180_000);
+      if (job.state !== 'completed') throw new Error(`${runtime} job ${job.state}: ${job.failureMessage}\n${JSON.stringify(job.executionLogs, null, 1).slice(-3000)}`);
+      const logs = job.executionLogs as LogEntry[];
+      const step = (key: string) => logs.find((e) => e.key === key)!;
+      const started = Date.parse(job.startedAt);
+      if (i === 0) continue; // warm-up: image pull and image disk
+      samples.push({
+        bootToStep: Date.parse(step('step.docker.s1').startTime) - started,
+        perStep: median([step('step.docker.s2').durationMs!, step('step.docker.s3').durationMs!]),
+        total: Date.parse(job.finishedAt) - started,
+      });
+    }
+    return summarize(samples);
+  } finally {
+    await executor.stop();
+  }
+}
+
+function summarize(samples: Omit<Row, 'runtime'>[]): Omit<Row, 'runtime'> {
+  return {
+    bootToStep: median(samples.map((s) => s.bootToStep)),
+    perStep: median(samples.map((s) => s.perStep)),
+    total: median(samples.map((s) => s.total)),
+  };
+}
+
+/** Cold boot and warm restore of the bare guest, interleaved so load drifts touch both alike. */
+async function runVmLevel(guest: GuestImage, choice: AcceleratorChoice): Promise<{ cold: Omit<Row, 'runtime'>; warm: Omit<Row, 'runtime'>; save: string }> {
+  const runDir = path.join(work, 'vm-level');
+  fs.mkdirSync(runDir);
+  const options: QemuVmOptions = { image: guest, runDir, accelerator: choice.accelerator, memoryMiB: MEMORY_MIB, cpus: 1, bootTimeoutMs: 180_000, control: true };
+  const stateFile = path.join(runDir, 'idle.state');
+  const saved = await saveIdleGuest(options, stateFile);
+  const asRow = (t: VmTiming) => ({ bootToStep: t.ready, perStep: median(t.steps.slice(1)), total: t.ready + t.steps.reduce((a, b) => a + b, 0) + t.teardown });
+  const cold: Omit<Row, 'runtime'>[] = [];
+  const warm: Omit<Row, 'runtime'>[] = [];
+  for (let i = 0; i < JOBS; i++) {
+    cold.push(asRow(await timeVm(() => QemuVm.boot(options), 3)));
+    warm.push(asRow(await timeVm(() => restoreGuest(options, stateFile), 3)));
+  }
+  return { cold: summarize(cold), warm: summarize(warm), save: `${saved.saveMs.toFixed(0)} ms, state ${(saved.bytes / 2 ** 20).toFixed(1)} MiB` };
+}
+
 const registry = await startRegistry();
 const coordinator = await startCoordinatorProcess('pglite');
 const rows: Row[] = [];
-let accelerator = '';
+const skipped: { runtime: string; reason: string }[] = [];
+let choice: AcceleratorChoice | undefined;
+let saveFacts = '';
 try {
   const packages = await downloadGuestPackages(path.join(work, 'debs'));
   const guest = await buildGuestImage(packages, VM_IMAGE_CACHE);
-  const choice = await chooseAccelerator({ image: guest, runDir: path.join(work, 'probe') });
-  accelerator = `${choice.accelerator} (${choice.reason})`;
+  choice = await chooseAccelerator({ image: guest, runDir: path.join(work, 'probe') });
   await registry.push('bench/busybox', '1', (await buildTestImages()).busybox);
   const image = `${registry.host}/bench/busybox:1`;
+  const oci = await ociChoice();
+  oci.skipped.forEach((runtime, i) => skipped.push({ runtime, reason: oci.reasons[i]! }));
+  const qemuLabel = `qemu-${choice.accelerator}`;
 
-  for (const runtime of ['bwrap', 'qemu']) {
-    const stateDir = path.join(work, `state-${runtime}`);
-    fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
-    fs.symlinkSync(guest.dir, path.join(stateDir, 'vm-images', guest.inputDigest));
-    fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${guest.inputDigest}\n`);
-    const executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, {
-      EXECUTOR_RUNTIME: runtime, EXECUTOR_STATE_DIR: stateDir, EXECUTOR_NETWORK: 'none', EXECUTOR_ALLOWED_PRIVATE_REGISTRIES: registry.host,
-      EXECUTOR_JOB_NUM_CPUS: '1', EXECUTOR_JOB_MEMORY: '512M', EXECUTOR_FIRECRACKER_DISK_SPACE: '1G', EXECUTOR_QUEUE_POLL_INTERVAL: '100ms',
-    });
-    try {
-      const samples: Row[] = [];
-      for (let i = 0; i <= JOBS; i++) {
-        const submitted = await coordinator.api('POST', '/api/jobs', {
-          queue: 'batches',
-          dockerSteps: [1, 2, 3].map((n) => ({ key: `s${n}`, image, commands: ['true'] })),
-        });
-        const job = await waitForJobState(coordinator, submitted.body.id, ['completed', 'failed', 'errored'], 180_000);
-        if (job.state !== 'completed') throw new Error(`${runtime} job ${job.state}: ${job.failureMessage}\n${JSON.stringify(job.executionLogs, null, 1).slice(-3000)}`);
-        const logs = job.executionLogs as LogEntry[];
-        const step = (key: string) => logs.find((e) => e.key === key)!;
-        const started = Date.parse(job.startedAt);
-        if (i === 0) continue; // warm-up: image pull and image disk
-        samples.push({
-          runtime,
-          bootToStep: Date.parse(step('step.docker.s1').startTime) - started,
-          perStep: median([step('step.docker.s2').durationMs!, step('step.docker.s3').durationMs!]),
-          total: Date.parse(job.finishedAt) - started,
-        });
-      }
-      rows.push({
-        runtime: runtime === 'qemu' ? `qemu-${choice.accelerator}` : runtime,
-        bootToStep: median(samples.map((s) => s.bootToStep)),
-        perStep: median(samples.map((s) => s.perStep)),
-        total: median(samples.map((s) => s.total)),
-      });
-    } finally {
-      await executor.stop();
+  for (const runtime of EXECUTOR_RUNTIMES) {
+    const label = runtime === 'oci' ? oci.label : runtime === 'qemu' ? `${qemuLabel} cold` : runtime;
+    const why = await unavailable(runtime, guest);
+    if (why) {
+      skipped.push({ runtime: label, reason: why });
+      continue;
     }
+    rows.push({ runtime: label, ...(await runExecutorJobs(runtime, guest, image, coordinator, registry.host)) });
   }
+  const vm = await runVmLevel(guest, choice);
+  rows.push({ runtime: `${qemuLabel} cold, VM level`, ...vm.cold }, { runtime: `${qemuLabel} warm, VM level`, ...vm.warm });
+  saveFacts = vm.save;
+  if (choice.accelerator !== 'kvm') skipped.push({ runtime: 'qemu-kvm', reason: choice.reason });
+  const firecracker = await unavailable('firecracker', guest);
+  if (firecracker) skipped.push({ runtime: 'firecracker', reason: firecracker });
 } finally {
   await coordinator.stop();
   await registry.stop();
@@ -89,9 +170,12 @@ try {
 }
 
 console.log(machineFacts());
-console.log(`accelerator: ${accelerator}`);
-console.log(`median of ${JOBS} jobs per runtime (after 1 warm-up), 3 × \`true\`, 1 vCPU / CPU, network none`);
+console.log(`accelerator: ${choice?.accelerator} (${choice?.reason})`);
+console.log(`median of ${JOBS} jobs per runtime (after 1 warm-up), 3 × \`true\`, 1 vCPU / CPU, ${MEMORY_MIB} MiB, network none`);
+console.log(`VM level: bare guest (no disks, no NIC), ${MEMORY_MIB} MiB; idle state saved once: ${saveFacts}`);
 const base = rows.find((r) => r.runtime === 'bwrap')!;
 const cell = (v: number, b: number) => `${v.toFixed(0)} ms (${(v / b).toFixed(1)}x)`.padStart(20);
-console.log(['runtime'.padEnd(10), 'boot→step 1'.padStart(20), 'per step'.padStart(20), 'job total'.padStart(20)].join(' '));
-for (const r of rows) console.log([r.runtime.padEnd(10), cell(r.bootToStep, base.bootToStep), cell(r.perStep, base.perStep), cell(r.total, base.total)].join(' '));
+const width = Math.max(...rows.map((r) => r.runtime.length), 10);
+console.log(['runtime'.padEnd(width), 'boot→step 1'.padStart(20), 'per step'.padStart(20), 'job total'.padStart(20)].join(' '));
+for (const r of rows) console.log([r.runtime.padEnd(width), cell(r.bootToStep, base.bootToStep), cell(r.perStep, base.perStep), cell(r.total, base.total)].join(' '));
+for (const s of skipped) console.log(`${s.runtime.padEnd(width)} skipped: ${s.reason}`);

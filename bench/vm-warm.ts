@@ -16,27 +16,13 @@ import path from 'node:path';
 import { chooseAccelerator } from '../packages/executor/src/sandbox/vm/accelerator.js';
 import { ensureGuestImage } from '../packages/executor/src/sandbox/vm/guest-image.js';
 import { QemuVm, type QemuVmOptions } from '../packages/executor/src/sandbox/vm/qemu.js';
-import { restoreGuest, saveGuestState } from '../packages/executor/src/sandbox/vm/warm-start.js';
+import { restoreGuest } from '../packages/executor/src/sandbox/vm/warm-start.js';
 import { machineFacts, numberArg, stringArg } from './support.js';
+import { median, saveIdleGuest, timeVm, type VmTiming } from './vm-support.js';
 
 const RUNS = numberArg('runs', 3);
 const MEMORY_MIB = numberArg('memory', 128);
 const IMAGES = stringArg('images') ?? '/var/cache/sandfleet-test/vm-image';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-async function timed(start: () => Promise<QemuVm>): Promise<{ ready: number; step: number }> {
-  const t0 = performance.now();
-  const vm = await start();
-  const ready = performance.now() - t0;
-  try {
-    const r = await vm.run('true', 30);
-    if (r.exitCode !== 0) throw new Error(`the step failed: ${r.stderr}`);
-    return { ready, step: performance.now() - t0 - ready };
-  } finally {
-    await vm.teardown();
-  }
-}
 
 const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-bench-vm-warm-'));
 try {
@@ -47,23 +33,19 @@ try {
   const options: QemuVmOptions = { image, runDir, accelerator: choice.accelerator, memoryMiB: MEMORY_MIB, cpus: 1, bootTimeoutMs: 180_000, control: true };
 
   const stateFile = path.join(runDir, 'idle.state');
-  const saving = await QemuVm.boot(options);
-  const t0 = performance.now();
-  await saveGuestState(saving, stateFile);
-  const saveMs = performance.now() - t0;
-  await saving.teardown();
-  console.log(`save (once): ${saveMs.toFixed(0)} ms, state ${(fs.statSync(stateFile).size / 2 ** 20).toFixed(1)} MiB`);
+  const saved = await saveIdleGuest(options, stateFile);
+  console.log(`save (once): ${saved.saveMs.toFixed(0)} ms, state ${(saved.bytes / 2 ** 20).toFixed(1)} MiB`);
 
   // Interleaved, so load drifts touch both alike.
-  const cold: { ready: number; step: number }[] = [];
-  const warm: { ready: number; step: number }[] = [];
+  const cold: VmTiming[] = [];
+  const warm: VmTiming[] = [];
   for (let i = 0; i < RUNS; i++) {
-    cold.push(await timed(() => QemuVm.boot(options)));
-    warm.push(await timed(() => restoreGuest(options, stateFile)));
+    cold.push(await timeVm(() => QemuVm.boot(options)));
+    warm.push(await timeVm(() => restoreGuest(options, stateFile)));
   }
-  const row = (name: string, xs: { ready: number; step: number }[]) => {
-    const total = xs.map((x) => x.ready + x.step);
-    console.log(`${name.padEnd(5)} start-to-ready ${xs.map((x) => x.ready.toFixed(0)).join(' / ')} ms (median ${median(xs.map((x) => x.ready)).toFixed(0)}), first step median ${median(xs.map((x) => x.step)).toFixed(0)} ms, total median ${median(total).toFixed(0)} ms`);
+  const row = (name: string, xs: VmTiming[]) => {
+    const total = xs.map((x) => x.ready + x.steps[0]!);
+    console.log(`${name.padEnd(5)} start-to-ready ${xs.map((x) => x.ready.toFixed(0)).join(' / ')} ms (median ${median(xs.map((x) => x.ready)).toFixed(0)}), first step median ${median(xs.map((x) => x.steps[0]!)).toFixed(0)} ms, total median ${median(total).toFixed(0)} ms`);
     return median(total);
   };
   const coldTotal = row('cold', cold);
