@@ -3,6 +3,7 @@ import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { JOB_STATES, type JobState } from '@sandfleet/protocol';
 import type { AttemptOutcome, JobSpec, JobsTable, Schema } from './schema.js';
 import { JOB_LOGS_CHANNEL, JOBS_CHANNEL, notifyCommitted } from './notify.js';
+import { announceFinished, type FinishAnnouncement } from './job-timeline.js';
 import { newSecret, sha256Hex } from './token-hash.js';
 import { bigintArray, msInterval } from './sql-values.js';
 import { PREPARED } from './prepared-statements.js';
@@ -260,10 +261,11 @@ export const CANCELED_REASON = 'canceled by a user';
 
 /**
  * Runs a final transition on the job if it is processing and held by this executor and attempt,
- * and deletes the job's token and records the attempt's outcome with it. True when the row changed;
- * then log followers are notified once the transition committed (notifyCommitted).
+ * and deletes the job's token and records the attempt's outcome with it. Undefined when no row
+ * changed; else the transition has committed and was announced (announceFinished: log followers
+ * notified, the attempt's pickup timeline read with it).
  */
-async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): Promise<boolean> {
+async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): Promise<FinishAnnouncement | undefined> {
   const { rows } = await sql<{ id: number }>`
     ${sql.raw(PREPARED)}
     WITH finished AS (
@@ -288,13 +290,12 @@ async function finishJob(db: Db, ref: JobAttemptRef, set: RawBuilder<unknown>): 
     )
     SELECT id FROM finished
   `.execute(db);
-  if (rows.length !== 1) return false;
-  await notifyCommitted(db, JOB_LOGS_CHANNEL, String(ref.jobId));
-  return true;
+  if (rows.length !== 1) return undefined;
+  return announceFinished(db, ref);
 }
 
-/** processing → completed. False when this executor/attempt no longer holds the job. */
-export async function markComplete(db: Db, ref: JobAttemptRef): Promise<boolean> {
+/** processing → completed. Undefined when this executor/attempt no longer holds the job. */
+export async function markComplete(db: Db, ref: JobAttemptRef): Promise<FinishAnnouncement | undefined> {
   return finishJob(db, ref, sql`state = 'completed'`);
 }
 
@@ -308,7 +309,7 @@ export interface MarkErroredInput extends JobAttemptRef {
  * processing → canceled if cancel was requested, failed once num_failures + 1 >= maxRetries, else
  * errored (retried after the queue's retry-after). num_failures + 1 unless canceled.
  */
-export async function markErrored(db: Db, input: MarkErroredInput): Promise<boolean> {
+export async function markErrored(db: Db, input: MarkErroredInput): Promise<FinishAnnouncement | undefined> {
   const maxRetries = input.maxRetries ?? 0;
   return finishJob(
     db,
@@ -328,7 +329,7 @@ export interface MarkFailedInput extends JobAttemptRef {
 }
 
 /** processing → canceled if cancel was requested, else failed (never retried). */
-export async function markFailed(db: Db, input: MarkFailedInput): Promise<boolean> {
+export async function markFailed(db: Db, input: MarkFailedInput): Promise<FinishAnnouncement | undefined> {
   return finishJob(
     db,
     input,

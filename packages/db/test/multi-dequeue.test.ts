@@ -36,8 +36,8 @@ describeEachBackend('multi-job dequeue', (ctx) => {
     assert.equal(await findJobToken(ctx.db, old!.token), undefined, 'the old token is revoked');
     const [again] = await dequeueJobs(ctx.db, { queue: Q, executorName: 'exec-a', maxJobs: 3 });
     assert.equal(again?.job.attempt, 2);
-    assert.equal(await markComplete(ctx.db, { jobId: job.id, queue: Q, executorName: 'exec-a', attempt: 1 }), false);
-    assert.equal(await markComplete(ctx.db, { jobId: job.id, queue: Q, executorName: 'exec-a', attempt: 2 }), true);
+    assert.equal(await markComplete(ctx.db, { jobId: job.id, queue: Q, executorName: 'exec-a', attempt: 1 }), undefined);
+    assert.ok(await markComplete(ctx.db, { jobId: job.id, queue: Q, executorName: 'exec-a', attempt: 2 }));
   });
 
   itMultiConnection(ctx, 'concurrent multi-job dequeuers on their own connections never share a job', async () => {
@@ -67,11 +67,11 @@ describeEachBackend('multi-job dequeue', (ctx) => {
         for (const { job, token } of mine) {
           assert.equal((await getJob(ctx.db, job.id))?.workerHostname, `exec-${n}`);
           assert.equal((await findJobToken(ctx.db, token))?.jobId, job.id);
-          assert.equal(await markComplete(ctx.db, { jobId: job.id, queue: Q, executorName: other, attempt: 1 }), false, 'another executor cannot finish it');
+          assert.equal(await markComplete(ctx.db, { jobId: job.id, queue: Q, executorName: other, attempt: 1 }), undefined, 'another executor cannot finish it');
         }
       }
       const owned = perClaimer.flatMap((mine, n) => mine.map((c) => ({ id: c.job.id, executorName: `exec-${n}` })));
-      for (const { id, executorName } of owned) assert.equal(await markComplete(ctx.db, { jobId: id, queue: Q, executorName, attempt: 1 }), true);
+      for (const { id, executorName } of owned) assert.ok(await markComplete(ctx.db, { jobId: id, queue: Q, executorName, attempt: 1 }));
       assert.equal(await countRows(ctx.db, 'job_tokens'), 0);
     } finally {
       for (const database of databases) await database.close();

@@ -151,20 +151,32 @@ describeEachBackend('queue', (ctx) => {
   it('markComplete completes once, only for the holder, and revokes the token', async () => {
     await enqueueJob(ctx.db, { queue: Q, spec: makeSpec() });
     const { ref, token } = await claim('exec-a');
-    assert.equal(await markComplete(ctx.db, { ...ref, executorName: 'exec-b' }), false);
-    assert.equal(await markComplete(ctx.db, { ...ref, queue: 'codeintel' }), false);
-    assert.equal(await markComplete(ctx.db, ref), true);
-    assert.equal(await markComplete(ctx.db, ref), false, 'a second mark finds no processing row');
+    assert.equal(await markComplete(ctx.db, { ...ref, executorName: 'exec-b' }), undefined);
+    assert.equal(await markComplete(ctx.db, { ...ref, queue: 'codeintel' }), undefined);
+    const tally = { statements: 0 };
+    const finished = await tallyStatements(tally, () => markComplete(ctx.db, ref));
+    assert.equal(tally.statements, 2, 'the fenced finish, then its announcement with the timeline read');
+    assert.equal(await markComplete(ctx.db, ref), undefined, 'a second mark finds no processing row');
     const job = await getJob(ctx.db, ref.jobId);
     assert.equal(job?.state, 'completed');
     assert.ok(job?.finishedAt);
+    assert.equal(finished?.timelineError, undefined);
+    assert.deepEqual(
+      { queue: finished?.timeline?.queue, queuedAt: finished?.timeline?.queuedAt, dequeuedAt: finished?.timeline?.dequeuedAt, finishedAt: finished?.timeline?.finishedAt },
+      { queue: Q, queuedAt: job?.queuedAt, dequeuedAt: job?.startedAt, finishedAt: job?.finishedAt },
+      'the announcement read the committed finish',
+    );
+    assert.deepEqual(
+      { sandboxEntry: finished?.timeline?.sandboxEntry, firstEntryStartTime: finished?.timeline?.firstEntryStartTime, firstStepStartTime: finished?.timeline?.firstStepStartTime },
+      { sandboxEntry: null, firstEntryStartTime: null, firstStepStartTime: null },
+    );
     assert.equal(await findJobToken(ctx.db, token), undefined);
   });
 
   it('markErrored fails at once with the default maxRetries 0, as Sourcegraph', async () => {
     await enqueueJob(ctx.db, { queue: Q, spec: makeSpec() });
     const { ref, token } = await claim();
-    assert.equal(await markErrored(ctx.db, { ...ref, errorMessage: 'boom' }), true);
+    assert.ok(await markErrored(ctx.db, { ...ref, errorMessage: 'boom' }));
     const job = await getJob(ctx.db, ref.jobId);
     assert.equal(job?.state, 'failed');
     assert.equal(job?.failureMessage, 'boom');
@@ -175,7 +187,7 @@ describeEachBackend('queue', (ctx) => {
   it('markErrored with retries leaves errored jobs for a re-dequeue after retry-after, then fails', async () => {
     await enqueueJob(ctx.db, { queue: Q, spec: makeSpec() });
     const first = await claim();
-    assert.equal(await markErrored(ctx.db, { ...first.ref, errorMessage: 'flaky', maxRetries: 2 }), true);
+    assert.ok(await markErrored(ctx.db, { ...first.ref, errorMessage: 'flaky', maxRetries: 2 }));
     let job = await getJob(ctx.db, first.ref.jobId);
     assert.equal(job?.state, 'errored');
     assert.equal(job?.numFailures, 1);
@@ -191,7 +203,7 @@ describeEachBackend('queue', (ctx) => {
     assert.equal(second?.job.failureMessage, null);
     assert.equal(second?.job.finishedAt, null);
 
-    assert.equal(await markErrored(ctx.db, { jobId: first.ref.jobId, queue: Q, executorName: 'exec-b', attempt: 2, errorMessage: 'again', maxRetries: 2 }), true);
+    assert.ok(await markErrored(ctx.db, { jobId: first.ref.jobId, queue: Q, executorName: 'exec-b', attempt: 2, errorMessage: 'again', maxRetries: 2 }));
     job = await getJob(ctx.db, first.ref.jobId);
     assert.equal(job?.state, 'failed');
     assert.equal(job?.numFailures, 2);
@@ -204,13 +216,13 @@ describeEachBackend('queue', (ctx) => {
     const a = await claim();
     const b = await claim();
     const c = await claim();
-    assert.equal(await markFailed(ctx.db, { ...a.ref, errorMessage: 'fatal' }), true);
+    assert.ok(await markFailed(ctx.db, { ...a.ref, errorMessage: 'fatal' }));
     assert.equal((await getJob(ctx.db, a.ref.jobId))?.state, 'failed');
 
     await cancelJob(ctx.db, b.ref.jobId);
     await cancelJob(ctx.db, c.ref.jobId);
-    assert.equal(await markFailed(ctx.db, { ...b.ref, errorMessage: 'canceled by user' }), true);
-    assert.equal(await markErrored(ctx.db, { ...c.ref, errorMessage: 'killed', maxRetries: 5 }), true);
+    assert.ok(await markFailed(ctx.db, { ...b.ref, errorMessage: 'canceled by user' }));
+    assert.ok(await markErrored(ctx.db, { ...c.ref, errorMessage: 'killed', maxRetries: 5 }));
     const jb = await getJob(ctx.db, b.ref.jobId);
     const jc = await getJob(ctx.db, c.ref.jobId);
     assert.equal(jb?.state, 'canceled');
@@ -297,11 +309,11 @@ describeEachBackend('queue', (ctx) => {
     assert.equal(await findJobToken(ctx.db, old.token), undefined);
     assert.equal((await findJobToken(ctx.db, fresh.token))?.attempt, 2);
 
-    assert.equal(await markComplete(ctx.db, old.ref), false);
-    assert.equal(await markErrored(ctx.db, { ...old.ref, errorMessage: 'late' }), false);
-    assert.equal(await markFailed(ctx.db, { ...old.ref, errorMessage: 'late' }), false);
+    assert.equal(await markComplete(ctx.db, old.ref), undefined);
+    assert.equal(await markErrored(ctx.db, { ...old.ref, errorMessage: 'late' }), undefined);
+    assert.equal(await markFailed(ctx.db, { ...old.ref, errorMessage: 'late' }), undefined);
     assert.equal((await getJob(ctx.db, fresh.ref.jobId))?.state, 'processing');
-    assert.equal(await markComplete(ctx.db, fresh.ref), true);
+    assert.ok(await markComplete(ctx.db, fresh.ref));
     assert.equal(await countRows(ctx.db, 'job_tokens'), 0);
   });
 

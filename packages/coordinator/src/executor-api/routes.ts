@@ -31,10 +31,10 @@ import {
   markErrored,
   markFailed,
   queuesWithWaitingJobs,
-  readAttemptTimeline,
   updateLogEntry,
   upsertExecutorHeartbeat,
   type Database,
+  type FinishAnnouncement,
 } from '@sandfleet/db';
 import { AddLogEntryBody, AppendLogBody, MarkCompleteBody, MarkErroredBody, UpdateLogEntryBody } from './request-schemas.js';
 import type { AppDeps } from '../deps.js';
@@ -188,15 +188,15 @@ export function executorApiRoutes(deps: AppDeps): Hono<ExecutorApiEnv> {
       const target = { jobId: caller.jobId, queue, executorName: caller.executorName, attempt: caller.attempt };
       const message = 'errorMessage' in body ? String(body.errorMessage) : '';
       const maxRetries = config.queues.settings[queue]?.maxRetries ?? 0;
-      const ok =
+      const finished =
         op === 'markComplete'
           ? await markComplete(db, target)
           : op === 'markErrored'
             ? await markErrored(db, { ...target, errorMessage: message, maxRetries })
             : await markFailed(db, { ...target, errorMessage: message });
-      if (!ok) return c.json(null, 404);
+      if (!finished) return c.json(null, 404);
       deps.metrics.finished(queue, op);
-      await observePickupTimeline(deps, target);
+      observePickupTimeline(deps, target, finished);
       return c.body(null, 204);
     });
   finalRoute('markComplete');
@@ -275,13 +275,13 @@ async function recordHeartbeat(deps: AppDeps, body: HeartbeatRequest, queues: { 
 }
 
 /**
- * Observes a finished attempt's pickup timeline. One read by primary key after the final mark; a
- * failure is logged and does not undo the mark, which has committed.
+ * Observes a finished attempt's pickup timeline, read with the mark's announcement. A failure is
+ * logged and does not undo the mark, which has committed, nor fail the request.
  */
-async function observePickupTimeline(deps: AppDeps, target: { jobId: number; attempt: number; queue: string }): Promise<void> {
+function observePickupTimeline(deps: AppDeps, target: { jobId: number; queue: string }, finished: FinishAnnouncement): void {
   try {
-    const facts = await readAttemptTimeline(deps.database.db, target);
-    const stages = facts && pickupStages(facts);
+    if (finished.timelineError) throw finished.timelineError;
+    const stages = finished.timeline && pickupStages(finished.timeline);
     if (stages) deps.metrics.attemptFinished(target.queue, stages);
   } catch (err) {
     deps.log.warn({ err, jobId: target.jobId }, 'could not read the job\'s pickup timeline');
