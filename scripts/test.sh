@@ -24,11 +24,5 @@ echo "type check passed"
 
 # Every test file is also checked for what it leaves behind (processes, network namespaces,
 # cgroups, mounts, temp directories): see packages/test-helpers/src/leaks.ts.
-# The slowest directories go first (VM boots, sandboxes, hostile end-to-end tests, the Debian root
-# filesystem, the browser), so the two test workers are not left with one long file at the end.
-slow_first=(packages/executor/test/vm packages/executor/test/sandbox packages/executor/test/hostile packages/deploy-check packages/coordinator/test/ui)
-mapfile -t files < <(
-  for d in "${slow_first[@]}"; do find "$d" -name '*.test.ts' -not -path '*/node_modules/*' | sort; done
-  find packages -name '*.test.ts' -not -path '*/node_modules/*' | sort | grep -v -F -f <(printf '%s/\n' "${slow_first[@]}")
-)
+mapfile -t files < <(find packages -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 exec node --import tsx --import ./packages/test-helpers/src/leak-check-hook.ts --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"
