@@ -10,17 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildStepScript, ShellRuntime, stepScriptPath, writeWorkspaceFile } from '../../src/index.js';
-import { makeTempDir, removeTempDir, startExecutorProcess, TestInstance, waitFor } from '@sandfleet/test-helpers';
-
-/** Running, and not merely a zombie waiting for a parent to reap it. */
-function running(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+import { isRunning, makeTempDir, removeTempDir, startExecutorProcess, TestInstance, waitFor } from '@sandfleet/test-helpers';
 
 /**
  * Step commands that start four sleepers and write their pids to `pidFile` (space-separated, once
@@ -47,8 +37,8 @@ async function readPids(pidFile: string): Promise<number[]> {
 }
 
 async function assertAllGone(pids: number[], when: string): Promise<void> {
-  await waitFor(`the step's processes to die ${when}`, () => !pids.some(running), 10_000).catch(() => undefined);
-  const left = pids.filter(running);
+  await waitFor(`the step's processes to die ${when}`, () => !pids.some(isRunning), 10_000).catch(() => undefined);
+  const left = pids.filter(isRunning);
   for (const pid of left) process.kill(pid, 'SIGKILL');
   assert.deepEqual(left, [], `still running ${when}`);
 }
@@ -77,12 +67,12 @@ describe('shell runtime steps of a killed executor', () => {
         const written = fs.existsSync(pids) ? fs.readFileSync(pids, 'utf8').trim().split(' ').map(Number) : [];
         return written.length === 2 && written.every((n) => n > 0) && written;
       }, 60_000);
-      assert.ok(stepPids.every(running));
+      assert.ok(stepPids.every(isRunning));
       executor.child.kill('SIGKILL');
-      await waitFor('the step processes to die', () => !stepPids.some(running), 10_000).catch(() => undefined);
-      assert.deepEqual(stepPids.filter(running), [], `still running after the executor died: ${executor.output().slice(-500)}`);
+      await waitFor('the step processes to die', () => !stepPids.some(isRunning), 10_000).catch(() => undefined);
+      assert.deepEqual(stepPids.filter(isRunning), [], `still running after the executor died: ${executor.output().slice(-500)}`);
     } finally {
-      for (const pid of stepPids.filter(running)) process.kill(pid, 'SIGKILL');
+      for (const pid of stepPids.filter(isRunning)) process.kill(pid, 'SIGKILL');
       await executor.stop('SIGKILL');
     }
     // The instance is unharmed.
@@ -98,11 +88,11 @@ describe('shell runtime steps of a killed executor', () => {
     let stepPids: number[] = [];
     try {
       stepPids = await readPids(pidFile);
-      assert.ok(stepPids.every(running));
+      assert.ok(stepPids.every(isRunning));
       executor.child.kill('SIGKILL');
       await assertAllGone(stepPids, `after the executor died: ${executor.output().slice(-500)}`);
     } finally {
-      for (const pid of stepPids.filter(running)) process.kill(pid, 'SIGKILL');
+      for (const pid of stepPids.filter(isRunning)) process.kill(pid, 'SIGKILL');
       await executor.stop('SIGKILL');
     }
   });
@@ -138,7 +128,7 @@ describe('shell runtime steps that end', () => {
     const controller = new AbortController();
     const step = runStep(1, [...escapingCommands(pidFile), 'sleep 300'], controller.signal);
     const pids = await readPids(pidFile);
-    assert.ok(pids.every(running));
+    assert.ok(pids.every(isRunning));
     controller.abort(new Error('canceled'));
     await step;
     await assertAllGone(pids, 'after the step was canceled');
@@ -166,8 +156,8 @@ describe('shell runtime steps whose supervisor was killed too', () => {
       await assertAllGone([pid], 'after the next executor started');
       assert.equal(fs.existsSync(leaf), false, 'the leaf is removed');
     } finally {
-      if (running(pid)) process.kill(pid, 'SIGKILL');
-      await waitFor('the leaf to be empty', () => !running(pid), 5_000).catch(() => undefined);
+      if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+      await waitFor('the leaf to be empty', () => !isRunning(pid), 5_000).catch(() => undefined);
       if (fs.existsSync(leaf)) fs.rmdirSync(leaf);
     }
   });

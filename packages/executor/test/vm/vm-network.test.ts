@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { makeTempDir, removeTempDir, TEST_TAG } from '@sandfleet/test-helpers';
+import { isRunning, makeTempDir, removeTempDir, TEST_TAG } from '@sandfleet/test-helpers';
 import { capture } from '../../src/process/run.js';
 import { createJobNetwork, JOB_LINK, parseJobNetworkRecord, type JobNetwork } from '../../src/network/job-network.js';
 import { slotAddresses } from '../../src/network/uplink.js';
@@ -24,16 +24,6 @@ async function sh(argv: string[]) {
 
 async function netnsNames(): Promise<string[]> {
   return (await sh(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
-}
-
-/** Alive and not a zombie (a VM whose agent lost its host side powers off by itself). */
-function running(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** The other job: a VM with its own network, booted by a child process the janitor test kills. */
@@ -89,7 +79,7 @@ describe('microVM network: a tap behind the per-job router (upstream is a test n
     await jobNetwork?.destroy();
     if (other) {
       other.child.kill('SIGKILL');
-      if (running(other.qemuPid)) process.kill(other.qemuPid, 'SIGKILL');
+      if (isRunning(other.qemuPid)) process.kill(other.qemuPid, 'SIGKILL');
       await reapOrphanedVms(runDir).catch(() => []);
     }
     await upstream?.stop();
@@ -167,7 +157,7 @@ describe('microVM network: a tap behind the per-job router (upstream is a test n
     assert.equal((await sh(['ip', '-n', upstream.namespace, 'link', 'show', uplinkVeth])).exitCode, 0);
 
     assert.deepEqual(await reapOrphanedVms(runDir), [o.dir]);
-    assert.equal(running(o.qemuPid), false);
+    assert.equal(isRunning(o.qemuPid), false);
     assert.equal(fs.existsSync(o.dir), false);
     const left = await netnsNames();
     assert.ok(!left.includes(`sfj-${o.key}`) && !left.includes(`sfr-${o.key}`), left.join(' '));
