@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { testBackends } from '@sandfleet/test-helpers/db';
 import { createTestApp, type TestApp } from '@sandfleet/test-helpers/coordinator';
+import { jobStateCounts } from '@sandfleet/db';
+import { MAX_DEQUEUE_JOBS, MAX_JOBS_HEADER } from '@sandfleet/protocol';
 import { jobHeaders } from '@sandfleet/test-helpers';
 
 const QUEUE = 'batches';
@@ -129,6 +131,26 @@ for (const backend of testBackends()) {
       const shown: any = await (await t.admin('GET', `/api/jobs/${job.id}`)).json();
       assert.equal(shown.executionLogs[0].out, 'hi\n');
       assert.deepEqual(shown.executionLogs[0].command, ['a']);
+    });
+
+    it('refuses a malformed multi-job dequeue header without claiming anything, and caps a huge one', async () => {
+      const executorName = 'greedy-executor';
+      await t.executor('POST', route('heartbeat'), { executorName, version: 'V2', jobIds: [] });
+      for (let i = 0; i < MAX_DEQUEUE_JOBS + 3; i++) {
+        assert.equal((await t.admin('POST', '/api/jobs', { queue: QUEUE, dockerSteps: [{ image: 'x', commands: ['true'] }] })).status, 201);
+      }
+      const processingBefore = (await jobStateCounts(t.database.db, { queue: QUEUE })).processing;
+      const dequeue = (header: string) => t.executor('POST', route('dequeue'), { executorName, version: '5.3.0' }, { [MAX_JOBS_HEADER]: header });
+      for (const header of ['0', '-1', '1e3', '0x10', '2.5', 'all', '99999999999999999999', '4,4']) {
+        await refused(await dequeue(header), 400, new RegExp(MAX_JOBS_HEADER));
+      }
+      const processingAfter = (await jobStateCounts(t.database.db, { queue: QUEUE })).processing;
+      assert.equal(processingAfter, processingBefore, 'no malformed request claimed a job');
+      const res = await dequeue('999999');
+      assert.equal(res.status, 200);
+      const jobs = (await res.json()) as unknown[];
+      assert.equal(jobs.length, MAX_DEQUEUE_JOBS, 'a huge request gets at most the cap');
+      assert.equal((await t.request('GET', '/healthz')).status, 200);
     });
   });
 }

@@ -52,7 +52,7 @@ for (const backend of testBackends()) {
     });
     after(async () => coordinator?.close());
 
-    const cases = ['/api/jobs', '/.executors/queue/batches/addExecutionLogEntry', '/.executors/git/example.com/r/git-upload-pack'].flatMap((path) =>
+    const cases = ['/api/jobs', '/api/jobs/batch', '/.executors/queue/batches/addExecutionLogEntry', '/.executors/git/example.com/r/git-upload-pack'].flatMap((path) =>
       (['chunked', 'length'] as const).map((framing) => ({ path, framing })),
     );
     for (const { path, framing } of cases) {
