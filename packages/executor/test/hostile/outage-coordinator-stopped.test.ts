@@ -7,12 +7,15 @@ import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type Coordinato
 import { makeTempDir, removeTempDir, startExecutorProcess, waitFor, type ExecutorProcess } from '@sandfleet/test-helpers';
 
 /**
- * The coordinator stops answering (SIGSTOP) for 60 s exactly as a job's step ends: the executor
- * must keep the last log output and the result, heartbeat again when the coordinator is back, and
- * deliver both, so the job completes once, in its first attempt, with its whole log. Stall
- * detection is at its default (25 s), far shorter than the outage.
+ * The coordinator stops answering (SIGSTOP) exactly as a job's step ends: the executor must keep
+ * the last log output and the result, heartbeat again when the coordinator is back, and deliver
+ * both, so the job completes once, in its first attempt, with its whole log. The outage is three
+ * times the stall age, so a coordinator that judged the job by its missed heartbeats alone would
+ * reset it; both are scaled down from the defaults (25 s stall age, 5 s heartbeats) to keep the
+ * test short.
  */
-const OUTAGE_MS = 60_000;
+const STALLED_MAX_AGE_MS = 5_000;
+const OUTAGE_MS = 3 * STALLED_MAX_AGE_MS;
 const TAIL_LINES = 200;
 
 for (const backend of testBackends()) {
@@ -22,8 +25,15 @@ for (const backend of testBackends()) {
     let signalDir: string;
     before(async () => {
       signalDir = makeTempDir('sandfleet-outage-');
-      coordinator = await startCoordinatorProcess(backend);
-      executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, { EXECUTOR_RUNTIME: 'shell', EXECUTOR_QUEUE_POLL_INTERVAL: '200ms' });
+      coordinator = await startCoordinatorProcess(backend, {
+        SANDFLEET_STALLED_MAX_AGE: `${STALLED_MAX_AGE_MS}ms`,
+        SANDFLEET_RESETTER_INTERVAL: '500ms',
+      });
+      executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, {
+        EXECUTOR_RUNTIME: 'shell',
+        EXECUTOR_QUEUE_POLL_INTERVAL: '200ms',
+        EXECUTOR_HEARTBEAT_INTERVAL: '1s',
+      });
     });
     after(async () => {
       if (coordinator) coordinator.child.kill('SIGCONT');
