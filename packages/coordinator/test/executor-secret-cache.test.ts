@@ -43,6 +43,16 @@ for (const backend of testBackends()) {
       assert.equal(await cache.isAccepted(previous.secret), true);
     });
 
+    it('does not remember an acceptance whose check began before a rotation cleared the cache', async () => {
+      const { secret } = await rotateExecutorSecret(t.database.db, { configSecret: ACCESS_TOKEN, graceMs: 0 });
+      const cache = new ExecutorSecretCache(t.database, ACCESS_TOKEN, HOUR);
+      const inFlight = cache.isAccepted(secret);
+      cache.clear(); // a rotation through this coordinator lands while the check runs
+      assert.equal(await inFlight, true);
+      await rotateExecutorSecret(t.database.db, { configSecret: ACCESS_TOKEN, graceMs: 0 });
+      assert.equal(await cache.isAccepted(secret), false, 'checked again, not taken from the cache');
+    });
+
     it('sees a rotation made elsewhere once its TTL has passed', async () => {
       let now = 1_000_000;
       const { secret } = await rotateExecutorSecret(t.database.db, { configSecret: ACCESS_TOKEN, graceMs: 0 });
