@@ -1,7 +1,8 @@
 /**
  * Isolation cost per runtime against bwrap, same run: a trivial job (three `true` steps in the
  * busybox test image, network `none`, 1 vCPU, 512 MiB) through a real coordinator and one
- * `executor run` process per runtime, back to back: bwrap, oci, gvisor, qemu (cold boot per job).
+ * `executor run` process per runtime, back to back: bwrap, oci with crun and with runc
+ * (EXECUTOR_OCI_RUNTIME), gvisor, qemu (cold boot per job).
  *
  *   boot→step 1  from the job's dequeue to its first step starting (qemu: workspace disk, image
  *                disk, boot to the agent's READY, disk mounts; the others: job disk, cgroup, netns)
@@ -26,8 +27,6 @@ import { buildTestImages, startExecutorProcess, startRegistry } from '@sandfleet
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState } from '@sandfleet/test-helpers/coordinator';
 import { loadRuntime } from '../packages/executor/src/sandbox/registry.js';
 import type { RuntimeConfig, RuntimeName } from '../packages/executor/src/sandbox/runtime.js';
-import { crunUsable, OciRuntime } from '../packages/executor/src/sandbox/oci/oci.js';
-import { makeRuntimeDeps } from '../packages/executor/src/sandbox/shared/host.js';
 import { buildGuestImage, downloadGuestPackages, type GuestImage } from '../packages/executor/src/sandbox/vm/guest-image.js';
 import { chooseAccelerator, type AcceleratorChoice } from '../packages/executor/src/sandbox/vm/accelerator.js';
 import { QemuVm, type QemuVmOptions } from '../packages/executor/src/sandbox/vm/qemu.js';
@@ -38,7 +37,16 @@ import { median, saveIdleGuest, timeVm, type VmTiming } from './vm-support.js';
 const JOBS = numberArg('jobs', 3);
 const VM_IMAGE_CACHE = '/var/cache/sandfleet-test/vm-image';
 const MEMORY_MIB = 512;
-const EXECUTOR_RUNTIMES = ['bwrap', 'oci', 'gvisor', 'qemu'] as const satisfies readonly RuntimeName[];
+
+/** One measured configuration: a runtime, and for oci the CLI it drives. */
+interface Variant { runtime: RuntimeName; label: string; ociBinary?: 'crun' | 'runc' }
+const variants = (qemuLabel: string): Variant[] => [
+  { runtime: 'bwrap', label: 'bwrap' },
+  { runtime: 'oci', label: 'oci (crun)', ociBinary: 'crun' },
+  { runtime: 'oci', label: 'oci (runc)', ociBinary: 'runc' },
+  { runtime: 'gvisor', label: 'gvisor' },
+  { runtime: 'qemu', label: `${qemuLabel} cold` },
+];
 
 interface LogEntry { key: string; startTime: string; durationMs?: number }
 interface Row { runtime: string; bootToStep: number; perStep: number; total: number }
@@ -47,7 +55,9 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandfleet-vm-bench-'));
 // bwrap's steps run as unprivileged host uids that must reach their mounts below the state directory.
 fs.chmodSync(work, 0o711);
 const limits = { cpus: 1, memoryBytes: MEMORY_MIB * 2 ** 20, pids: 0, diskBytes: 2 ** 30 };
-const runtimeConfig = (runtime: RuntimeName, stateDir: string): RuntimeConfig => ({ runtime, stateDir, registryMirrorUrls: [], network: 'none', limits });
+const runtimeConfig = (variant: Variant, stateDir: string): RuntimeConfig => ({
+  runtime: variant.runtime, stateDir, registryMirrorUrls: [], network: 'none', limits, ociBinary: variant.ociBinary,
+});
 
 /** A runtime's state directory, with the guest image installed as `executor install vm-image` leaves it. */
 function stateDirFor(runtime: RuntimeName, guest: GuestImage): string {
@@ -59,26 +69,20 @@ function stateDirFor(runtime: RuntimeName, guest: GuestImage): string {
   return stateDir;
 }
 
-/** Why `runtime` cannot run here, or undefined when its probe says it can. */
-async function unavailable(runtime: RuntimeName, guest: GuestImage): Promise<string | undefined> {
-  const probed = await (await loadRuntime(runtime, runtimeConfig(runtime, stateDirFor(runtime, guest)))).probe();
+/** Why `variant` cannot run here, or undefined when its probe says it can. */
+async function unavailable(variant: Variant, guest: GuestImage): Promise<string | undefined> {
+  const probed = await (await loadRuntime(variant.runtime, runtimeConfig(variant, stateDirFor(variant.runtime, guest)))).probe();
   return probed.available ? undefined : probed.reason;
 }
 
-/** The OCI CLI the executor's oci runtime picks (crun when usable, else runc), and why the other is not measured. */
-async function ociChoice(): Promise<{ label: string; skipped: Row['runtime'][]; reasons: string[] }> {
-  const { binary, why } = await new OciRuntime(makeRuntimeDeps(runtimeConfig('oci', path.join(work, 'probe-state')))).binary();
-  if (binary === 'crun') return { label: 'oci (crun)', skipped: ['oci (runc)'], reasons: ['the oci runtime uses crun whenever it is usable and offers no setting to choose runc'] };
-  if (binary === 'runc') return { label: 'oci (runc)', skipped: ['oci (crun)'], reasons: [(await crunUsable()).why] };
-  return { label: 'oci', skipped: [], reasons: [why] };
-}
-
 async function runExecutorJobs(
-  runtime: RuntimeName, guest: GuestImage, image: string,
+  variant: Variant, guest: GuestImage, image: string,
   coordinator: Awaited<ReturnType<typeof startCoordinatorProcess>>, registryHost: string,
 ): Promise<Omit<Row, 'runtime'>> {
+  const { runtime } = variant;
   const stateDir = stateDirFor(runtime, guest);
   const executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, {
+    ...(variant.ociBinary ? { EXECUTOR_OCI_RUNTIME: variant.ociBinary } : {}),
     EXECUTOR_RUNTIME: runtime, EXECUTOR_STATE_DIR: stateDir, EXECUTOR_NETWORK: 'none', EXECUTOR_ALLOWED_PRIVATE_REGISTRIES: registryHost,
     EXECUTOR_JOB_NUM_CPUS: '1', EXECUTOR_JOB_MEMORY: `${MEMORY_MIB}M`, EXECUTOR_FIRECRACKER_DISK_SPACE: '1G', EXECUTOR_QUEUE_POLL_INTERVAL: '100ms',
   });
@@ -90,7 +94,7 @@ async function runExecutorJobs(
         dockerSteps: [1, 2, 3].map((n) => ({ key: `s${n}`, image, commands: ['true'] })),
       });
       const job = await waitForJobState(coordinator, submitted.body.id, ['completed', 'failed', 'errored'], 180_000);
-      if (job.state !== 'completed') throw new Error(`${runtime} job ${job.state}: ${job.failureMessage}\n${JSON.stringify(job.executionLogs, null, 1).slice(-3000)}`);
+      if (job.state !== 'completed') throw new Error(`${variant.label} job ${job.state}: ${job.failureMessage}\n${JSON.stringify(job.executionLogs, null, 1).slice(-3000)}`);
       const logs = job.executionLogs as LogEntry[];
       const step = (key: string) => logs.find((e) => e.key === key)!;
       const started = Date.parse(job.startedAt);
@@ -144,24 +148,21 @@ try {
   choice = await chooseAccelerator({ image: guest, runDir: path.join(work, 'probe') });
   await registry.push('bench/busybox', '1', (await buildTestImages()).busybox);
   const image = `${registry.host}/bench/busybox:1`;
-  const oci = await ociChoice();
-  oci.skipped.forEach((runtime, i) => skipped.push({ runtime, reason: oci.reasons[i]! }));
   const qemuLabel = `qemu-${choice.accelerator}`;
 
-  for (const runtime of EXECUTOR_RUNTIMES) {
-    const label = runtime === 'oci' ? oci.label : runtime === 'qemu' ? `${qemuLabel} cold` : runtime;
-    const why = await unavailable(runtime, guest);
+  for (const variant of variants(qemuLabel)) {
+    const why = await unavailable(variant, guest);
     if (why) {
-      skipped.push({ runtime: label, reason: why });
+      skipped.push({ runtime: variant.label, reason: why });
       continue;
     }
-    rows.push({ runtime: label, ...(await runExecutorJobs(runtime, guest, image, coordinator, registry.host)) });
+    rows.push({ runtime: variant.label, ...(await runExecutorJobs(variant, guest, image, coordinator, registry.host)) });
   }
   const vm = await runVmLevel(guest, choice);
   rows.push({ runtime: `${qemuLabel} cold, VM level`, ...vm.cold }, { runtime: `${qemuLabel} warm, VM level`, ...vm.warm });
   saveFacts = vm.save;
   if (choice.accelerator !== 'kvm') skipped.push({ runtime: 'qemu-kvm', reason: choice.reason });
-  const firecracker = await unavailable('firecracker', guest);
+  const firecracker = await unavailable({ runtime: 'firecracker', label: 'firecracker' }, guest);
   if (firecracker) skipped.push({ runtime: 'firecracker', reason: firecracker });
 } finally {
   await coordinator.stop();

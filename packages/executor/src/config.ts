@@ -135,6 +135,7 @@ const durationMs = unitValue(parseDuration);
 const sizeBytes = unitValue(parseSize);
 
 const runtimeName = z.enum(['auto', ...RUNTIME_NAMES], { error: `must be one of ${['auto', ...RUNTIME_NAMES].join(', ')}` });
+const ociRuntimeName = z.enum(['auto', 'crun', 'runc'], { error: 'must be auto, crun or runc' });
 const networkPolicy = z.enum(NETWORK_POLICIES, { error: `must be ${NETWORK_POLICIES.join(' or ')}` });
 
 const longPoll = z.string().transform((v, ctx) => {
@@ -229,6 +230,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     problems.push('EXECUTOR_JOB_NUM_CPUS must be 1 or an even number');
   }
   const network = read('EXECUTOR_NETWORK', networkPolicy, 'public');
+  const ociRuntime = read('EXECUTOR_OCI_RUNTIME', ociRuntimeName, 'auto');
   const firecrackerBin = raw('EXECUTOR_FIRECRACKER_BIN');
   const jailerBin = raw('EXECUTOR_FIRECRACKER_JAILER_BIN');
   const useJailer = read('EXECUTOR_FIRECRACKER_USE_JAILER', goBool, 'true');
@@ -286,6 +288,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
       ? { imageStore: Object.freeze({ allowedPrivateRegistries, maxImageBytes: imageMaxBytes, cacheBytes: imageCacheBytes }) }
       : {}),
     network: network! as NetworkPolicy,
+    ...(ociRuntime === 'crun' || ociRuntime === 'runc' ? { ociBinary: ociRuntime } : {}),
     limits,
     maxJobRuntimeMs: maximumRuntimePerJobMs!,
     firecracker: Object.freeze({ bin: firecrackerBin, jailerBin, useJailer: useJailer!, jailerUid: jailerUid!, jailerGid: jailerGid! }),

@@ -75,6 +75,7 @@ describe('config', () => {
         EXECUTOR_JOB_PIDS: '0',
         EXECUTOR_RUNTIME: 'bwrap',
         EXECUTOR_NETWORK: 'none',
+        EXECUTOR_OCI_RUNTIME: 'runc',
         EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: 'http://10.0.0.5:5000, https://mirror.example.com',
         EXECUTOR_DOCKER_AUTH_CONFIG: '{"auths":{"registry.example.com":{"auth":"aHVudGVyOmh1bnRlcjI="}}}',
         EXECUTOR_STATE_DIR: '/srv/state',
@@ -103,6 +104,7 @@ describe('config', () => {
     assert.equal(config.diskSpaceBytes, 0);
     assert.equal(config.runtimeConfig.runtime, 'bwrap');
     assert.equal(config.runtimeConfig.network, 'none');
+    assert.equal(config.runtimeConfig.ociBinary, 'runc');
     assert.deepEqual(config.runtimeConfig.registryMirrorUrls, ['http://10.0.0.5:5000', 'https://mirror.example.com']);
     assert.deepEqual(config.runtimeConfig.dockerAuthConfig, { auths: { 'registry.example.com': { auth: 'aHVudGVyOmh1bnRlcjI=' } } });
     assert.equal(config.stateDir, '/srv/state');
@@ -166,6 +168,7 @@ describe('config', () => {
       EXECUTOR_JOB_PIDS: '1.5',
       EXECUTOR_RUNTIME: 'docker-compose',
       EXECUTOR_NETWORK: 'private',
+      EXECUTOR_OCI_RUNTIME: 'youki',
       EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: 'ftp://mirror',
       EXECUTOR_DOCKER_AUTH_CONFIG: '{not json',
       EXECUTOR_WORKSPACE_DIR: 'relative/dir',
@@ -184,13 +187,14 @@ describe('config', () => {
       'invalid value "1.5" for EXECUTOR_JOB_PIDS: not a non-negative integer',
       'invalid value "docker-compose" for EXECUTOR_RUNTIME: must be one of auto, firecracker, qemu, gvisor, oci, docker, bwrap, shell',
       'invalid value "private" for EXECUTOR_NETWORK: must be public or none',
+      'invalid value "youki" for EXECUTOR_OCI_RUNTIME: must be auto, crun or runc',
       'invalid value "ftp://mirror" in EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: not an http(s) URL',
       problems.find((p) => p.startsWith('invalid EXECUTOR_DOCKER_AUTH_CONFIG, failed to parse: '))!,
       'invalid value "relative/dir" for EXECUTOR_WORKSPACE_DIR: must be an absolute path',
       'invalid value "99" for EXECUTOR_LONG_POLL: use true, false, or a number of seconds from 0 to 30',
       'invalid value "chatty" for SRC_LOG_LEVEL: use one of dbug, info, warn, eror, crit',
     ]);
-    assert.equal(problems.length, 16);
+    assert.equal(problems.length, 17);
   });
 
   it('prefers EXECUTOR_JOB_* over the firecracker fallback names', () => {

@@ -20,7 +20,7 @@ async function deps(config: RuntimeConfig, options: RuntimeOptions): Promise<Run
 const LOADERS: Record<RuntimeName, RuntimeLoader> = {
   shell: async (_config, options) => new (await import('./shell.js')).ShellRuntime(options.host?.path),
   bwrap: async (config, options) => new (await import('./oci/bwrap.js')).BwrapRuntime(await deps(config, options)),
-  oci: async (config, options) => new (await import('./oci/oci.js')).OciRuntime(await deps(config, options)),
+  oci: async (config, options) => new (await import('./oci/oci.js')).OciRuntime(await deps(config, options), config.ociBinary),
   gvisor: async (config, options) => new (await import('./oci/gvisor.js')).GvisorRuntime(await deps(config, options)),
   docker: async (config, options) => new (await import('./docker/docker.js')).DockerRuntime(await deps(config, options)),
   qemu: async (config, options) => new (await import('./vm/qemu-runtime.js')).QemuRuntime(await deps(config, options)),

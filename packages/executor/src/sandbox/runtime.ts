@@ -143,6 +143,8 @@ export interface RuntimeConfig {
   dockerAuthConfig?: DockerAuthConfig | undefined;
   /** EXECUTOR_NETWORK. */
   network: NetworkPolicy;
+  /** EXECUTOR_OCI_RUNTIME: the CLI the `oci` runtime drives; unset means crun when usable, else runc. */
+  ociBinary?: 'crun' | 'runc' | undefined;
   limits: JobLimits;
   /** EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: a VM's agent also stops a step at the job's deadline. */
   maxJobRuntimeMs?: number | undefined;

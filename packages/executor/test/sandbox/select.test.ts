@@ -34,6 +34,14 @@ describe('runtime selection', () => {
     for (const r of reports) console.log(`# ${r.name}: ${r.availability.available ? 'available' : 'unavailable'} — ${r.availability.reason}`);
   });
 
+  it('drives the OCI CLI EXECUTOR_OCI_RUNTIME names', async () => {
+    for (const binary of ['runc', 'crun'] as const) {
+      const a = await (await createRuntime('oci', { ...config, ociBinary: binary })).probe();
+      // Available: its version line comes first; unusable here: the reason names that binary.
+      assert.match(a.reason, a.available ? new RegExp(`^${binary} version`) : new RegExp(binary), a.reason);
+    }
+  });
+
   it('reports a docker runtime without a daemon as unavailable', async () => {
     const host = { path: '/usr/bin:/bin', home: undefined, dockerHost: `unix://${os.tmpdir()}/no-such-docker.sock`, underTestRunner: true };
     const a = await (await createRuntime('docker', config, { host })).probe();
