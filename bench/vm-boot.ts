@@ -26,7 +26,7 @@ import path from 'node:path';
 import { buildTestImages, startExecutorProcess, startRegistry } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState } from '@sandfleet/test-helpers/coordinator';
 import { loadRuntime } from '../packages/executor/src/sandbox/registry.js';
-import type { RuntimeConfig, RuntimeName } from '../packages/executor/src/sandbox/runtime.js';
+import type { OciBinary, RuntimeConfig, RuntimeName } from '../packages/executor/src/sandbox/runtime.js';
 import { buildGuestImage, downloadGuestPackages, type GuestImage } from '../packages/executor/src/sandbox/vm/guest-image.js';
 import { chooseAccelerator, type AcceleratorChoice } from '../packages/executor/src/sandbox/vm/accelerator.js';
 import { QemuVm, type QemuVmOptions } from '../packages/executor/src/sandbox/vm/qemu.js';
@@ -39,7 +39,7 @@ const VM_IMAGE_CACHE = '/var/cache/sandfleet-test/vm-image';
 const MEMORY_MIB = 512;
 
 /** One measured configuration: a runtime, and for oci the CLI it drives. */
-interface Variant { runtime: RuntimeName; label: string; ociBinary?: 'crun' | 'runc' }
+interface Variant { runtime: RuntimeName; label: string; ociBinary?: OciBinary }
 const variants = (qemuLabel: string): Variant[] => [
   { runtime: 'bwrap', label: 'bwrap' },
   { runtime: 'oci', label: 'oci (crun)', ociBinary: 'crun' },

@@ -12,7 +12,7 @@ import {
   type ParseResult,
 } from '@sandfleet/protocol';
 import { NETWORK_POLICIES, type NetworkPolicy } from './network/policy.js';
-import { RUNTIME_NAMES, type HostEnvironment, type JobLimits, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
+import { OCI_BINARIES, RUNTIME_NAMES, type HostEnvironment, type JobLimits, type RuntimeConfig, type RuntimeName } from './sandbox/runtime.js';
 import { mirrorUrl } from './image/mirrors.js';
 
 /**
@@ -135,7 +135,7 @@ const durationMs = unitValue(parseDuration);
 const sizeBytes = unitValue(parseSize);
 
 const runtimeName = z.enum(['auto', ...RUNTIME_NAMES], { error: `must be one of ${['auto', ...RUNTIME_NAMES].join(', ')}` });
-const ociRuntimeName = z.enum(['auto', 'crun', 'runc'], { error: 'must be auto, crun or runc' });
+const ociRuntimeName = z.enum(['auto', ...OCI_BINARIES], { error: `must be auto, ${OCI_BINARIES.join(' or ')}` });
 const networkPolicy = z.enum(NETWORK_POLICIES, { error: `must be ${NETWORK_POLICIES.join(' or ')}` });
 
 const longPoll = z.string().transform((v, ctx) => {
@@ -288,7 +288,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
       ? { imageStore: Object.freeze({ allowedPrivateRegistries, maxImageBytes: imageMaxBytes, cacheBytes: imageCacheBytes }) }
       : {}),
     network: network! as NetworkPolicy,
-    ...(ociRuntime === 'crun' || ociRuntime === 'runc' ? { ociBinary: ociRuntime } : {}),
+    ...(ociRuntime !== undefined && ociRuntime !== 'auto' ? { ociBinary: ociRuntime } : {}),
     limits,
     maxJobRuntimeMs: maximumRuntimePerJobMs!,
     firecracker: Object.freeze({ bin: firecrackerBin, jailerBin, useJailer: useJailer!, jailerUid: jailerUid!, jailerGid: jailerGid! }),

@@ -130,6 +130,10 @@ export interface HostEnvironment {
 }
 
 /** The part of the executor's configuration that runtimes read (parsed in config.ts). */
+/** The OCI CLIs the `oci` runtime can drive. */
+export const OCI_BINARIES = ['crun', 'runc'] as const;
+export type OciBinary = (typeof OCI_BINARIES)[number];
+
 export interface RuntimeConfig {
   /** EXECUTOR_RUNTIME; `auto` picks the strongest runtime that works here (never `shell`). */
   runtime: RuntimeName | 'auto';
@@ -144,7 +148,7 @@ export interface RuntimeConfig {
   /** EXECUTOR_NETWORK. */
   network: NetworkPolicy;
   /** EXECUTOR_OCI_RUNTIME: the CLI the `oci` runtime drives; unset means crun when usable, else runc. */
-  ociBinary?: 'crun' | 'runc' | undefined;
+  ociBinary?: OciBinary | undefined;
   limits: JobLimits;
   /** EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: a VM's agent also stops a step at the job's deadline. */
   maxJobRuntimeMs?: number | undefined;

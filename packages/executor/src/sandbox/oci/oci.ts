@@ -6,9 +6,8 @@ import { checkHostBasics, findBinary, SYSTEM_PATH, type RuntimeDeps } from '../s
 import { ImageSandbox, prepareJobResources, privateDir, writePrivateFile, type JobResources, type LaunchResult, type StepLaunch } from './image-sandbox.js';
 import { buildSpec } from './oci-spec.js';
 import { loadSeccompProfile, SECCOMP_PROFILE, SeccompUnavailableError, type SeccompProfile } from '../shared/seccomp.js';
-import { RuntimeUnavailableError, type Availability, type Runtime, type Sandbox, type SandboxOptions } from '../runtime.js';
+import { RuntimeUnavailableError, type Availability, type OciBinary, type Runtime, type Sandbox, type SandboxOptions } from '../runtime.js';
 
-export type OciBinary = 'crun' | 'runc';
 
 /**
  * Whether crun can run here. crun refuses hybrid cgroup hosts whose v2 tree still owns a controller
