@@ -44,6 +44,11 @@ export class AcceptanceCache {
     return true;
   }
 
+  /** How many acceptances are held (lapsed ones included until the next prune). */
+  get size(): number {
+    return this.accepted.size;
+  }
+
   /** Forgets every acceptance, and keeps checks under way from storing theirs. */
   clear(): void {
     this.generation++;
