@@ -7,7 +7,8 @@ import { makeTempDir, removeTempDir } from '@sandfleet/test-helpers';
 import { writeCpio, type CpioEntry } from '../../src/sandbox/vm/cpio.js';
 import { detectCompression, extractVmlinux, KernelImageError, locatePayload } from '../../src/sandbox/vm/kernel.js';
 import { decodeLz4Block, decodeLz4Legacy, Lz4Error } from '../../src/sandbox/vm/lz4.js';
-import { kernelModules, moduleLoadOrder } from '../../src/sandbox/vm/guest-image.js';
+import { dynamicLinking, ElfError } from '../../src/sandbox/vm/elf.js';
+import { kernelModules, moduleLoadOrder, programWithLibraries, VSOCK_TOOL_PATH } from '../../src/sandbox/vm/guest-image.js';
 import { guestPackages } from './fixtures.js';
 
 describe('guest image formats', { timeout: 180_000 }, () => {
@@ -49,6 +50,29 @@ describe('guest image formats', { timeout: 180_000 }, () => {
   it('decodes overlapping LZ4 matches (a run of one byte)', () => {
     // Literal "ab", then a match at offset 2 of length 4 + 2: "ababababab"... then final literal "!".
     assert.equal(decodeLz4Block(Buffer.from([0x22, 0x61, 0x62, 0x02, 0x00, 0x10, 0x21]), 64).toString(), 'abababab!');
+  });
+
+  it('reads a program\'s interpreter and needed libraries from its ELF headers, and refuses what is not ELF', () => {
+    const node = dynamicLinking(fs.readFileSync(process.execPath));
+    assert.equal(node.interpreter, '/lib64/ld-linux-x86-64.so.2');
+    assert.ok(node.needed.includes('libc.so.6'), node.needed.join(' '));
+    assert.throws(() => dynamicLinking(Buffer.from('#!/bin/sh\n')), ElfError);
+    const truncated = Buffer.from(fs.readFileSync(process.execPath).subarray(0, 64));
+    assert.throws(() => dynamicLinking(truncated), /past the end/);
+  });
+
+  it('takes socat with exactly the libraries it links, from its Debian packages', async () => {
+    const tree = path.join(dir, 'socat');
+    for (const deb of (await guestPackages()).vsockToolDebs) assert.equal(spawnSync('dpkg-deb', ['-x', deb, tree]).status, 0);
+    const entries = programWithLibraries(tree, VSOCK_TOOL_PATH);
+    const paths = entries.map((e) => e.path);
+    assert.equal(paths[0], VSOCK_TOOL_PATH);
+    assert.ok(paths.includes('lib64/ld-linux-x86-64.so.2'), paths.join(' '));
+    for (const lib of ['libc.so.6', 'libssl.so.3', 'libcrypto.so.3', 'libwrap.so.0']) assert.ok(paths.includes(`lib/x86_64-linux-gnu/${lib}`), `${lib} missing: ${paths.join(' ')}`);
+    // Every library a taken file needs is taken too, and nothing else from libc6's dozens.
+    const taken = new Set(paths.map((p) => path.basename(p)));
+    for (const e of entries) if (e.type === 'file') for (const n of dynamicLinking(e.data).needed) assert.ok(taken.has(n), `${e.path} needs ${n}`);
+    assert.ok(!taken.has('libm.so.6'), 'a library nothing links was taken');
   });
 
   it('orders the agent channel modules after their dependencies', () => {

@@ -8,6 +8,7 @@ import { isAlive, makeTempDir, removeTempDir } from '@sandfleet/test-helpers';
 import { chooseAccelerator, type AcceleratorChoice } from '../../src/sandbox/vm/accelerator.js';
 import { buildGuestImage, type GuestImage } from '../../src/sandbox/vm/guest-image.js';
 import { reapOrphanedVms, VM_DIR_PREFIX } from '../../src/sandbox/vm/janitor.js';
+import { AGENT_OVER_VSOCK_ARG, VSOCK_LOOPBACK_BRIDGE_ARG } from '../../src/sandbox/vm/guest-scripts.js';
 import { MAX_CONSOLE_LOG_BYTES, QemuVm } from '../../src/sandbox/vm/qemu.js';
 import { cachedGuestImage, guestPackages } from './fixtures.js';
 
@@ -65,6 +66,30 @@ describe('QEMU microvm guest', { timeout: 240_000 }, () => {
     assert.deepEqual(chunks.map((c) => c.stream), ['stdout', 'stderr']);
     assert.equal(chunks[1]!.text, 'second\n\x01\xff');
     assert.equal(r.exitCode, 0);
+  });
+
+  it('a step does not inherit the agent\'s channel', async () => {
+    const r = await vm!.run('[ -e /proc/$$/fd/3 ] && echo "fd 3: $(readlink /proc/$$/fd/3)"; ls /proc/$$/fd | tr "\\n" " "', 30);
+    assert.equal(r.stdout.trim(), '0 1 10 2');
+  });
+
+  it('serves over vsock when the command line says so (Firecracker\'s channel), here through the loopback bridge', async () => {
+    const other = await QemuVm.boot({ image, runDir, accelerator: choice.accelerator, memoryMiB: 256, cpus: 1, bootTimeoutMs: 120_000, kernelArgs: [AGENT_OVER_VSOCK_ARG, VSOCK_LOOPBACK_BRIDGE_ARG] });
+    try {
+      // The agent's channel is a socket socat accepted on vsock, and nothing else socat had is left
+      // open (10 is the shell reading the agent's own script).
+      const r = await other.run('a=$(ps -o pid,args | awk "/sandfleet-agent --stdio/ { print \\$1; exit }"); readlink /proc/$a/fd/3; echo $(ls /proc/$a/fd | sort -n); grep -c "^vsock_loopback " /proc/modules', 30);
+      const [channel, fds, loopback] = r.stdout.trim().split('\n');
+      assert.match(channel!, /^socket:\[\d+\]$/);
+      assert.equal(fds, '0 1 2 3 10');
+      assert.equal(loopback, '1');
+      assert.deepEqual(await other.run('echo out; echo err >&2; exit 4', 30), { stdout: 'out\n', stderr: 'err\n', exitCode: 4, timedOut: false, oomKilled: false, truncated: false });
+    } finally {
+      await other.teardown();
+    }
+    // Without the words, the agent is on its virtio port and the loopback module is not loaded.
+    const r = await vm!.run('grep -c "^vsock_loopback " /proc/modules; lsmod | grep -c "^vmw_vsock_virtio_transport "', 30);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['0', '1']);
   });
 
   it('kills a command at its wall time, children included, and keeps serving', async () => {

@@ -5,6 +5,7 @@ import { SandfleetError } from '@sandfleet/protocol';
 import { capture } from '../../process/run.js';
 import { SYSTEM_PATH } from '../shared/host.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
+import { dynamicLinking } from './elf.js';
 import { AGENT_SCRIPT, INIT_SCRIPT } from './guest-scripts.js';
 import { extractVmlinux } from './kernel.js';
 
@@ -16,21 +17,36 @@ import { extractVmlinux } from './kernel.js';
  */
 export const KERNEL_PACKAGE = 'linux-image-cloud-amd64';
 export const BUSYBOX_PACKAGE = 'busybox-static';
+/**
+ * The guest's vsock listener: Firecracker offers the agent no channel but vsock, and busybox has
+ * no vsock tool. socat comes with the shared libraries it links (read from its ELF headers), taken
+ * from its Debian dependencies.
+ */
+export const VSOCK_TOOL_PACKAGE = 'socat';
+export const VSOCK_TOOL_PATH = 'usr/bin/socat';
 /** Changes whenever the build itself changes, so old cache entries are not reused. */
-const BUILD_FORMAT = 'sandfleet-vm-guest/3';
+const BUILD_FORMAT = 'sandfleet-vm-guest/4';
 /**
  * What the guest needs as modules: virtio-mmio transport (microvm), virtio-serial ports (the agent
- * channel), virtio-blk (workspace and image disks), overlayfs (each step's writable root) and the
- * NIC a VM with a network gets (virtio_net, which pulls in net_failover and failover).
- * ext4 and crc32c are built into Debian's cloud kernel.
+ * channel under QEMU), virtio-blk (workspace and image disks), overlayfs (each step's writable
+ * root), the NIC a VM with a network gets (virtio_net, which pulls in net_failover and failover)
+ * and virtio vsock (the agent channel under Firecracker). ext4 and crc32c are built into Debian's
+ * cloud kernel.
  */
-export const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'overlay', 'virtio_net'];
+export const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'overlay', 'virtio_net', 'vmw_vsock_virtio_transport'];
+/**
+ * Loaded only when the kernel command line asks for the vsock loopback bridge (see INIT_SCRIPT):
+ * vsock inside the guest alone, for hosts without a vsock device to test the vsock agent on.
+ */
+export const LOOPBACK_MODULES = ['vsock_loopback'];
 
 export class GuestImageError extends SandfleetError {}
 
 export interface GuestPackages {
   kernelDeb: string;
   busyboxDeb: string;
+  /** socat and the packages it depends on, recursively. */
+  vsockToolDebs: string[];
 }
 
 export interface GuestImage {
@@ -83,7 +99,67 @@ export async function downloadGuestPackages(dir: string): Promise<GuestPackages>
   const depends = (await run(['dpkg-deb', '-f', meta, 'Depends'])).trim();
   const kernelPackage = /^(linux-image-[a-z0-9.+-]+)/.exec(depends)?.[1];
   if (!kernelPackage) throw new GuestImageError(`${KERNEL_PACKAGE} depends on "${depends}", not a linux-image package`);
-  return { kernelDeb: await downloadOne(kernelPackage, dir), busyboxDeb: await downloadOne(BUSYBOX_PACKAGE, dir) };
+  const kernelDeb = await downloadOne(kernelPackage, dir);
+  const busyboxDeb = await downloadOne(BUSYBOX_PACKAGE, dir);
+  const vsockToolDebs: string[] = [];
+  for (const pkg of await dependencyClosure(VSOCK_TOOL_PACKAGE)) vsockToolDebs.push(await downloadOne(pkg, dir));
+  return { kernelDeb, busyboxDeb, vsockToolDebs };
+}
+
+/** `pkg` and every package it depends on, recursively (no recommends, no virtual packages), sorted. */
+async function dependencyClosure(pkg: string): Promise<string[]> {
+  const out = await run(['apt-cache', 'depends', '--recurse', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', '--no-pre-depends', pkg]);
+  const names = out.split('\n').filter((l) => /^[a-z0-9][a-z0-9.+-]*$/.test(l));
+  if (!names.includes(pkg)) throw new GuestImageError(`apt-cache depends ${pkg} did not list ${pkg}`);
+  return [...new Set(names)].sort();
+}
+
+/** A path inside `root`, following symlinks (relative or absolute) without leaving `root`. */
+function resolveInTree(root: string, inTree: string, hops = 0): string | undefined {
+  const full = path.join(root, inTree);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(full);
+  } catch {
+    return undefined;
+  }
+  if (!st.isSymbolicLink()) return st.isFile() ? full : undefined;
+  if (hops > 8) throw new GuestImageError(`too many symlinks at ${inTree}`);
+  const target = fs.readlinkSync(full);
+  return resolveInTree(root, target.startsWith('/') ? target : path.posix.join(path.posix.dirname(inTree), target), hops + 1);
+}
+
+const LIBRARY_DIRS = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib64', 'lib', 'usr/lib'];
+const GUEST_LIBRARY_DIR = 'lib/x86_64-linux-gnu';
+
+/**
+ * The program at `program` in the unpacked tree `root`, with its interpreter and every library it
+ * needs (transitively), as initramfs entries: libraries go to /lib/x86_64-linux-gnu under their
+ * sonames, where the dynamic loader looks without a cache.
+ */
+export function programWithLibraries(root: string, program: string): CpioEntry[] {
+  const file = resolveInTree(root, program);
+  if (!file) throw new GuestImageError(`${program} is not in the unpacked packages`);
+  const first = dynamicLinking(fs.readFileSync(file));
+  const entries: CpioEntry[] = [{ path: program, type: 'file', mode: 0o755, data: fs.readFileSync(file) }];
+  if (first.interpreter) {
+    const interp = resolveInTree(root, first.interpreter);
+    if (!interp) throw new GuestImageError(`${program}'s interpreter ${first.interpreter} is not in the unpacked packages`);
+    entries.push({ path: first.interpreter.replace(/^\/+/, ''), type: 'file', mode: 0o755, data: fs.readFileSync(interp) });
+  }
+  const done = new Set<string>([path.basename(first.interpreter ?? '')]);
+  const pending = [...first.needed];
+  while (pending.length) {
+    const soname = pending.shift()!;
+    if (done.has(soname)) continue;
+    done.add(soname);
+    const lib = LIBRARY_DIRS.map((d) => resolveInTree(root, path.posix.join(d, soname))).find(Boolean);
+    if (!lib) throw new GuestImageError(`${program} needs ${soname}, which no unpacked package provides`);
+    const data = fs.readFileSync(lib);
+    pending.push(...dynamicLinking(data).needed);
+    entries.push({ path: path.posix.join(GUEST_LIBRARY_DIR, soname), type: 'file', mode: 0o644, data });
+  }
+  return entries;
 }
 
 /** The modules `wanted` need, dependencies first, read from each module's `depends=` field. */
@@ -146,7 +222,8 @@ function publish(built: string, finalDir: string, manifest: Manifest): GuestImag
 export async function buildGuestImage(packages: GuestPackages, imagesDir: string): Promise<GuestImage & { cached: boolean }> {
   const kernelDeb = fs.readFileSync(packages.kernelDeb);
   const busyboxDeb = fs.readFileSync(packages.busyboxDeb);
-  const inputDigest = sha256(BUILD_FORMAT, kernelDeb, busyboxDeb, INIT_SCRIPT, AGENT_SCRIPT, GUEST_MODULES.join(','));
+  const vsockToolDebs = packages.vsockToolDebs.map((f) => fs.readFileSync(f));
+  const inputDigest = sha256(BUILD_FORMAT, kernelDeb, busyboxDeb, ...vsockToolDebs, INIT_SCRIPT, AGENT_SCRIPT, GUEST_MODULES.join(','), LOOPBACK_MODULES.join(','));
   const finalDir = path.join(imagesDir, inputDigest);
   const existing = readManifest(finalDir);
   if (existing?.inputDigest === inputDigest) return { ...imageFrom(finalDir, existing), cached: true };
@@ -157,6 +234,8 @@ export async function buildGuestImage(packages: GuestPackages, imagesDir: string
     const unpacked = path.join(work, 'unpacked');
     await run(['dpkg-deb', '-x', packages.kernelDeb, unpacked]);
     await run(['dpkg-deb', '-x', packages.busyboxDeb, unpacked]);
+    const vsockTool = path.join(work, 'vsock-tool');
+    for (const deb of packages.vsockToolDebs) await run(['dpkg-deb', '-x', deb, vsockTool]);
     const boot = fs.readdirSync(path.join(unpacked, 'boot')).find((f) => f.startsWith('vmlinuz-'));
     if (!boot) throw new GuestImageError(`${path.basename(packages.kernelDeb)} has no /boot/vmlinuz-*`);
     const kernelRelease = boot.slice('vmlinuz-'.length);
@@ -164,8 +243,9 @@ export async function buildGuestImage(packages: GuestPackages, imagesDir: string
 
     const modules = kernelModules(path.join(unpacked, 'lib', 'modules', kernelRelease));
     const order = moduleLoadOrder(modules, GUEST_MODULES);
+    const loopbackOrder = moduleLoadOrder(modules, [...GUEST_MODULES, ...LOOPBACK_MODULES]).filter((m) => !order.includes(m));
     const entries: CpioEntry[] = [
-      ...['bin', 'data', 'dev', 'etc', 'lib', 'lib/modules', 'mnt', 'proc', 'run', 'sbin', 'sys', 'tmp', 'usr', 'usr/bin', 'usr/sbin'].map((p) => ({ path: p, type: 'dir' as const, mode: 0o755 })),
+      ...['bin', 'data', 'dev', 'etc', 'lib', 'lib/modules', GUEST_LIBRARY_DIR, 'lib64', 'mnt', 'proc', 'run', 'sbin', 'sys', 'tmp', 'usr', 'usr/bin', 'usr/sbin'].map((p) => ({ path: p, type: 'dir' as const, mode: 0o755 })),
       // The kernel opens /dev/console for init before anything is mounted.
       { path: 'dev/console', type: 'char', mode: 0o600, major: 5, minor: 1 },
       { path: 'bin/busybox', type: 'file', mode: 0o755, data: fs.readFileSync(path.join(unpacked, 'bin', 'busybox')) },
@@ -173,7 +253,9 @@ export async function buildGuestImage(packages: GuestPackages, imagesDir: string
       { path: 'init', type: 'file', mode: 0o755, data: Buffer.from(INIT_SCRIPT) },
       { path: 'sbin/sandfleet-agent', type: 'file', mode: 0o755, data: Buffer.from(AGENT_SCRIPT) },
       { path: 'etc/modules-order', type: 'file', mode: 0o644, data: Buffer.from(`${order.join('\n')}\n`) },
-      ...order.map((m) => ({ path: `lib/modules/${m}.ko`, type: 'file' as const, mode: 0o644, data: fs.readFileSync(modules.get(m)!) })),
+      { path: 'etc/modules-loopback', type: 'file', mode: 0o644, data: Buffer.from(`${loopbackOrder.join('\n')}\n`) },
+      ...[...order, ...loopbackOrder].map((m) => ({ path: `lib/modules/${m}.ko`, type: 'file' as const, mode: 0o644, data: fs.readFileSync(modules.get(m)!) })),
+      ...programWithLibraries(vsockTool, VSOCK_TOOL_PATH),
     ];
     const initramfs = writeCpio(entries);
     const manifest: Manifest = {
@@ -181,7 +263,7 @@ export async function buildGuestImage(packages: GuestPackages, imagesDir: string
       kernelRelease,
       inputDigest,
       outputDigest: sha256(vmlinux, initramfs),
-      packages: { kernel: path.basename(packages.kernelDeb), busybox: path.basename(packages.busyboxDeb) },
+      packages: { kernel: path.basename(packages.kernelDeb), busybox: path.basename(packages.busyboxDeb), vsockTool: packages.vsockToolDebs.map((f) => path.basename(f)).join(' ') },
     };
     const out = path.join(work, 'image');
     fs.mkdirSync(out);

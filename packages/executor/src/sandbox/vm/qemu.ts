@@ -35,6 +35,8 @@ export interface QemuVmOptions {
    * Without it the VM has no network device (`-nic none`).
    */
   network?: Pick<VmNetwork, 'qemuArgs' | 'kernelArgs' | 'spawnPrefix' | 'record'>;
+  /** Words added to the guest kernel's command line (e.g. the agent channel's). */
+  kernelArgs?: string[];
   /** Open a QMP socket (`qmp.sock`) in the VM's directory, which saveGuestState needs. */
   control?: boolean;
   /**
@@ -76,7 +78,7 @@ function qemuOptionValue(value: string): string {
 }
 
 export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
-  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', `tsc_early_khz=${hostTscKhz()}`, ...(o.network?.kernelArgs ?? [])];
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', `tsc_early_khz=${hostTscKhz()}`, ...(o.network?.kernelArgs ?? []), ...(o.kernelArgs ?? [])];
   return [
     '-M', 'microvm',
     '-accel', o.accelerator,
