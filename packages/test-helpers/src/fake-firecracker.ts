@@ -4,6 +4,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
+import { bridgeSocketPath, QemuBackedGuest } from './fake-firecracker-guest.js';
 
 /**
  * A stand-in for the Firecracker VMM where no Firecracker binary or usable KVM exists. It takes
@@ -12,11 +13,14 @@ import { parse } from 'yaml';
  * OpenAPI schema rejects, for unknown paths and methods, and for what Firecracker's state machine
  * rejects (pre-boot resources after InstanceStart, post-boot ones before it, InstanceStart without
  * a kernel, a second start, files that cannot be opened, a drive id that differs from its path).
- * It boots nothing. Every request is appended to `<api-sock>.requests.jsonl` so tests can see what
- * a driver sent.
+ * It boots nothing, unless started as FAKE_FIRECRACKER_QEMU_BIN: then InstanceStart boots the configured
+ * guest under QEMU (fake-firecracker-guest.ts) and vsock CONNECTs reach the guest's agent. Every
+ * request is appended to `<api-sock>.requests.jsonl` so tests can see what a driver sent.
  */
 
 export const FAKE_FIRECRACKER_BIN = fileURLToPath(new URL('../bin/fake-firecracker.js', import.meta.url));
+/** The same fake, booting the configured guest under QEMU at InstanceStart (fake-firecracker-guest.ts). */
+export const FAKE_FIRECRACKER_QEMU_BIN = fileURLToPath(new URL('../bin/fake-firecracker-qemu.js', import.meta.url));
 /** A jailer stand-in (bin/fake-jailer): the jailer's arguments and chroot layout, without chroot or uid change. */
 export const FAKE_JAILER_BIN = fileURLToPath(new URL('../bin/fake-jailer', import.meta.url));
 export const FAKE_FIRECRACKER_VERSION = '1.17.0-fake';
@@ -91,12 +95,19 @@ interface VmState {
   interfaces: Map<string, Record<string, unknown>>;
   vsock?: { guest_cid: number; uds_path: string };
   vsockServer?: net.Server;
+  apiSock: string;
+  guest?: QemuBackedGuest;
 }
 
 /** Under the fake jailer, paths Firecracker is given are inside its chroot. */
 const CHROOT = process.env.FAKE_FIRECRACKER_CHROOT;
 function inRoot(p: string): string {
   return CHROOT ? `./${p.replace(/^\/+/, '')}` : p;
+}
+
+/** Whether this process's network namespace has `dev` (/sys/class/net shows the namespace sysfs was mounted in). */
+function interfaceExists(dev: string): boolean {
+  return fs.readFileSync('/proc/self/net/dev', 'utf8').split('\n').some((l) => l.trim().startsWith(`${dev}:`));
 }
 
 function mustOpen(file: string, what: string): void {
@@ -144,7 +155,7 @@ function apply(state: VmState, method: string, template: string, params: Record<
     case 'PUT /network-interfaces/{iface_id}': {
       if (body.iface_id !== params.iface_id) throw new Fault('The id from the path does not match the id from the body!');
       const dev = String(body.host_dev_name);
-      if (dev.length > 15 || !fs.existsSync(`/sys/class/net/${dev}`)) throw new Fault(`Open tap device failed: Error while creating ifreq structure: Invalid TUN/TAP Backend provided by ${dev}.`);
+      if (dev.length > 15 || !interfaceExists(dev)) throw new Fault(`Open tap device failed: Error while creating ifreq structure: Invalid TUN/TAP Backend provided by ${dev}.`);
       state.interfaces.set(params.iface_id!, body);
       return undefined;
     }
@@ -159,14 +170,20 @@ function apply(state: VmState, method: string, template: string, params: Record<
   }
 }
 
+let bootsGuest = false;
+
 function action(state: VmState, type: string, shutdown: () => void): undefined {
   if (type === 'InstanceStart') {
     if (state.started) throw new Fault(NOT_AFTER_START);
     if (!state.bootSource) throw new Fault('Cannot start microvm without kernel configuration.');
     if (state.vsock) {
       if (fs.existsSync(inRoot(state.vsock.uds_path))) throw new Fault(`Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" })`);
-      state.vsockServer = listenVsock(inRoot(state.vsock.uds_path));
+      state.vsockServer = listenVsock(inRoot(state.vsock.uds_path), (socket, port) => {
+        if (state.guest) state.guest.connect(socket, port);
+        else socket.destroy();
+      });
     }
+    if (bootsGuest) state.guest = bootGuest(state, shutdown);
     state.started = true;
   } else if (type === 'SendCtrlAltDel') {
     if (!state.started) throw new Fault(NOT_BEFORE_START);
@@ -176,18 +193,44 @@ function action(state: VmState, type: string, shutdown: () => void): undefined {
   return undefined;
 }
 
-/** The host side of vsock: `CONNECT <port>` is answered by closing, as no guest listens here. */
-function listenVsock(udsPath: string): net.Server {
+/**
+ * The host side of vsock: a `CONNECT <port>` line, then `onConnect` takes the socket (with any
+ * bytes after the line put back). Without a booted guest nobody listens, so it is closed.
+ */
+function listenVsock(udsPath: string, onConnect: (socket: net.Socket, port: number) => void): net.Server {
   const server = net.createServer((s) => {
     let line = '';
-    s.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       line += c.toString('latin1');
-      if (line.includes('\n') || line.length > 64) s.destroy();
-    });
+      const nl = line.indexOf('\n');
+      if (nl < 0) {
+        if (line.length > 64) s.destroy();
+        return;
+      }
+      s.off('data', onData);
+      const m = /^CONNECT (\d+)$/.exec(line.slice(0, nl));
+      if (!m) { s.destroy(); return; }
+      const rest = Buffer.from(line.slice(nl + 1), 'latin1');
+      if (rest.length) s.unshift(rest);
+      onConnect(s, Number(m[1]));
+    };
+    s.on('data', onData);
     s.on('error', () => undefined);
   });
   server.listen(udsPath);
   return server;
+}
+
+/** Boots the configured guest under QEMU; the fake exits when the guest does, as Firecracker does. */
+function bootGuest(state: VmState, shutdown: () => void): QemuBackedGuest {
+  const drives = [...state.drives.values()];
+  const ordered = [...drives.filter((d) => d.is_root_device === true), ...drives.filter((d) => d.is_root_device !== true)];
+  return new QemuBackedGuest({
+    bootSource: state.bootSource!,
+    machine: state.machine,
+    drives: ordered.map((d) => ({ path_on_host: String(d.path_on_host), is_read_only: d.is_read_only === true })),
+    interfaces: [...state.interfaces.values()].map((n) => ({ host_dev_name: String(n.host_dev_name), ...(typeof n.guest_mac === 'string' ? { guest_mac: n.guest_mac } : {}) })),
+  }, bridgeSocketPath(state.apiSock), inRoot, shutdown);
 }
 
 function send(res: http.ServerResponse, status: number, body?: unknown): void {
@@ -210,7 +253,8 @@ function parseArgs(argv: string[]): { apiSock: string; id: string } | string {
   return { apiSock, id };
 }
 
-export function main(argv: string[]): void {
+export function main(argv: string[], options: { guest?: 'qemu' } = {}): void {
+  bootsGuest = options.guest === 'qemu';
   if (argv[0] === '--version') {
     process.stdout.write(`Firecracker v${FAKE_FIRECRACKER_VERSION}\n`);
     return;
@@ -227,9 +271,10 @@ export function main(argv: string[]): void {
   }
   const routes = loadRoutes();
   const requestLog = `${args.apiSock}.requests.jsonl`;
-  const state: VmState = { id: args.id, started: false, machine: { vcpu_count: 1, mem_size_mib: 128, smt: false }, drives: new Map(), interfaces: new Map() };
+  const state: VmState = { id: args.id, started: false, machine: { vcpu_count: 1, mem_size_mib: 128, smt: false }, drives: new Map(), interfaces: new Map(), apiSock: args.apiSock };
   const shutdown = () => {
     state.vsockServer?.close();
+    state.guest?.kill();
     process.exit(0);
   };
   const server = http.createServer((req, res) => {

@@ -2,12 +2,12 @@ import pc from 'picocolors';
 import { ConfigError, loadConfig } from '../config.js';
 import { chooseAccelerator } from '../sandbox/vm/accelerator.js';
 import { findFirecrackerBinaries } from '../sandbox/vm/firecracker/binaries.js';
-import { FirecrackerVm } from '../sandbox/vm/firecracker/vm.js';
-import { GUEST_AGENT_OVER_VSOCK } from '../sandbox/vm/firecracker.js';
+import { FirecrackerJobVm } from '../sandbox/vm/firecracker/job-vm.js';
 import { guestImagesDir, installedGuestImage, type GuestImage } from '../sandbox/vm/guest-image.js';
 import { vmRunDir } from '../sandbox/vm/install.js';
 import { describeKvm, kvmFacts, kvmUnusableReason } from '../sandbox/vm/kvm-host.js';
 import { QemuVm } from '../sandbox/vm/qemu.js';
+import type { JobVm } from '../sandbox/vm/vm-sandbox.js';
 import { vmmTools } from '../sandbox/vm/vmm-tools.js';
 
 /**
@@ -55,19 +55,24 @@ export async function runTestVm(env: NodeJS.ProcessEnv, o: TestVmOptions): Promi
   try {
     vm = await QemuVm.boot({ image, runDir, accelerator: choice.accelerator, memoryMiB: 256, cpus: 1, bootTimeoutMs: o.bootTimeoutMs ?? 120_000 });
     o.write(`${pc.green('✓')} booted (qemu microvm, ${choice.accelerator}) in ${vm.bootMs} ms`);
-    const started = Date.now();
-    const r = await vm.run(o.command, 60);
-    const roundTrip = Date.now() - started;
-    if (r.exitCode !== 0) return fail(`\`${o.command}\` in the guest exited ${r.exitCode}: ${r.stderr.trim().slice(0, 500)}`, 'check the command; the guest has busybox only');
-    o.write(`${pc.green('✓')} \`${o.command}\` → ${r.stdout.trim().slice(0, 500)}`);
-    o.write(`timings: boot ${vm.bootMs} ms, command round trip ${roundTrip} ms`);
-    return true;
+    return await runCommand(vm, o, fail);
   } catch (err) {
     return fail(`the VM failed: ${err instanceof Error ? err.message.slice(0, 1500) : String(err)}`,
       choice.accelerator === 'kvm' ? 'retry with KVM unavailable to confirm TCG works; check dmesg for KVM errors' : 'rebuild the guest image (executor install vm-image); the console tail above shows where the guest stopped');
   } finally {
     await vm?.teardown();
   }
+}
+
+/** Runs the command in a booted VM and prints the result and the timings. */
+async function runCommand(vm: JobVm, o: TestVmOptions, fail: (what: string, fix: string) => boolean): Promise<boolean> {
+  const started = Date.now();
+  const r = await vm.run(o.command, 60);
+  const roundTrip = Date.now() - started;
+  if (r.exitCode !== 0) return fail(`\`${o.command}\` in the guest exited ${r.exitCode}: ${r.stderr.trim().slice(0, 500)}`, 'check the command; the guest has busybox only');
+  o.write(`${pc.green('✓')} \`${o.command}\` → ${r.stdout.trim().slice(0, 500)}`);
+  o.write(`timings: boot ${vm.bootMs} ms, command round trip ${roundTrip} ms`);
+  return true;
 }
 
 async function testFirecracker(
@@ -83,21 +88,20 @@ async function testFirecracker(
   o.write(`${pc.green('✓')} firecracker ${binaries.firecracker}${binaries.jailer ? ` (jailer ${binaries.jailer})` : ''}`);
   const unusable = kvmUnusableReason(kvmFacts());
   if (unusable) return fail(`Firecracker needs KVM: ${unusable}`, 'run on a host with hardware virtualisation (bare metal or nested VMX/SVM), or use EXECUTOR_RUNTIME=qemu, which falls back to TCG');
-  let vm: FirecrackerVm | undefined;
+  let vm: FirecrackerJobVm | undefined;
   try {
-    vm = await FirecrackerVm.launch({
+    vm = await FirecrackerJobVm.start({
       firecracker: binaries.firecracker,
       jailer: binaries.jailer ? { binary: binaries.jailer, uid: settings?.jailerUid ?? 65534, gid: settings?.jailerGid ?? 65534 } : undefined,
-      runDir, kernelPath: image.kernelPath, initrdPath: image.initrdPath, bootArgs: 'console=ttyS0 reboot=k panic=1 pci=off quiet',
-      vcpus: 1, memoryMiB: 256, workspaceBytes: Math.min(diskBytes, 256 << 20),
+      runDir, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
+      vcpus: 1, memoryMiB: 256, workspaceBytes: Math.min(diskBytes, 256 << 20), bootTimeoutMs: o.bootTimeoutMs ?? 120_000,
     });
-    o.write(`${pc.green('✓')} started: API up in ${vm.timings.apiReadyMs} ms, configured and InstanceStart in ${vm.timings.configureAndStartMs} ms`);
-    if (!GUEST_AGENT_OVER_VSOCK) return fail(`cannot run \`${o.command}\`: this build's guest image has no agent on vsock (Firecracker has no virtio-serial)`, 'use EXECUTOR_RUNTIME=qemu (with KVM where it boots) until the guest image carries a vsock agent');
-    return true;
+    const { apiReadyMs, configureAndStartMs } = vm.vm.timings;
+    o.write(`${pc.green('✓')} started: API up in ${apiReadyMs} ms, configured and InstanceStart in ${configureAndStartMs} ms, agent answered on vsock after ${vm.bootMs} ms`);
+    return await runCommand(vm, o, fail);
   } catch (err) {
-    return fail(`Firecracker failed: ${err instanceof Error ? err.message.slice(0, 1500) : String(err)}`, 'see the firecracker output above; check the binary\'s version and /dev/kvm permissions');
+    return fail(`Firecracker failed: ${err instanceof Error ? err.message.slice(0, 1500) : String(err)}`, 'see the firecracker output above; check the binary\'s version, /dev/kvm permissions, and that the guest image is current (executor install vm-image)');
   } finally {
-    await vm?.stop();
-    await vm?.cleanup();
+    await vm?.teardown();
   }
 }

@@ -24,7 +24,7 @@ const LOADERS: Record<RuntimeName, RuntimeLoader> = {
   gvisor: async (config, options) => new (await import('./oci/gvisor.js')).GvisorRuntime(await deps(config, options)),
   docker: async (config, options) => new (await import('./docker/docker.js')).DockerRuntime(await deps(config, options)),
   qemu: async (config, options) => new (await import('./vm/qemu-runtime.js')).QemuRuntime(await deps(config, options)),
-  firecracker: async (config, options) => new (await import('./vm/firecracker.js')).FirecrackerRuntime(config, options.host?.path),
+  firecracker: async (config, options) => new (await import('./vm/firecracker.js')).FirecrackerRuntime(await deps(config, options)),
 };
 
 /** Loads and builds the runtime called `name`. */

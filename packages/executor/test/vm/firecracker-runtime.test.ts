@@ -7,6 +7,7 @@ import { FAKE_FIRECRACKER_BIN } from '@sandfleet/test-helpers/fake-firecracker';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { RuntimeUnavailableError } from '../../src/sandbox/runtime.js';
 import { AUTO_ORDER, selectRuntime } from '../../src/sandbox/select.js';
+import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import { findFirecrackerBinaries } from '../../src/sandbox/vm/firecracker/binaries.js';
 import { firecrackerAvailability, FirecrackerLimitsError, FirecrackerRuntime, machineForLimits, type FirecrackerFacts } from '../../src/sandbox/vm/firecracker.js';
 import { kvmFacts, kvmUnusableReason } from '../../src/sandbox/vm/kvm-host.js';
@@ -19,6 +20,7 @@ function config(env: Record<string, string> = {}) {
   return loadConfig({ ...BASE, EXECUTOR_STATE_DIR: stateDir, ...env }, { hostname: () => 'h', randomUUID: () => 'u', tmpdir: () => work });
 }
 
+const USR_BIN_HOST = { path: '/usr/bin', home: undefined, dockerHost: undefined, underTestRunner: true };
 const INTEL = 'flags\t\t: fpu vme de pse tsc msr pae mce cx8 vmx sse2\n';
 const NO_VIRT = 'flags\t\t: fpu vme de pse tsc msr pae mce cx8 sse2\n';
 
@@ -79,21 +81,18 @@ describe('firecracker runtime selection', () => {
   it('auto prefers firecracker only with the binary and working KVM, and otherwise says why not', async () => {
     assert.equal(AUTO_ORDER[0], 'firecracker');
     const binaries = { firecracker: '/opt/fc/firecracker', jailer: undefined, notes: ['no jailer'] };
-    const ready: FirecrackerFacts = { binaries, kvmProblem: undefined, kvmProof: 'a KVM test guest booted in 800 ms', guestAgentOverVsock: true };
+    const ready: FirecrackerFacts = { binaries, kvmProblem: undefined, kvmProof: 'a KVM test guest booted in 800 ms' };
     assert.deepEqual(firecrackerAvailability(ready), { available: true, reason: '/opt/fc/firecracker with KVM (a KVM test guest booted in 800 ms); no jailer' });
     assert.match(firecrackerAvailability({ ...ready, binaries: { firecracker: undefined, jailer: undefined, notes: ['no firecracker binary'] } }).reason, /no firecracker binary/);
     assert.equal(firecrackerAvailability({ ...ready, kvmProblem: '/dev/kvm is absent' }).available, false);
-    const agentless = firecrackerAvailability({ ...ready, guestAgentOverVsock: false });
-    assert.equal(agentless.available, false);
-    assert.match(agentless.reason, /no agent on vsock/);
 
     // The real probe on this host with the fake binary: KVM is the blocker (absent, PVM, or no guest image).
     const c = config({ EXECUTOR_FIRECRACKER_BIN: FAKE_FIRECRACKER_BIN });
-    const probe = await new FirecrackerRuntime(c.runtimeConfig, '/usr/bin', { device: path.join(work, 'no-kvm') }).probe();
+    const probe = await new FirecrackerRuntime(makeRuntimeDeps(c.runtimeConfig, { host: USR_BIN_HOST }), { device: path.join(work, 'no-kvm') }).probe();
     assert.equal(probe.available, false);
     assert.match(probe.reason, /KVM does not work here: .*no-kvm is absent/);
     const fakeKvm = path.join(work, 'kvm');
-    const noImage = await new FirecrackerRuntime(c.runtimeConfig, '/usr/bin', { device: fakeKvm, cpuinfo: INTEL, modules: '' }).probe();
+    const noImage = await new FirecrackerRuntime(makeRuntimeDeps(c.runtimeConfig, { host: USR_BIN_HOST }), { device: fakeKvm, cpuinfo: INTEL, modules: '' }).probe();
     assert.match(noImage.reason, /KVM test boot needs the guest image: no guest image installed .*executor install vm-image/);
     const selection = await selectRuntime({ ...c.runtimeConfig, runtime: 'auto' });
     assert.notEqual(selection.runtime.name, 'firecracker');

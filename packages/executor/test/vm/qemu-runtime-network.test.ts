@@ -1,5 +1,6 @@
 /**
- * EXECUTOR_NETWORK=public on the qemu runtime, in this process (an executor process refuses to
+ * EXECUTOR_NETWORK=public on the VM runtimes (qemu, and firecracker with the Firecracker stand-in
+ * that boots its guest under QEMU, jailed when root, so its tap and --netns are exercised), in this process (an executor process refuses to
  * wire job networks to the host under the test runner): the runtime gets a test uplink into a
  * test upstream namespace, a job dequeued from a real coordinator is prepared (one VM boot), and
  * its one step probes the public stand-in, the job resolver and every blocked address.
@@ -15,7 +16,12 @@ import { capture } from '../../src/process/run.js';
 import type { RuntimeConfig, Sandbox } from '../../src/sandbox/runtime.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import { NETWORK_RECORD_FILE, VM_DIR_PREFIX } from '../../src/sandbox/vm/janitor.js';
+import { FAKE_FIRECRACKER_QEMU_BIN, FAKE_JAILER_BIN } from '@sandfleet/test-helpers/fake-firecracker';
+import { firecrackerLauncher } from '../../src/sandbox/vm/firecracker.js';
+import type { GuestImage } from '../../src/sandbox/vm/guest-image.js';
+import { vmRunDir } from '../../src/sandbox/vm/install.js';
 import { QemuRuntime } from '../../src/sandbox/vm/qemu-runtime.js';
+import { VmSandbox } from '../../src/sandbox/vm/vm-sandbox.js';
 import { assertAllBlocked, BLOCKED, blockedProbeScript, OUTSIDE, startUpstream, tcp, type TestUpstream } from '../sandbox/upstream.js';
 import { cachedGuestImage } from './fixtures.js';
 
@@ -33,10 +39,12 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
   let stateDir: string;
   let workspaceDir: string;
   let sandbox: Sandbox | undefined;
+  let image: GuestImage;
 
   before(async () => {
     stateDir = makeTempDir('sandfleet-qemu-net-');
-    const [image, testImages] = await Promise.all([cachedGuestImage(), buildTestImages()]);
+    let testImages;
+    [image, testImages] = await Promise.all([cachedGuestImage(), buildTestImages()]);
     fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
     fs.symlinkSync(image.dir, path.join(stateDir, 'vm-images', image.inputDigest));
     fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${image.inputDigest}\n`);
@@ -66,7 +74,7 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
     if (stateDir) removeTempDir(stateDir);
   });
 
-  const publicRuntime = (diskBytes: number) => {
+  const publicRuntime = (diskBytes: number, vmm: 'qemu' | 'firecracker' = 'qemu') => {
     const config: RuntimeConfig = {
       runtime: 'qemu',
       stateDir,
@@ -75,7 +83,12 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
       network: 'public',
       limits: { cpus: 1, memoryBytes: 256 << 20, pids: 256, diskBytes },
     };
-    return new QemuRuntime(makeRuntimeDeps(config, { uplink: upstream.uplink }));
+    const deps = makeRuntimeDeps(config, { uplink: upstream.uplink });
+    if (vmm === 'qemu') return new QemuRuntime(deps);
+    const runDir = vmRunDir(stateDir);
+    const jailer = process.getuid?.() === 0 ? FAKE_JAILER_BIN : undefined;
+    const launcher = firecrackerLauncher({ ...config, runtime: 'firecracker' }, { firecracker: FAKE_FIRECRACKER_QEMU_BIN, jailer, notes: [] }, image, runDir, 180_000);
+    return { runDir, prepare: async (options: Parameters<QemuRuntime['prepare']>[0]) => new VmSandbox(deps, options, launcher) };
   };
   const workspaceRequest = (job: ExecutorJob) => {
     const ctx: JobLogContext = { client, job, redactor: new Redactor(buildRedactions(ACCESS_TOKEN, {}, [job.token])), flushIntervalMs: 100 };
@@ -93,7 +106,7 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
     return [`sfj-${safe}-`, `sfr-${safe}-`];
   };
 
-  it('one VM: reaches the public stand-in, resolves through the job resolver, every blocked address fails; teardown leaves no netns or VM dir', async () => {
+  for (const vmm of ['qemu', 'firecracker'] as const) it(`${vmm}: one VM reaches the public stand-in, resolves through the job resolver, every blocked address fails; teardown leaves no netns or VM dir`, async () => {
     const imageRef = `${registry.host}/test/busybox-root:1`;
     const commands = [
       'set +e',
@@ -104,8 +117,8 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
       blockedProbeScript(BLOCKED, { icmp: true }),
     ];
     const job = await dequeue({ dockerSteps: [{ key: 'net', image: imageRef, commands }] });
-    const runtime = publicRuntime(256 << 20);
-    const jobId = taggedJobId(`qemu-net-${job.id}`);
+    const runtime = publicRuntime(256 << 20, vmm);
+    const jobId = taggedJobId(`${vmm}-net-${job.id}`);
     const signal = AbortSignal.timeout(240_000);
     sandbox = await runtime.prepare({ jobId, workspaceDir, signal, progress: () => {} });
     const [script] = await sandbox.prepareWorkspace!(workspaceRequest(job), signal);

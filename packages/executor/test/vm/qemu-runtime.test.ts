@@ -10,14 +10,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildTestImages, createGitRepository, isAlive, makeTempDir, removeTempDir, startExecutorProcess, startRegistry, waitFor, type ExecutorProcess, type TestRegistry } from '@sandfleet/test-helpers';
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
-import { NETWORK_RECORD_FILE, VM_DIR_PREFIX, QEMU_PID_FILE } from '../../src/sandbox/vm/janitor.js';
+import { NETWORK_RECORD_FILE, QEMU_PID_FILE } from '../../src/sandbox/vm/janitor.js';
 import { QemuRuntime, vmShape } from '../../src/sandbox/vm/qemu-runtime.js';
 import { selectRuntime } from '../../src/sandbox/select.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig } from '../../src/sandbox/runtime.js';
-import { cachedGuestImage } from './fixtures.js';
+import { cachedGuestImage, logsOf, stepOut, submitJob, vmDirsIn } from './fixtures.js';
 
-interface LogEntry { key: string; out?: string; exitCode?: number }
 
 describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, () => {
   let coordinator: CoordinatorProcess;
@@ -40,14 +39,8 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     EXECUTOR_CLEANUP_TASK_INTERVAL: '2s',
     ...extra,
   });
-  const vmDirs = () => (fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((n) => n.startsWith(VM_DIR_PREFIX)) : []);
-  const submit = async (body: Record<string, unknown>): Promise<number> => {
-    const r = await coordinator.api('POST', '/api/jobs', { queue: 'batches', ...body });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.id as number;
-  };
-  const logsOf = (job: { executionLogs?: LogEntry[] }) => job.executionLogs ?? [];
-  const stepOut = (job: { executionLogs?: LogEntry[] }, key: string) => logsOf(job).find((e) => e.key === key)?.out ?? '';
+  const vmDirs = () => vmDirsIn(runDir);
+  const submit = (body: Record<string, unknown>) => submitJob(coordinator, body);
   /** The QEMU of the one VM running now, once its step printed `marker`. */
   const runningVm = async (id: number, marker: RegExp): Promise<{ dir: string; pid: number }> => {
     try {

@@ -54,6 +54,6 @@ describe('executor test-vm', { timeout: 240_000 }, () => {
     const fake = await testVm({ EXECUTOR_STATE_DIR: stateDir, EXECUTOR_RUNTIME: 'firecracker', EXECUTOR_FIRECRACKER_BIN: FAKE_FIRECRACKER_BIN });
     assert.equal(fake.passed, false);
     // This host has no usable KVM (absent, or PVM without VMX/SVM); where it has, the fake boots nothing.
-    assert.match(fake.lines.join('\n'), /Firecracker needs KVM: |cannot run `uname -r`: this build's guest image has no agent on vsock/);
+    assert.match(fake.lines.join('\n'), /Firecracker needs KVM: /);
   });
 });

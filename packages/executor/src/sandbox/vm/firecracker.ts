@@ -1,19 +1,15 @@
 import os from 'node:os';
 import { SandfleetError } from '@sandfleet/protocol';
-import { RuntimeUnavailableError, type Availability, type JobLimits, type Runtime, type RuntimeConfig } from '../runtime.js';
-import { SYSTEM_PATH } from '../shared/host.js';
+import { RuntimeUnavailableError, type Availability, type JobLimits, type Runtime, type RuntimeConfig, type Sandbox, type SandboxOptions } from '../runtime.js';
+import type { RuntimeDeps } from '../shared/host.js';
 import { acceleratorOnce } from './accelerator.js';
 import { findFirecrackerBinaries, type FirecrackerBinaries } from './firecracker/binaries.js';
-import { guestImagesDir, installedGuestImage } from './guest-image.js';
+import { FirecrackerJobVm } from './firecracker/job-vm.js';
+import { guestImagesDir, installedGuestImage, type GuestImage } from './guest-image.js';
 import { vmRunDir } from './install.js';
+import { reapOrphanedVms } from './janitor.js';
 import { kvmFacts, kvmUnusableReason, type KvmSources } from './kvm-host.js';
-
-/**
- * Whether this build's guest image has an agent listening on vsock. Firecracker has no
- * virtio-serial, and the busybox guest has no vsock tool yet, so jobs cannot run in a Firecracker
- * VM; the driver (firecracker/vm.ts) and its API lifecycle are complete and tested.
- */
-export const GUEST_AGENT_OVER_VSOCK = false;
+import { VmSandbox, type JobVm, type VmBootRequest, type VmLauncher } from './vm-sandbox.js';
 
 export interface FirecrackerFacts {
   binaries: FirecrackerBinaries;
@@ -21,17 +17,13 @@ export interface FirecrackerFacts {
   kvmProblem: string | undefined;
   /** What proved KVM, e.g. "a KVM test guest booted in 900 ms". */
   kvmProof?: string;
-  guestAgentOverVsock: boolean;
 }
 
-/** The decision, apart from how the facts are gathered: binary, then KVM, then the guest agent. */
+/** The decision, apart from how the facts are gathered: binary, then KVM. */
 export function firecrackerAvailability(f: FirecrackerFacts): Availability {
   if (!f.binaries.firecracker) return { available: false, reason: f.binaries.notes.join('; ') };
   if (f.kvmProblem) return { available: false, reason: `${f.binaries.firecracker} found, but KVM does not work here: ${f.kvmProblem}` };
   const jail = f.binaries.jailer ? `jailed by ${f.binaries.jailer}` : f.binaries.notes.join('; ');
-  if (!f.guestAgentOverVsock) {
-    return { available: false, reason: `${f.binaries.firecracker} and KVM work (${f.kvmProof ?? 'KVM usable'}), but this build's guest image has no agent on vsock, so jobs cannot run in Firecracker yet; use EXECUTOR_RUNTIME=qemu with KVM` };
-  }
   return { available: true, reason: `${f.binaries.firecracker} with KVM (${f.kvmProof ?? 'KVM usable'}); ${jail}` };
 }
 
@@ -55,31 +47,74 @@ export function machineForLimits(limits: JobLimits, hostCpus = os.availableParal
   return { vcpus, memoryMiB, workspaceBytes: limits.diskBytes };
 }
 
-/** One Firecracker microVM per job on KVM hosts; see GUEST_AGENT_OVER_VSOCK for what is missing. */
+/** A guest that has not answered by then on KVM is not coming up. */
+const BOOT_TIMEOUT_MS = 30_000;
+
+/** One Firecracker microVM per job on KVM hosts (VmSandbox with a FirecrackerLauncher). */
 export class FirecrackerRuntime implements Runtime {
   readonly name = 'firecracker' as const;
   readonly isolating = true;
+  private readonly config: RuntimeConfig;
 
-  constructor(private readonly config: RuntimeConfig, private readonly searchPath = SYSTEM_PATH, private readonly kvm: KvmSources = {}) {}
+  constructor(private readonly deps: RuntimeDeps, private readonly kvm: KvmSources = {}) {
+    this.config = deps.config;
+  }
 
   async facts(): Promise<FirecrackerFacts> {
-    const binaries = findFirecrackerBinaries(this.config.firecracker, this.searchPath);
-    const base = { binaries, guestAgentOverVsock: GUEST_AGENT_OVER_VSOCK };
+    const binaries = findFirecrackerBinaries(this.config.firecracker, this.deps.host.path);
     // Cheap checks first: without a binary there is no point in a KVM test boot.
-    if (!binaries.firecracker) return { ...base, kvmProblem: 'not checked' };
+    if (!binaries.firecracker) return { binaries, kvmProblem: 'not checked' };
     const unusable = kvmUnusableReason(kvmFacts(this.kvm));
-    if (unusable) return { ...base, kvmProblem: unusable };
+    if (unusable) return { binaries, kvmProblem: unusable };
     const installed = installedGuestImage(guestImagesDir(this.config.stateDir));
-    if ('missing' in installed) return { ...base, kvmProblem: `a KVM test boot needs the guest image: ${installed.missing}` };
+    if ('missing' in installed) return { binaries, kvmProblem: `a KVM test boot needs the guest image: ${installed.missing}` };
     const choice = await acceleratorOnce({ image: installed.image, runDir: vmRunDir(this.config.stateDir) });
-    return choice.accelerator === 'kvm' ? { ...base, kvmProblem: undefined, kvmProof: choice.reason } : { ...base, kvmProblem: choice.reason };
+    return choice.accelerator === 'kvm' ? { binaries, kvmProblem: undefined, kvmProof: choice.reason } : { binaries, kvmProblem: choice.reason };
   }
 
   async probe(): Promise<Availability> {
     return firecrackerAvailability(await this.facts());
   }
 
-  async prepare(): Promise<never> {
-    throw new RuntimeUnavailableError(this.name, (await this.probe()).reason);
+  async prepare(options: SandboxOptions): Promise<Sandbox> {
+    const facts = await this.facts();
+    const availability = firecrackerAvailability(facts);
+    if (!availability.available) throw new RuntimeUnavailableError(this.name, availability.reason);
+    const installed = installedGuestImage(guestImagesDir(this.config.stateDir));
+    if ('missing' in installed) throw new RuntimeUnavailableError(this.name, installed.missing);
+    return new VmSandbox(this.deps, options, firecrackerLauncher(this.config, facts.binaries, installed.image, vmRunDir(this.config.stateDir)));
   }
+
+  /** Kills and removes VMs whose executor died. */
+  reapLeftovers(): Promise<string[]> {
+    return reapOrphanedVms(vmRunDir(this.config.stateDir));
+  }
+}
+
+/**
+ * Firecracker's half of a job VM: drives in order (the guest names them vda, vdb, …), the tap the
+ * network layer made, Firecracker (or the jailer) inside the job's network namespace, the agent
+ * over vsock. Exported for tests, which run it with a Firecracker stand-in.
+ */
+export function firecrackerLauncher(config: RuntimeConfig, binaries: FirecrackerBinaries, image: GuestImage, runDir: string, bootTimeoutMs = BOOT_TIMEOUT_MS): VmLauncher {
+  const machine = machineForLimits(config.limits);
+  const settings = config.firecracker;
+  const jailer = binaries.jailer ? { binary: binaries.jailer, uid: settings?.jailerUid ?? 65534, gid: settings?.jailerGid ?? 65534 } : undefined;
+  const firecracker = binaries.firecracker;
+  if (!firecracker) throw new RuntimeUnavailableError('firecracker', binaries.notes.join('; '));
+  return {
+    runtimeName: 'firecracker',
+    runDir,
+    shape: { memoryMiB: machine.memoryMiB, cpus: machine.vcpus },
+    diskNaming: 'order',
+    description: jailer ? 'firecracker, jailed' : 'firecracker',
+    boot: (r: VmBootRequest): Promise<JobVm> => FirecrackerJobVm.start({
+      firecracker, jailer, runDir, vmDir: r.vmDir, netnsPath: r.network.netnsPath,
+      kernelPath: image.kernelPath, initrdPath: image.initrdPath, kernelArgs: r.network.kernelArgs,
+      vcpus: machine.vcpus, memoryMiB: machine.memoryMiB, workspaceBytes: 0,
+      drives: r.disks.map((d, i) => ({ id: i === 0 ? 'workspace' : `image${i - 1}`, pathOnHost: d.path, readOnly: d.readOnly })),
+      tap: r.network.tap ? { hostDevName: r.network.tap.name, guestMac: r.network.tap.mac } : undefined,
+      bootTimeoutMs, signal: r.signal,
+    }),
+  };
 }

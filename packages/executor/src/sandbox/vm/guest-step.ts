@@ -11,20 +11,34 @@ import { shellQuote } from '../oci/image-sandbox.js';
 export const WORKSPACE_SERIAL = 'sf-ws';
 export const imageSerial = (index: number): string => `sf-img${index}`;
 
-const DEV_OF = `dev_of() { for b in /sys/block/vd*; do [ "$(cat "$b/serial" 2>/dev/null)" = "$1" ] && { echo "/dev/\${b##*/}"; return 0; }; done; echo "no disk with serial $1" >&2; return 1; }`;
+/**
+ * How the guest tells its disks apart. QEMU gives each virtio-blk disk a serial. Firecracker has
+ * none to give (its device id is derived from the backing file), but attaches drives in the order
+ * they were configured, which the guest sees as vda, vdb, …
+ */
+export type DiskNaming = 'serial' | 'order';
 
-/** Mounts the workspace disk at /data and image disk i read-only at /mnt/img<i>. */
-export function setupScript(imageCount: number): string {
-  const lines = [
-    'set -e',
-    DEV_OF,
-    `mount -t ext4 -o nosuid,nodev "$(dev_of ${WORKSPACE_SERIAL})" /data`,
+const DEV_BY_SERIAL = `dev_of() { for b in /sys/block/vd*; do [ "$(cat "$b/serial" 2>/dev/null)" = "$1" ] && { echo "/dev/\${b##*/}"; return 0; }; done; echo "no disk with serial $1" >&2; return 1; }`;
+/** `dev_of <position>`: the position's vd name. */
+const DEV_BY_ORDER = `dev_of() { set -- $(echo abcdefghijklmnopqrstuvwxyz | cut -c$(($1 + 1))); [ -b "/dev/vd$1" ] || { echo "no disk /dev/vd$1" >&2; return 1; }; echo "/dev/vd$1"; }`;
+/** The host knows each disk's size: a disk in the wrong place (or missing) stops the job before anything mounts. */
+const CHECK_SIZE = `check_size() { n=\${1#/dev/}; [ "$(($(cat /sys/block/$n/size) * 512))" = "$2" ] || { echo "$1 is $(($(cat /sys/block/$n/size) * 512)) bytes, expected $2" >&2; return 1; }; }`;
+
+/**
+ * Mounts the workspace disk at /data and image disk i read-only at /mnt/img<i>. `sizes` are the
+ * disks' sizes in bytes, workspace first, as attached.
+ */
+export function setupScript(imageCount: number, naming: DiskNaming, sizes: readonly number[]): string {
+  if (sizes.length !== imageCount + 1) throw new RangeError(`setupScript: ${sizes.length} sizes for ${imageCount + 1} disks`);
+  const ref = (i: number) => (naming === 'order' ? String(i) : i === 0 ? WORKSPACE_SERIAL : imageSerial(i - 1));
+  const lines = ['set -e', naming === 'order' ? DEV_BY_ORDER : DEV_BY_SERIAL, CHECK_SIZE];
+  for (let i = 0; i <= imageCount; i++) lines.push(`d${i}=$(dev_of ${ref(i)})`, `check_size "$d${i}" ${sizes[i]}`);
+  lines.push(
+    'mount -t ext4 -o nosuid,nodev "$d0" /data',
     // mkfs made it; the workspace is the job's files only.
     'rmdir /data/lost+found 2>/dev/null || true',
-  ];
-  for (let i = 0; i < imageCount; i++) {
-    lines.push(`mkdir -p /mnt/img${i}`, `mount -t ext4 -o ro,nodev "$(dev_of ${imageSerial(i)})" /mnt/img${i}`);
-  }
+  );
+  for (let i = 0; i < imageCount; i++) lines.push(`mkdir -p /mnt/img${i}`, `mount -t ext4 -o ro,nodev "$d${i + 1}" /mnt/img${i}`);
   return `${lines.join('\n')}\n`;
 }
 

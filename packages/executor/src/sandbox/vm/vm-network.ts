@@ -27,6 +27,10 @@ export interface VmNetwork {
   kernelArgs: string[];
   /** Prepended to QEMU's argv: enters the job's network namespace. */
   spawnPrefix: string[];
+  /** The job's network namespace, for a VMM that enters it itself (the jailer's --netns). */
+  netnsPath: string;
+  /** The tap in that namespace and the MAC the guest's NIC gets; undefined with policy `none`. */
+  tap?: { name: string; mac: string };
   /** What the VM janitor removes when the VM's owner died. */
   record: JobNetworkRecord;
   /** Removes the tap and the bridge; the JobNetwork itself is destroyed by its owner, after the VM. */
@@ -58,7 +62,7 @@ function enterNetns(network: JobNetwork): string[] {
 /** Wires a tap for one VM into `network` (made by createJobNetwork for this job, unused by anything else). */
 export async function attachVmNetwork(network: JobNetwork): Promise<VmNetwork> {
   if (network.policy === 'none') {
-    return { qemuArgs: ['-nic', 'none'], kernelArgs: [], spawnPrefix: enterNetns(network), record: network.record, destroy: async () => {} };
+    return { qemuArgs: ['-nic', 'none'], kernelArgs: [], spawnPrefix: enterNetns(network), netnsPath: network.netnsPath, record: network.record, destroy: async () => {} };
   }
   const ns = network.name;
   const destroy = async () => {
@@ -85,6 +89,8 @@ export async function attachVmNetwork(network: JobNetwork): Promise<VmNetwork> {
     ],
     kernelArgs: guestKernelArgs(network.dnsServers),
     spawnPrefix: enterNetns(network),
+    netnsPath: network.netnsPath,
+    tap: { name: TAP_NAME, mac: GUEST_MAC },
     record: network.record,
     destroy,
   };

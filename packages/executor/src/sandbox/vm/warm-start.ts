@@ -18,9 +18,13 @@ import { QMP_SOCKET, QemuVm, type QemuVmOptions } from './qemu.js';
  * The guest has no disk; its root is the initramfs, in that memory.
  *
  * A restored guest resumes with the save's kernel RNG state and clock, so restoreGuest's first
- * step mixes host random bytes into the guest's pool and sets its clock, and with a NIC forgets the
- * saving VM's router MAC (each job's router has its own; the addresses are the same in every job,
- * so one saved state serves every job of a host). The state fits only the device set it was saved
+ * step mixes host random bytes into the guest's input pool and sets its clock, and with a NIC
+ * forgets the saving VM's router MAC (each job's router has its own; the addresses are the same in
+ * every job, so one saved state serves every job of a host). Mixing is not reseeding: the guest's
+ * CRNG takes the new bytes in only at its next reseed (at least a second of guest time after the
+ * last one), so two guests restored from one state can draw the same random bytes until then.
+ * That, besides the disks, is why the runtimes do not restore per job yet: it needs a forced
+ * reseed (a VM generation id device, or RNDRESEEDCRNG from inside the guest). The state fits only the device set it was saved
  * with: the save records a fingerprint of the options that shape it, and other options are refused.
  */
 export class WarmStartError extends SandfleetError {}

@@ -37,6 +37,10 @@ export interface FirecrackerVmOptions {
   jailer?: JailerOptions | undefined;
   /** Parent of the VM's own directory. */
   runDir: string;
+  /** Use this directory (made by createVmDir, e.g. holding the job's disks) instead of making one. */
+  vmDir?: string;
+  /** Run the VMM in this network namespace (nsenter, or the jailer's --netns), where its tap is. */
+  netnsPath?: string;
   kernelPath: string;
   initrdPath?: string | undefined;
   bootArgs: string;
@@ -120,10 +124,13 @@ export class FirecrackerVm {
 
   /** Spawns Firecracker, waits for its API socket, configures the VM and starts it. */
   static async launch(o: FirecrackerVmOptions): Promise<FirecrackerVm> {
-    fs.mkdirSync(o.runDir, { recursive: true });
-    const dir = fs.mkdtempSync(path.join(o.runDir, VM_DIR_PREFIX));
-    fs.chmodSync(dir, 0o700);
-    fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
+    let dir = o.vmDir;
+    if (!dir) {
+      fs.mkdirSync(o.runDir, { recursive: true });
+      dir = fs.mkdtempSync(path.join(o.runDir, VM_DIR_PREFIX));
+      fs.chmodSync(dir, 0o700);
+      fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
+    }
     const id = path.basename(dir);
     let vm: FirecrackerVm | undefined;
     try {
@@ -253,7 +260,11 @@ export class FirecrackerVm {
 function spawnVmm(o: FirecrackerVmOptions, dir: string, id: string): ChildProcess {
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const env = { PATH: SYSTEM_PATH };
-  if (!o.jailer) return spawn(o.firecracker, ['--api-sock', path.join(dir, API_SOCKET), '--id', id], { env, stdio });
+  if (!o.jailer) {
+    const argv = [o.firecracker, '--api-sock', path.join(dir, API_SOCKET), '--id', id];
+    const [command, ...args] = o.netnsPath ? ['nsenter', `--net=${o.netnsPath}`, '--', ...argv] : argv;
+    return spawn(command!, args, { env, stdio });
+  }
   // The jailer copies the binary into <chroot base>/<exec name>/<id>/root, chroots there, drops
   // to uid/gid and execs it with the arguments after `--` (paths then relative to the chroot).
   return spawn(o.jailer.binary, [
@@ -262,6 +273,7 @@ function spawnVmm(o: FirecrackerVmOptions, dir: string, id: string): ChildProces
     '--uid', String(o.jailer.uid),
     '--gid', String(o.jailer.gid),
     '--chroot-base-dir', path.join(dir, JAIL_DIR),
+    ...(o.netnsPath ? ['--netns', o.netnsPath] : []),
     '--',
     '--api-sock', `/${API_SOCKET}`,
   ], { env, stdio });
