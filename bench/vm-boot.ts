@@ -162,8 +162,11 @@ try {
   rows.push({ runtime: `${qemuLabel} cold, VM level`, ...vm.cold }, { runtime: `${qemuLabel} warm, VM level`, ...vm.warm });
   saveFacts = vm.save;
   if (choice.accelerator !== 'kvm') skipped.push({ runtime: 'qemu-kvm', reason: choice.reason });
-  const firecracker = await unavailable({ runtime: 'firecracker', label: 'firecracker' }, guest);
+  const firecrackerVariant = { runtime: 'firecracker', label: 'firecracker' } as const;
+  const firecracker = await unavailable(firecrackerVariant, guest);
   if (firecracker) skipped.push({ runtime: 'firecracker', reason: firecracker });
+  // On a KVM host with the operator's binary (EXECUTOR_FIRECRACKER_BIN or PATH) the same jobs run in Firecracker.
+  else rows.push({ runtime: 'firecracker', ...(await runExecutorJobs(firecrackerVariant, guest, image, coordinator, registry.host)) });
 } finally {
   await coordinator.stop();
   await registry.stop();
