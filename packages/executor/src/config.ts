@@ -234,6 +234,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
   const firecrackerBin = raw('EXECUTOR_FIRECRACKER_BIN');
   const jailerBin = raw('EXECUTOR_FIRECRACKER_JAILER_BIN');
   const useJailer = read('EXECUTOR_FIRECRACKER_USE_JAILER', goBool, 'true');
+  const vmWarmStart = read('EXECUTOR_VM_WARM_START', goBool, 'true');
   const jailerUid = read('EXECUTOR_FIRECRACKER_JAILER_UID', nonNegativeInt, '65534');
   const jailerGid = read('EXECUTOR_FIRECRACKER_JAILER_GID', nonNegativeInt, '65534');
   const registryMirrorUrls = (raw('EXECUTOR_DOCKER_REGISTRY_MIRROR_URL') ?? '')
@@ -291,6 +292,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     ...(ociRuntime !== undefined && ociRuntime !== 'auto' ? { ociBinary: ociRuntime } : {}),
     limits,
     maxJobRuntimeMs: maximumRuntimePerJobMs!,
+    vmWarmStart: vmWarmStart!,
     firecracker: Object.freeze({ bin: firecrackerBin, jailerBin, useJailer: useJailer!, jailerUid: jailerUid!, jailerGid: jailerGid! }),
   });
   return Object.freeze({

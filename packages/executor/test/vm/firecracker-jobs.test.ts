@@ -107,7 +107,7 @@ describe('the firecracker runtime through a real coordinator (Firecracker stand-
     const second = stepOut(job, 'step.docker.second');
     assert.match(second, /stdout: one/, 'the workspace carries over between steps');
     assert.match(second, /sandfleet\.agent=vsock/, 'the guest was told to serve its agent on vsock');
-    const boot = /microVM up in \d+ ms: firecracker[^"\\]*/.exec(JSON.stringify(logsOf(job)))?.[0];
+    const boot = /microVM up in \d+ ms \(booted\): firecracker[^"\\]*/.exec(JSON.stringify(logsOf(job)))?.[0];
     assert.ok(boot, 'the boot log line');
     process.stderr.write(`# ${boot}\n`);
     if (asRoot) assert.match(boot, /firecracker, jailed/);

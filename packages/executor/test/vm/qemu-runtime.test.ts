@@ -127,7 +127,9 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     assert.match(second, /stdout: env: unset from-image/);
     assert.match(second, /No such file/, 'whiteouts of the image hold');
     assert.match(second, /stdout: no raw disks/);
-    assert.match(JSON.stringify(logsOf(job)), /microVM up in \d+ ms/);
+    // Warm start is the default: the VM was restored from the idle guest saved for this shape.
+    assert.match(JSON.stringify(logsOf(job)), /microVM up in \d+ ms \(restored from a saved idle guest\)/);
+    assert.ok(fs.readdirSync(path.join(stateDir, 'vm-templates')).some((f) => f.endsWith('.state')), 'the saved guest is kept for later jobs');
     assert.ok(!JSON.stringify(logsOf(job)).includes(secret), 'the secret must not reach the logs');
     assert.deepEqual(vmDirs(), [], 'the VM directory and its disks are gone after the job');
   });
@@ -166,7 +168,8 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     await executor!.stop();
     assert.ok(isAlive(vm.pid), 'QEMU outlives its executor');
     await coordinator.api('POST', `/api/jobs/${stuck}/cancel`);
-    executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, executorEnv({ EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '25s' }));
+    // This executor boots its VMs cold, so both ways of starting a job's VM run here.
+    executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, executorEnv({ EXECUTOR_MAXIMUM_RUNTIME_PER_JOB: '25s', EXECUTOR_VM_WARM_START: 'false' }));
     await waitFor('the janitor to kill the orphaned QEMU', () => !isAlive(vm.pid), 30_000);
     await waitFor('the orphaned VM directory to be removed', () => !fs.existsSync(vm.dir), 10_000);
     assert.equal(fs.existsSync(`/run/netns/${namespaces[0]}`), false, 'the orphaned VM\'s job namespace is removed with it');
@@ -176,6 +179,7 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     assert.equal(job.state, 'failed', JSON.stringify(job, null, 2));
     assert.match(job.failureMessage, /maximum execution time/);
     assert.match(stepOut(job, 'step.docker.forever'), /stdout: begun[\s\S]*killed: (time limit exceeded|job exceeded maximum execution time)/);
+    assert.match(JSON.stringify(logsOf(job)), /microVM up in \d+ ms \(booted\)/);
     await waitFor('no VM left', () => vmDirs().length === 0, 10_000);
   });
 });

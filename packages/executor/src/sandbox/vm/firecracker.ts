@@ -112,7 +112,7 @@ export function firecrackerLauncher(config: RuntimeConfig, binaries: Firecracker
       firecracker, jailer, runDir, vmDir: r.vmDir, netnsPath: r.network.netnsPath,
       kernelPath: image.kernelPath, initrdPath: image.initrdPath, kernelArgs: r.network.kernelArgs,
       vcpus: machine.vcpus, memoryMiB: machine.memoryMiB, workspaceBytes: 0,
-      drives: r.disks.map((d, i) => ({ id: i === 0 ? 'workspace' : `image${i - 1}`, pathOnHost: d.path, readOnly: d.readOnly })),
+      drives: r.disks.map((d, i) => ({ id: i === 0 ? 'workspace' : `image${i - 1}`, pathOnHost: d.path, readOnly: d.readOnly, ownedByVm: i === 0 })),
       tap: r.network.tap ? { hostDevName: r.network.tap.name, guestMac: r.network.tap.mac } : undefined,
       bootTimeoutMs, signal: r.signal,
     }),

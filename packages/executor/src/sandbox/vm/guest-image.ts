@@ -82,28 +82,31 @@ async function run(argv: string[], cwd?: string): Promise<string> {
   return r.stdout;
 }
 
-async function downloadOne(pkg: string, dir: string): Promise<string> {
-  await run(['apt-get', 'download', '-q', pkg], dir);
-  const name = fs.readdirSync(dir).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb')).sort().at(-1);
-  if (!name) throw new GuestImageError(`apt-get download ${pkg} left no .deb in ${dir}`);
-  return path.join(dir, name);
+/** Downloads `pkgs` with one apt-get call and returns each one's .deb, in order. */
+async function download(pkgs: string[], dir: string): Promise<string[]> {
+  await run(['apt-get', 'download', '-q', ...pkgs], dir);
+  const files = fs.readdirSync(dir);
+  return pkgs.map((pkg) => {
+    const name = files.filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb')).sort().at(-1);
+    if (!name) throw new GuestImageError(`apt-get download ${pkg} left no .deb in ${dir}`);
+    return path.join(dir, name);
+  });
 }
 
 /**
- * Downloads the current kernel (the versioned package `linux-image-cloud-amd64` depends on) and
- * busybox-static with apt, into a fresh `dir`. apt checks them against the signed archive lists.
+ * Downloads the current kernel (the versioned package `linux-image-cloud-amd64` depends on),
+ * busybox-static, and socat with its dependencies, with apt, into a fresh `dir`. apt checks them
+ * against the signed archive lists.
  */
 export async function downloadGuestPackages(dir: string): Promise<GuestPackages> {
   fs.mkdirSync(dir, { recursive: true });
-  const meta = await downloadOne(KERNEL_PACKAGE, dir);
-  const depends = (await run(['dpkg-deb', '-f', meta, 'Depends'])).trim();
+  const [meta] = await download([KERNEL_PACKAGE], dir);
+  const depends = (await run(['dpkg-deb', '-f', meta!, 'Depends'])).trim();
   const kernelPackage = /^(linux-image-[a-z0-9.+-]+)/.exec(depends)?.[1];
   if (!kernelPackage) throw new GuestImageError(`${KERNEL_PACKAGE} depends on "${depends}", not a linux-image package`);
-  const kernelDeb = await downloadOne(kernelPackage, dir);
-  const busyboxDeb = await downloadOne(BUSYBOX_PACKAGE, dir);
-  const vsockToolDebs: string[] = [];
-  for (const pkg of await dependencyClosure(VSOCK_TOOL_PACKAGE)) vsockToolDebs.push(await downloadOne(pkg, dir));
-  return { kernelDeb, busyboxDeb, vsockToolDebs };
+  const vsockTool = await dependencyClosure(VSOCK_TOOL_PACKAGE);
+  const [kernelDeb, busyboxDeb, ...vsockToolDebs] = await download([kernelPackage, BUSYBOX_PACKAGE, ...vsockTool], dir);
+  return { kernelDeb: kernelDeb!, busyboxDeb: busyboxDeb!, vsockToolDebs };
 }
 
 /** `pkg` and every package it depends on, recursively (no recommends, no virtual packages), sorted. */

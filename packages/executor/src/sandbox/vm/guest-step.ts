@@ -32,7 +32,8 @@ export function setupScript(imageCount: number, naming: DiskNaming, sizes: reado
   if (sizes.length !== imageCount + 1) throw new RangeError(`setupScript: ${sizes.length} sizes for ${imageCount + 1} disks`);
   const ref = (i: number) => (naming === 'order' ? String(i) : i === 0 ? WORKSPACE_SERIAL : imageSerial(i - 1));
   const lines = ['set -e', naming === 'order' ? DEV_BY_ORDER : DEV_BY_SERIAL, CHECK_SIZE];
-  for (let i = 0; i <= imageCount; i++) lines.push(`d${i}=$(dev_of ${ref(i)})`, `check_size "$d${i}" ${sizes[i]}`);
+  // A guest restored from a saved state may hold the placeholder's blocks in its cache: drop them.
+  for (let i = 0; i <= imageCount; i++) lines.push(`d${i}=$(dev_of ${ref(i)})`, `check_size "$d${i}" ${sizes[i]}`, `blockdev --flushbufs "$d${i}"`);
   lines.push(
     'mount -t ext4 -o nosuid,nodev "$d0" /data',
     // mkfs made it; the workspace is the job's files only.

@@ -5,8 +5,9 @@ import { acceleratorOnce, type AcceleratorChoice } from './accelerator.js';
 import { guestImagesDir, installedGuestImage, type GuestImage } from './guest-image.js';
 import { vmRunDir } from './install.js';
 import { reapOrphanedVms } from './janitor.js';
+import { JobTemplates, slotDisks } from './job-template.js';
 import { QemuVm } from './qemu.js';
-import { VmSandbox, type JobVm, type VmBootRequest, type VmLauncher } from './vm-sandbox.js';
+import { VmSandbox, workspaceDiskBytes, type JobVm, type VmBootRequest, type VmLauncher } from './vm-sandbox.js';
 
 const MiB = 1024 * 1024;
 /** Below this the guest kernel, agent and a step's scratch space do not fit. */
@@ -42,6 +43,7 @@ export class QemuRuntime implements Runtime {
   readonly isolating = true;
   readonly imagesDir: string;
   readonly runDir: string;
+  private templates: JobTemplates | undefined;
 
   constructor(private readonly deps: RuntimeDeps, options: QemuRuntimeOptions = {}) {
     this.imagesDir = options.imagesDir ?? guestImagesDir(deps.config.stateDir);
@@ -68,7 +70,9 @@ export class QemuRuntime implements Runtime {
     if ('missing' in installed) throw new RuntimeUnavailableError(this.name, installed.missing);
     const { image } = installed;
     const choice = await this.accelerator(image);
-    return new VmSandbox(this.deps, options, new QemuLauncher(image, choice, this.runDir, vmShape(this.deps.config.limits)));
+    const { config } = this.deps;
+    const templates = config.vmWarmStart === false ? undefined : (this.templates ??= new JobTemplates(this.runDir));
+    return new VmSandbox(this.deps, options, new QemuLauncher(image, choice, this.runDir, vmShape(config.limits), workspaceDiskBytes(config.limits), templates));
   }
 
   /** Kills and removes VMs whose executor died. */
@@ -81,21 +85,56 @@ export class QemuRuntime implements Runtime {
   }
 }
 
-/** QEMU microvm: disks by serial, the agent on virtio-serial, QEMU inside the job's network namespace. */
+/**
+ * QEMU microvm: disks by serial, the agent on virtio-serial, QEMU inside the job's network
+ * namespace. With warm start (EXECUTOR_VM_WARM_START, the default) a job's VM is restored from a
+ * saved idle guest of its shape (job-template.ts) in its own VM directory; when that fails the job
+ * boots cold, with the reason in its boot log line.
+ */
 class QemuLauncher implements VmLauncher {
   readonly runtimeName = 'qemu' as const;
   readonly diskNaming = 'serial' as const;
   readonly description: string;
+  private readonly bootTimeoutMs: number;
 
-  constructor(private readonly image: GuestImage, private readonly choice: AcceleratorChoice, readonly runDir: string, readonly shape: { memoryMiB: number; cpus: number }) {
+  constructor(
+    private readonly image: GuestImage,
+    private readonly choice: AcceleratorChoice,
+    readonly runDir: string,
+    readonly shape: { memoryMiB: number; cpus: number },
+    private readonly workspaceBytes: number,
+    private readonly templates: JobTemplates | undefined,
+  ) {
     this.description = choice.accelerator;
+    this.bootTimeoutMs = choice.accelerator === 'kvm' ? KVM_BOOT_TIMEOUT_MS : TCG_BOOT_TIMEOUT_MS;
   }
 
-  boot(r: VmBootRequest): Promise<JobVm> {
-    const { accelerator } = this.choice;
+  async boot(r: VmBootRequest): Promise<JobVm> {
+    if (!this.templates) return this.coldBoot(r);
+    let why: string;
+    try {
+      return await this.restore(this.templates, r);
+    } catch (err) {
+      if (r.signal.aborted) throw err;
+      why = err instanceof Error ? err.message.slice(0, 300) : String(err);
+    }
+    const vm = await this.coldBoot(r);
+    vm.startedHow = `booted; warm start failed: ${why}`;
+    return vm;
+  }
+
+  private async restore(templates: JobTemplates, r: VmBootRequest): Promise<QemuVm> {
+    const [workspace, ...images] = r.disks;
+    const disks = slotDisks(workspace!, images, await templates.imagePlaceholder());
+    const shape = { image: this.image, accelerator: this.choice.accelerator, ...this.shape, workspaceBytes: this.workspaceBytes, kernelArgs: r.network.kernelArgs };
+    // A failed restore removes only QEMU's files from the job's directory: its disks stay for the cold boot.
+    return templates.restore(shape, { vmDir: r.vmDir, disks, network: r.network, signal: r.signal, bootTimeoutMs: this.bootTimeoutMs });
+  }
+
+  private coldBoot(r: VmBootRequest): Promise<QemuVm> {
     return QemuVm.boot({
-      image: this.image, runDir: this.runDir, vmDir: r.vmDir, accelerator, ...this.shape, disks: r.disks, signal: r.signal, network: r.network,
-      bootTimeoutMs: accelerator === 'kvm' ? KVM_BOOT_TIMEOUT_MS : TCG_BOOT_TIMEOUT_MS,
+      image: this.image, runDir: this.runDir, vmDir: r.vmDir, accelerator: this.choice.accelerator, ...this.shape,
+      disks: r.disks, signal: r.signal, network: r.network, bootTimeoutMs: this.bootTimeoutMs,
     });
   }
 }

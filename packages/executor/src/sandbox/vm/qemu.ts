@@ -26,7 +26,10 @@ export interface QemuVmOptions {
   qemuBinary?: string;
   /** Block devices (virtio-blk), in order; the guest finds each by its serial. */
   disks?: VmDisk[];
-  /** A VM directory made by createVmDir (to hold the VM's disks); by default boot makes one. */
+  /**
+   * A VM directory made by createVmDir (to hold the VM's disks); by default boot makes one. Teardown
+   * removes a directory it made, and only its own files from one it was given.
+   */
   vmDir?: string;
   /** Aborting stops a boot in progress (the VM is torn down). */
   signal?: AbortSignal;
@@ -61,6 +64,8 @@ const CONSOLE_TAIL_BYTES = 2048;
 /** The guest's root can write to its console: the log file stops here, with a marker line. */
 export const MAX_CONSOLE_LOG_BYTES = 1024 * 1024;
 const CONSOLE_LOG = 'console.log';
+/** What a QemuVm puts in its directory. */
+const VM_FILES = [QEMU_PID_FILE, 'agent.sock', CONSOLE_LOG, QMP_SOCKET, INCOMING_SOCKET];
 
 /**
  * The host's TSC rate in kHz. microvm has no PIT, HPET or PM timer to calibrate the TSC against,
@@ -160,6 +165,8 @@ async function connectWhenListening(socketPath: string, deadline: number, failur
 export class QemuVm {
   /** Milliseconds from starting QEMU to the agent's READY. */
   bootMs = 0;
+  /** How the guest came up, for the job's boot log line. */
+  startedHow = 'booted';
   private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly exit: Promise<void>;
   private stderr = '';
@@ -290,6 +297,8 @@ export class QemuVm {
     }
     if (this.consoleFd !== undefined) fs.closeSync(this.consoleFd);
     this.consoleFd = undefined;
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (this.options.vmDir === undefined) fs.rmSync(this.dir, { recursive: true, force: true });
+    // A directory the caller made is the caller's to remove (it may hold disks another boot will use).
+    else for (const f of VM_FILES) fs.rmSync(path.join(this.dir, f), { force: true });
   }
 }

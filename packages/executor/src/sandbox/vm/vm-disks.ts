@@ -16,15 +16,16 @@ const MiB = 1024 * 1024;
 /** Slack for ext4's own metadata (group descriptors, bitmaps, inode tables, root directories). */
 const IMAGE_DISK_SLACK = 32 * MiB;
 
-async function mkfs(file: string, sizeBytes: number, args: string[]): Promise<void> {
+/** A filesystem of `fsBytes` (default: the whole file) at the start of a sparse file of `fileBytes`. */
+async function mkfs(file: string, fileBytes: number, args: string[], fsBytes = fileBytes): Promise<void> {
   const fh = await fs.open(file, 'wx', 0o600);
   try {
-    await fh.truncate(sizeBytes);
+    await fh.truncate(fileBytes);
   } finally {
     await fh.close();
   }
   // No journal: a scratch disk thrown away with the VM, or a read-only one.
-  const argv = ['mkfs.ext4', '-q', '-F', '-m', '0', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', ...args, file];
+  const argv = ['mkfs.ext4', '-q', '-F', '-m', '0', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', ...args, file, ...(fsBytes < fileBytes ? [`${Math.floor(fsBytes / 1024)}k`] : [])];
   const r = await capture(argv, { env: { PATH: SYSTEM_PATH } });
   if (r.exitCode !== 0) throw new VmDiskError(`${argv.join(' ')} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
 }
@@ -70,14 +71,22 @@ export function imageDiskDir(imageStateDir: string): string {
 const building = new Map<string, Promise<string>>();
 
 /**
+ * Every image disk is this big (sparse; its filesystem is only as big as the image needs), so a
+ * saved guest's image slots fit any image: a warm-started VM gets the job's disks in place of the
+ * placeholders it was saved with, and the guest kernel keeps the size it saw then.
+ */
+export const IMAGE_SLOT_BYTES = 32 * 1024 * MiB;
+
+/**
  * A read-only ext4 disk holding the unpacked image root `rootfs` (ids as in the image), made once
- * per image and kept under `imageDiskDir` by the rootfs's content key (its directory name).
+ * per image and kept under `imageDiskDir` by the rootfs's content key (its directory name), in a
+ * file of IMAGE_SLOT_BYTES.
  */
 export function imageRootDisk(imageStateDir: string, rootfs: string): Promise<string> {
   const key = path.basename(rootfs);
   if (!/^[0-9a-f]{64}$/.test(key)) throw new VmDiskError(`unexpected image root ${rootfs}`);
   const dir = imageDiskDir(imageStateDir);
-  const file = path.join(dir, `${key}.ext4`);
+  const file = path.join(dir, `${key}.slot.ext4`);
   let pending = building.get(file);
   if (!pending) {
     pending = (async () => {
@@ -86,7 +95,12 @@ export function imageRootDisk(imageStateDir: string, rootfs: string): Promise<st
       const { bytes, inodes } = await treeFootprint(rootfs);
       const tmp = path.join(dir, `.tmp-${key}-${randomBytes(4).toString('hex')}`);
       try {
-        await mkfs(tmp, Math.ceil((bytes * 1.1 + IMAGE_DISK_SLACK) / MiB) * MiB, ['-N', String(inodes + 1024), '-d', rootfs]);
+        const fsBytes = Math.ceil((bytes * 1.1 + IMAGE_DISK_SLACK) / MiB) * MiB;
+        if (fsBytes > IMAGE_SLOT_BYTES) throw new VmDiskError(`the image needs a ${Math.round(fsBytes / MiB)} MiB disk; a VM's image disks hold at most ${IMAGE_SLOT_BYTES / MiB} MiB`);
+        await mkfs(tmp, IMAGE_SLOT_BYTES, ['-N', String(inodes + 1024), '-d', rootfs], fsBytes);
+        // Readable by all inside the 0700 store: a jailed Firecracker is then given a hard link
+        // (its uid can read it) instead of a copy of a 32 GiB sparse file.
+        await fs.chmod(tmp, 0o644);
         await fs.rename(tmp, file);
       } finally {
         await fs.rm(tmp, { force: true });
@@ -96,4 +110,17 @@ export function imageRootDisk(imageStateDir: string, rootfs: string): Promise<st
     building.set(file, pending);
   }
   return pending;
+}
+
+/** A sparse, empty file of `bytes`: what a saved guest's disk slot holds until a job's disk takes its place. */
+export async function placeholderDisk(file: string, bytes: number): Promise<void> {
+  if (await fs.stat(file).then((st) => st.size === bytes, () => false)) return;
+  const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+  const fh = await fs.open(tmp, 'wx', 0o600);
+  try {
+    await fh.truncate(bytes);
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, file);
 }

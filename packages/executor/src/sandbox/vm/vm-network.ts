@@ -41,6 +41,13 @@ export const TAP_NAME = 'tap0';
 const BRIDGE_NAME = 'br0';
 /** Every guest has the same MAC: each is alone on its own bridge, like the job addresses. */
 export const GUEST_MAC = '52:54:00:5f:00:02';
+const NIC_DEVICE_ARGS = ['-device', `virtio-net-device,netdev=net0,mac=${GUEST_MAC}`];
+/**
+ * The same NIC on a hub port that leads nowhere: a guest saved for warm starts is booted with it,
+ * so its state fits a job VM whose NIC is on the job's tap (migration carries the device, not
+ * the host side), while the saving VM itself has no network at all.
+ */
+export const DETACHED_NIC_ARGS = ['-netdev', 'hubport,id=net0,hubid=0', ...NIC_DEVICE_ARGS];
 /** resolv(5) reads at most three nameservers. */
 const MAX_GUEST_RESOLVERS = 3;
 
@@ -83,10 +90,7 @@ export async function attachVmNetwork(network: JobNetwork): Promise<VmNetwork> {
     throw new VmNetworkError(`could not wire the VM's tap into ${ns}: ${err instanceof Error ? err.message : String(err)}`);
   }
   return {
-    qemuArgs: [
-      '-netdev', `tap,id=net0,ifname=${TAP_NAME},script=no,downscript=no`,
-      '-device', `virtio-net-device,netdev=net0,mac=${GUEST_MAC}`,
-    ],
+    qemuArgs: ['-netdev', `tap,id=net0,ifname=${TAP_NAME},script=no,downscript=no`, ...NIC_DEVICE_ARGS],
     kernelArgs: guestKernelArgs(network.dnsServers),
     spawnPrefix: enterNetns(network),
     netnsPath: network.netnsPath,

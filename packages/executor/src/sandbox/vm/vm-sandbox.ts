@@ -8,7 +8,7 @@ import { prepareWorkspaceOnHost, type WorkspaceRequest } from '../../workspace/p
 import { createJobNetwork, type JobNetwork } from '../../network/job-network.js';
 import { abortReason, jobKey } from '../oci/image-sandbox.js';
 import type { RuntimeDeps } from '../shared/host.js';
-import type { Sandbox, SandboxOptions, StepIO, StepResult, StepSpec } from '../runtime.js';
+import type { JobLimits, Sandbox, SandboxOptions, StepIO, StepResult, StepSpec } from '../runtime.js';
 import type { OutputListener, StepResult as AgentStepResult } from './agent-client.js';
 import { imageSerial, setupScript, stepScript, WORKSPACE_SERIAL, type DiskNaming } from './guest-step.js';
 import { NETWORK_RECORD_FILE } from './janitor.js';
@@ -32,10 +32,17 @@ const UNBOUNDED_DISK_BYTES = 20 * 1024 * MiB;
 /** The agent's own wall time when the runtime is given no job deadline. */
 const DEFAULT_STEP_WALL_SECONDS = 30 * 60;
 
+/** The workspace disk's size: EXECUTOR_FIRECRACKER_DISK_SPACE, or a large sparse one when that is 0. */
+export function workspaceDiskBytes(limits: JobLimits): number {
+  return limits.diskBytes > 0 ? limits.diskBytes : UNBOUNDED_DISK_BYTES;
+}
+
 /** A booted VM whose agent answers. */
 export interface JobVm {
   /** Milliseconds from starting the VMM to the agent's READY. */
   readonly bootMs: number;
+  /** How the guest came up ("booted", "restored from a saved idle guest", …). */
+  readonly startedHow: string;
   run(script: string, wallSeconds: number, onOutput?: OutputListener): Promise<AgentStepResult>;
   /** Stops the VMM and removes its directory. */
   teardown(): Promise<void>;
@@ -137,13 +144,15 @@ export class VmSandbox implements Sandbox {
     fs.writeFileSync(path.join(this.vmDir, NETWORK_RECORD_FILE), `${JSON.stringify(this.jobNetwork.record)}\n`, { mode: 0o600 });
     this.vmNetwork = await attachVmNetwork(this.jobNetwork);
     const workspaceDisk = path.join(this.vmDir, 'workspace.ext4');
-    await makeWorkspaceDisk(this.workspaceDir, workspaceDisk, config.limits.diskBytes > 0 ? config.limits.diskBytes : UNBOUNDED_DISK_BYTES);
+    await makeWorkspaceDisk(this.workspaceDir, workspaceDisk, workspaceDiskBytes(config.limits));
     const disks = [{ path: workspaceDisk, serial: WORKSPACE_SERIAL, readOnly: false }, ...imageDisks];
+    // Sizes first: a launcher may move a disk of the VM's own (into a jail).
+    const sizes = disks.map((d) => fs.statSync(d.path).size);
     this.vm = await launcher.boot({ vmDir: this.vmDir, disks, network: this.vmNetwork, signal });
-    const setup = await this.vm.run(setupScript(imageDisks.length, launcher.diskNaming, disks.map((d) => fs.statSync(d.path).size)), 60);
+    const setup = await this.vm.run(setupScript(imageDisks.length, launcher.diskNaming, sizes), 60);
     if (setup.exitCode !== 0) throw new VmJobError(`the VM could not mount its disks (exit ${setup.exitCode}): ${setup.stderr.trim().slice(-500)}`);
     const { cpus, memoryMiB } = launcher.shape;
-    progress(`microVM up in ${this.vm.bootMs} ms: ${launcher.description}, ${cpus} vCPU, ${memoryMiB} MiB, ${imageDisks.length} image disk(s), network ${config.network}`);
+    progress(`microVM up in ${this.vm.bootMs} ms (${this.vm.startedHow}): ${launcher.description}, ${cpus} vCPU, ${memoryMiB} MiB, ${imageDisks.length} image disk(s), network ${config.network}`);
   }
 
   async run(step: StepSpec, io: StepIO): Promise<StepResult> {

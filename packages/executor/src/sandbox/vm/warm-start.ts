@@ -15,16 +15,15 @@ import { QMP_SOCKET, QemuVm, type QemuVmOptions } from './qemu.js';
  * Every restore reads the file into the new QEMU's own private memory, so each job starts from the
  * same idle state and nothing a job does reaches the file or another job: a fresh copy per job,
  * not pages shared copy-on-write (each VM holds its whole memory, and pays for reading the file).
- * The guest has no disk; its root is the initramfs, in that memory.
+ * The guest's root is the initramfs, in that memory; job-template.ts saves guests with disk slots.
  *
  * A restored guest resumes with the save's kernel RNG state and clock, so restoreGuest's first
- * step mixes host random bytes into the guest's input pool and sets its clock, and with a NIC
- * forgets the saving VM's router MAC (each job's router has its own; the addresses are the same in
- * every job, so one saved state serves every job of a host). Mixing is not reseeding: the guest's
- * CRNG takes the new bytes in only at its next reseed (at least a second of guest time after the
- * last one), so two guests restored from one state can draw the same random bytes until then.
- * That, besides the disks, is why the runtimes do not restore per job yet: it needs a forced
- * reseed (a VM generation id device, or RNDRESEEDCRNG from inside the guest). The state fits only the device set it was saved
+ * step mixes host random bytes into the guest's input pool and reseeds its CRNG from it at once
+ * (RNDRESEEDCRNG, through socat's generic ioctl option: mixing alone would reach the CRNG only at
+ * its next scheduled reseed, and until then guests restored from one state could draw the same
+ * bytes), sets its clock, and with a NIC forgets the saving VM's router MAC (each job's router has
+ * its own; the addresses are the same in every job, so one saved state serves every job of a host).
+ * The state fits only the device set it was saved
  * with: the save records a fingerprint of the options that shape it, and other options are refused.
  */
 export class WarmStartError extends SandfleetError {}
@@ -58,7 +57,7 @@ async function untilMigrated(qmp: Qmp, deadline: number): Promise<void> {
  * Saves a running guest (booted with `control: true`, its agent idle) to `stateFile`; the VM is
  * left paused, for the caller to tear down.
  */
-export async function saveGuestState(vm: QemuVm, stateFile: string, timeoutMs = 120_000): Promise<void> {
+export async function saveGuestState(vm: QemuVm, stateFile: string, timeoutMs = 120_000, fingerprint = stateFingerprint(vm.options)): Promise<void> {
   if (!vm.options.control) throw new WarmStartError('saving a guest needs a VM booted with control: true');
   const deadline = Date.now() + timeoutMs;
   const partial = `${stateFile}.partial-${process.pid}`;
@@ -77,7 +76,7 @@ export async function saveGuestState(vm: QemuVm, stateFile: string, timeoutMs = 
     await qmp.execute('migrate', { uri: `unix:${receiver}` });
     await untilMigrated(qmp, deadline);
     await received;
-    fs.writeFileSync(`${stateFile}${FINGERPRINT_SUFFIX}`, `${JSON.stringify({ fingerprint: stateFingerprint(vm.options) })}\n`, { mode: 0o600 });
+    fs.writeFileSync(`${stateFile}${FINGERPRINT_SUFFIX}`, `${JSON.stringify({ fingerprint })}\n`, { mode: 0o600 });
     fs.renameSync(partial, stateFile);
   } finally {
     qmp.close();
@@ -94,20 +93,24 @@ function recordedFingerprint(stateFile: string): string | undefined {
   }
 }
 
+/** _IO('R', 0x07): reseed the CRNG from the input pool now (needs CAP_SYS_ADMIN; the agent is root). */
+const RNDRESEEDCRNG = 0x5207;
+
 /** The first step of a restored guest: reseed, set the clock, forget the saving VM's neighbours. */
 export function restoredGuestScript(seed: Buffer, epochSeconds: number, hasNetwork: boolean): string {
   return [
     `echo ${seed.toString('base64')} | base64 -d > /dev/urandom`,
+    `socat -u OPEN:/dev/null OPEN:/dev/urandom,wronly,ioctl-void=${RNDRESEEDCRNG}`,
     `date -s @${Math.floor(epochSeconds)} > /dev/null`,
-    ...(hasNetwork ? ['ip neigh flush dev eth0'] : []),
+    ...(hasNetwork ? ['{ [ ! -e /sys/class/net/eth0 ] || ip neigh flush dev eth0; }'] : []),
   ].join(' && ');
 }
 
 /** Starts a VM for `o` from `stateFile` (saved for the same options) and readies it for a job. */
-export async function restoreGuest(o: QemuVmOptions, stateFile: string): Promise<QemuVm> {
+export async function restoreGuest(o: QemuVmOptions, stateFile: string, fingerprint = stateFingerprint(o)): Promise<QemuVm> {
   const recorded = recordedFingerprint(stateFile);
   if (!recorded || !fs.existsSync(stateFile)) throw new WarmStartError(`${stateFile} is not a saved guest state`);
-  if (recorded !== stateFingerprint(o)) throw new WarmStartError(`${stateFile} was saved for other VM options (image, accelerator, memory, cpus, network or QEMU binary)`);
+  if (recorded !== fingerprint) throw new WarmStartError(`${stateFile} was saved for other VM options (image, accelerator, memory, cpus, network or QEMU binary)`);
   const started = Date.now();
   const vm = await QemuVm.boot({ ...o, restoreFrom: stateFile });
   try {
@@ -118,5 +121,6 @@ export async function restoreGuest(o: QemuVmOptions, stateFile: string): Promise
     throw err;
   }
   vm.bootMs = Date.now() - started;
+  vm.startedHow = 'restored from a saved idle guest';
   return vm;
 }

@@ -19,6 +19,7 @@ const REDIAL_MS = 50;
 
 export class FirecrackerJobVm implements JobVm {
   bootMs = 0;
+  readonly startedHow = 'booted';
 
   private constructor(readonly vm: FirecrackerVm, private readonly agent: AgentClient) {}
 

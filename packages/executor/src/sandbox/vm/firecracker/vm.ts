@@ -23,6 +23,8 @@ export interface FirecrackerDrive {
   pathOnHost: string;
   readOnly: boolean;
   isRoot?: boolean;
+  /** The file is this VM's alone (the job's workspace): jailed, it is moved into the chroot and given to the jail's user. */
+  ownedByVm?: boolean;
 }
 
 export interface JailerOptions {
@@ -189,7 +191,7 @@ export class FirecrackerVm {
       boot_args: o.bootArgs,
     });
     for (const d of o.drives ?? []) {
-      const staged = this.stage(filesDir, d.pathOnHost, `drive-${d.id}`);
+      const staged = this.stage(filesDir, d.pathOnHost, `drive-${d.id}`, d.ownedByVm === true);
       await this.api.put(`/drives/${d.id}`, { drive_id: d.id, path_on_host: this.vmPath(path.relative(filesDir, staged)), is_root_device: d.isRoot === true, is_read_only: d.readOnly });
     }
     if (o.workspaceBytes > 0) {
@@ -203,13 +205,23 @@ export class FirecrackerVm {
 
   /**
    * Unjailed, Firecracker opens host files where they are. Jailed, it sees only its chroot, so a
-   * world-readable file is hard-linked in (a link shares the inode, so its owner is left alone);
-   * anything else is copied and the copy given to the jail's user.
+   * file of this VM's own is moved in and given to the jail's user, a world-readable one is
+   * hard-linked in (a link shares the inode, so its owner is left alone), and anything else is
+   * copied and the copy given to the jail's user.
    */
-  private stage(filesDir: string, file: string, name: string): string {
+  private stage(filesDir: string, file: string, name: string, owned = false): string {
     const jailer = this.options.jailer;
     if (!jailer) return file;
     const target = path.join(filesDir, name);
+    if (owned) {
+      try {
+        fs.renameSync(file, target);
+        fs.chownSync(target, jailer.uid, jailer.gid);
+        return target;
+      } catch {
+        // another file system: copy
+      }
+    }
     if (fs.statSync(file).mode & 0o004) {
       try {
         fs.linkSync(file, target);
