@@ -12,6 +12,7 @@ import { buildTestImages, createGitRepository, isAlive, makeTempDir, removeTempD
 import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { NETWORK_RECORD_FILE, QEMU_PID_FILE } from '../../src/sandbox/vm/janitor.js';
 import { QemuRuntime, vmShape } from '../../src/sandbox/vm/qemu-runtime.js';
+import { VMM_ID_BASE, VMM_ID_SLOTS } from '../../src/sandbox/vm/vmm-identity.js';
 import { selectRuntime } from '../../src/sandbox/select.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig } from '../../src/sandbox/runtime.js';
@@ -147,6 +148,17 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
   it('stops the VM within 10 s of a cancel', async () => {
     const id = await submit({ dockerSteps: [{ key: 'sleeper', image: imageRef, commands: ['echo started', 'sleep 600'] }] });
     const vm = await runningVm(id, /stdout: started/);
+    // The job's QEMU dropped to an id of its own, with no capabilities, chrooted, under its seccomp filter.
+    const status = fs.readFileSync(`/proc/${vm.pid}/status`, 'utf8');
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)![1]);
+    assert.ok(uid >= VMM_ID_BASE && uid < VMM_ID_BASE + VMM_ID_SLOTS, status);
+    assert.match(status, /^Uid:\s+(\d+)\s+\1\s+\1\s+\1$/m);
+    assert.match(status, /^CapEff:\s+0+$/m);
+    assert.match(status, /^Seccomp:\s+2$/m);
+    assert.equal(fs.readlinkSync(`/proc/${vm.pid}/root`), vm.dir, 'chrooted into its own VM directory');
+    const dirStat = fs.statSync(vm.dir);
+    assert.equal(dirStat.mode & 0o777, 0o710);
+    assert.equal(dirStat.gid, uid, 'only its own VMM may enter the directory');
     const requested = Date.now();
     const canceled = await coordinator.api('POST', `/api/jobs/${id}/cancel`);
     assert.equal(canceled.status, 200);
@@ -155,6 +167,7 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     await waitFor('QEMU to be gone', () => !isAlive(vm.pid), 10_000 - (Date.now() - requested));
     assert.ok(Date.now() - requested < 10_000, `took ${Date.now() - requested} ms`);
     await waitFor('the VM directory to be removed', () => !fs.existsSync(vm.dir), 5_000);
+    assert.deepEqual(fs.readdirSync(path.join(runDir, '.vmm-ids')), [], 'its VMM id is released');
   });
 
   it('removes the VM of a SIGKILLed executor at the next start, and a job past its deadline ends cleanly', async () => {

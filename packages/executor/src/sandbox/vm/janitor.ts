@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseJobNetworkRecord, removeJobNetworkRecord } from '../../network/job-network.js';
+import { releaseVmmIdentity } from './vmm-identity.js';
 
 /**
  * Finds VMs whose executor died (SIGKILL, a crash): QEMU outlives its parent, so each VM directory
@@ -88,6 +89,7 @@ export async function reapOrphanedVms(runDir: string): Promise<string[]> {
     const qemu = readIdentity(path.join(dir, QEMU_PID_FILE));
     if (qemu) await killAndWait(qemu, dir);
     await removeRecordedNetwork(path.join(dir, NETWORK_RECORD_FILE));
+    releaseVmmIdentity(runDir, dir);
     fs.rmSync(dir, { recursive: true, force: true });
     reaped.push(dir);
   }

@@ -7,6 +7,7 @@ import { imageSerial, WORKSPACE_SERIAL } from './guest-step.js';
 import { QemuVm, type Accelerator, type QemuVmOptions, type VmDisk } from './qemu.js';
 import { IMAGE_SLOT_BYTES, placeholderDisk } from './vm-disks.js';
 import { DETACHED_NIC_ARGS, type VmNetwork } from './vm-network.js';
+import type { VmmIdentity } from './vmm-identity.js';
 import { restoreGuest, saveGuestState } from './warm-start.js';
 import { MAX_JOB_IMAGES } from './vm-sandbox.js';
 
@@ -104,11 +105,12 @@ export class JobTemplates {
    * Restores a job VM of `shape` with `disks` (slotDisks) on `network`. A failed restore discards
    * the template, so the caller's cold boot is followed by a fresh save.
    */
-  async restore(shape: TemplateShape, o: { vmDir: string; disks: VmDisk[]; network: VmNetwork; signal: AbortSignal; bootTimeoutMs: number }): Promise<QemuVm> {
+  async restore(shape: TemplateShape, o: { vmDir: string; disks: VmDisk[]; network: VmNetwork; signal: AbortSignal; bootTimeoutMs: number; confine?: VmmIdentity }): Promise<QemuVm> {
     const key = fingerprint(shape);
     const file = await this.stateFor(shape);
     try {
-      return await restoreGuest({ ...this.vmOptions(shape), vmDir: o.vmDir, disks: o.disks, network: o.network, signal: o.signal, bootTimeoutMs: o.bootTimeoutMs }, file, key);
+      const { vmDir, disks, network, signal, bootTimeoutMs, confine } = o;
+      return await restoreGuest({ ...this.vmOptions(shape), vmDir, disks, network, signal, bootTimeoutMs, ...(confine ? { confine } : {}) }, file, key);
     } catch (err) {
       if (!o.signal.aborted) {
         fs.rmSync(file, { force: true });

@@ -7,6 +7,7 @@ import { vmRunDir } from './install.js';
 import { reapOrphanedVms } from './janitor.js';
 import { JobTemplates, slotDisks } from './job-template.js';
 import { QemuVm } from './qemu.js';
+import { claimVmmIdentity, releaseVmmIdentity, type VmmIdentity } from './vmm-identity.js';
 import { VmSandbox, workspaceDiskBytes, type JobVm, type VmBootRequest, type VmLauncher } from './vm-sandbox.js';
 
 const MiB = 1024 * 1024;
@@ -128,13 +129,19 @@ class QemuLauncher implements VmLauncher {
     const disks = slotDisks(workspace!, images, await templates.imagePlaceholder());
     const shape = { image: this.image, accelerator: this.choice.accelerator, ...this.shape, workspaceBytes: this.workspaceBytes, kernelArgs: r.network.kernelArgs };
     // A failed restore removes only QEMU's files from the job's directory: its disks stay for the cold boot.
-    return templates.restore(shape, { vmDir: r.vmDir, disks, network: r.network, signal: r.signal, bootTimeoutMs: this.bootTimeoutMs });
+    return templates.restore(shape, { vmDir: r.vmDir, disks, network: r.network, signal: r.signal, bootTimeoutMs: this.bootTimeoutMs, confine: this.confinement(r) });
   }
 
   private coldBoot(r: VmBootRequest): Promise<QemuVm> {
     return QemuVm.boot({
       image: this.image, runDir: this.runDir, vmDir: r.vmDir, accelerator: this.choice.accelerator, ...this.shape,
-      disks: r.disks, signal: r.signal, network: r.network, bootTimeoutMs: this.bootTimeoutMs,
+      disks: r.disks, signal: r.signal, network: r.network, bootTimeoutMs: this.bootTimeoutMs, confine: this.confinement(r),
     });
+  }
+
+  /** A job's QEMU runs as its own unprivileged id in an empty root, once its devices are open. */
+  private confinement(r: VmBootRequest): VmmIdentity {
+    releaseVmmIdentity(this.runDir, r.vmDir); // a cold boot after a failed restore claims afresh
+    return claimVmmIdentity(this.runDir, r.vmDir);
   }
 }

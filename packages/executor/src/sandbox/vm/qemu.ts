@@ -9,6 +9,7 @@ import type { GuestImage } from './guest-image.js';
 import { AGENT_PORT_NAME } from './guest-scripts.js';
 import { NETWORK_RECORD_FILE, OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from './janitor.js';
 import type { VmNetwork } from './vm-network.js';
+import { releaseVmmIdentity, type VmmIdentity } from './vmm-identity.js';
 
 export type Accelerator = 'kvm' | 'tcg';
 
@@ -38,6 +39,12 @@ export interface QemuVmOptions {
    * Without it the VM has no network device (`-nic none`).
    */
   network?: Pick<VmNetwork, 'qemuArgs' | 'kernelArgs' | 'spawnPrefix' | 'record'>;
+  /**
+   * Drop to this uid/gid and chroot into the VM's directory once QEMU has opened its devices, files
+   * and sockets, before the guest runs (vmm-identity.ts). Not for a VM that must open other files
+   * later (a migration to a path).
+   */
+  confine?: VmmIdentity;
   /** Words added to the guest kernel's command line (e.g. the agent channel's). */
   kernelArgs?: string[];
   /** Open a QMP socket (`qmp.sock`) in the VM's directory, which saveGuestState needs. */
@@ -65,7 +72,7 @@ const CONSOLE_TAIL_BYTES = 2048;
 export const MAX_CONSOLE_LOG_BYTES = 1024 * 1024;
 const CONSOLE_LOG = 'console.log';
 /** What a QemuVm puts in its directory. */
-const VM_FILES = [QEMU_PID_FILE, 'agent.sock', CONSOLE_LOG, QMP_SOCKET, INCOMING_SOCKET];
+const VM_FILES = [QEMU_PID_FILE, 'agent.sock', CONSOLE_LOG, QMP_SOCKET, INCOMING_SOCKET, ...Array.from({ length: 16 }, (_, i) => `disk${i}.img`)];
 
 /**
  * The host's TSC rate in kHz. microvm has no PIT, HPET or PM timer to calibrate the TSC against,
@@ -92,8 +99,11 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     '-smp', String(o.cpus),
     '-nodefaults', '-no-user-config', '-nographic', '-monitor', 'none', '-no-reboot',
     // QEMU's own seccomp filter: a guest that takes over the emulator still cannot exec, fork,
-    // raise privileges or change scheduling and resource limits.
-    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    // raise privileges or change scheduling and resource limits. A confined QEMU switches ids
+    // after the filter is in place, so set*id stays allowed; with no capabilities left, that only
+    // moves among the VMM's own ids.
+    '-sandbox', `on,obsolete=deny,elevateprivileges=${o.confine ? 'allow' : 'deny'},spawn=deny,resourcecontrol=deny`,
+    ...(o.confine ? ['-runas', `${o.confine.uid}:${o.confine.gid}`, '-chroot', dir] : []),
     ...(o.network?.qemuArgs ?? ['-nic', 'none']),
     // The console comes through QEMU's stdout, so the host decides how much of it is kept.
     '-serial', 'stdio',
@@ -103,10 +113,34 @@ export function qemuArgs(o: QemuVmOptions, dir: string): string[] {
     '-chardev', `socket,id=agent,path=${qemuOptionValue(path.join(dir, 'agent.sock'))},server=on,wait=off`,
     '-device', 'virtio-serial-device',
     '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
-    ...(o.disks ?? []).flatMap((d, i) => diskArgs(d, i)),
+    ...(o.disks ?? []).flatMap((d, i) => diskArgs(o.confine ? { ...d, path: confinedDiskName(i) } : d, i)),
     ...(o.control ? ['-qmp', `unix:${qemuOptionValue(path.join(dir, QMP_SOCKET))},server=on,wait=off`] : []),
     ...(o.restoreFrom ? ['-incoming', `unix:${path.join(dir, INCOMING_SOCKET)}`] : []),
   ];
+}
+
+/** A confined QEMU's disk, by a name relative to its directory (its cwd before the chroot, its root after). */
+const confinedDiskName = (index: number): string => `disk${index}.img`;
+
+/**
+ * Puts a confined VM's disks in its directory under confinedDiskName: a writable disk (the job's
+ * own) is moved or linked there and given to the VMM's uid; a read-only one is hard-linked (image
+ * disks and placeholders are world-readable inside their 0700 stores). The directory becomes
+ * traversable by the VMM's gid only.
+ */
+function stageConfinedDisks(dir: string, disks: VmDisk[], id: VmmIdentity): void {
+  for (const [i, d] of disks.entries()) {
+    const target = path.join(dir, confinedDiskName(i));
+    fs.rmSync(target, { force: true });
+    try {
+      fs.linkSync(d.path, target);
+    } catch (err) {
+      throw new QemuError(`cannot link ${d.path} into ${dir} for the confined VMM (the image store and the VM directory must share a filesystem): ${(err as Error).message}`);
+    }
+    if (!d.readOnly) fs.chownSync(target, id.uid, id.gid);
+  }
+  fs.chownSync(dir, 0, id.gid);
+  fs.chmodSync(dir, 0o710);
 }
 
 function diskArgs(d: VmDisk, index: number): string[] {
@@ -201,7 +235,8 @@ export class QemuVm {
     if (o.network) fs.writeFileSync(path.join(dir, NETWORK_RECORD_FILE), `${JSON.stringify(o.network.record)}\n`, { mode: 0o600 });
     const started = Date.now();
     const [command, ...args] = [...(o.network?.spawnPrefix ?? []), o.qemuBinary ?? 'qemu-system-x86_64', ...qemuArgs(o, dir)];
-    const child = spawn(command!, args, { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (o.confine) stageConfinedDisks(dir, o.disks ?? [], o.confine);
+    const child = spawn(command!, args, { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'pipe'], ...(o.confine ? { cwd: dir } : {}) });
     const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
     if (identity) fs.writeFileSync(path.join(dir, QEMU_PID_FILE), `${identity}\n`);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
@@ -297,6 +332,7 @@ export class QemuVm {
     }
     if (this.consoleFd !== undefined) fs.closeSync(this.consoleFd);
     this.consoleFd = undefined;
+    if (this.options.confine) releaseVmmIdentity(this.options.runDir, this.dir);
     if (this.options.vmDir === undefined) fs.rmSync(this.dir, { recursive: true, force: true });
     // A directory the caller made is the caller's to remove (it may hold disks another boot will use).
     else for (const f of VM_FILES) fs.rmSync(path.join(this.dir, f), { force: true });

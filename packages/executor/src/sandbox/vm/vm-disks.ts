@@ -114,13 +114,15 @@ export function imageRootDisk(imageStateDir: string, rootfs: string): Promise<st
 
 /** A sparse, empty file of `bytes`: what a saved guest's disk slot holds until a job's disk takes its place. */
 export async function placeholderDisk(file: string, bytes: number): Promise<void> {
-  if (await fs.stat(file).then((st) => st.size === bytes, () => false)) return;
+  if (await fs.stat(file).then((st) => st.size === bytes && (st.mode & 0o777) === 0o644, () => false)) return;
   const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
-  const fh = await fs.open(tmp, 'wx', 0o600);
+  // Zeros, readable by all (inside its 0700 directory), so a confined VMM can be given a link.
+  const fh = await fs.open(tmp, 'wx', 0o644);
   try {
     await fh.truncate(bytes);
   } finally {
     await fh.close();
   }
+  await fs.chmod(tmp, 0o644);
   await fs.rename(tmp, file);
 }
