@@ -135,6 +135,8 @@ const durationMs = unitValue(parseDuration);
 const sizeBytes = unitValue(parseSize);
 
 const runtimeName = z.enum(['auto', ...RUNTIME_NAMES], { error: `must be one of ${['auto', ...RUNTIME_NAMES].join(', ')}` });
+/** Part of directory names and Firecracker VM ids (alphanumeric and hyphens). */
+const vmPrefixName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'use letters, digits and hyphens (at most 32, starting with a letter or digit)');
 const ociRuntimeName = z.enum(['auto', ...OCI_BINARIES], { error: `must be auto, ${OCI_BINARIES.join(' or ')}` });
 const networkPolicy = z.enum(NETWORK_POLICIES, { error: `must be ${NETWORK_POLICIES.join(' or ')}` });
 
@@ -235,6 +237,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
   const jailerBin = raw('EXECUTOR_FIRECRACKER_JAILER_BIN');
   const useJailer = read('EXECUTOR_FIRECRACKER_USE_JAILER', goBool, 'true');
   const vmWarmStart = read('EXECUTOR_VM_WARM_START', goBool, 'true');
+  const vmPrefix = read('EXECUTOR_VM_PREFIX', vmPrefixName, 'executor');
   const jailerUid = read('EXECUTOR_FIRECRACKER_JAILER_UID', nonNegativeInt, '65534');
   const jailerGid = read('EXECUTOR_FIRECRACKER_JAILER_GID', nonNegativeInt, '65534');
   const registryMirrorUrls = (raw('EXECUTOR_DOCKER_REGISTRY_MIRROR_URL') ?? '')
@@ -293,6 +296,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): ExecutorC
     limits,
     maxJobRuntimeMs: maximumRuntimePerJobMs!,
     vmWarmStart: vmWarmStart!,
+    vmPrefix: vmPrefix!,
     firecracker: Object.freeze({ bin: firecrackerBin, jailerBin, useJailer: useJailer!, jailerUid: jailerUid!, jailerGid: jailerGid! }),
   });
   return Object.freeze({

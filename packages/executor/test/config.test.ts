@@ -53,6 +53,7 @@ describe('config', () => {
       limits: { cpus: 4, memoryBytes: 12 * 2 ** 30, pids: 1024, diskBytes: 20 * 2 ** 30 },
       maxJobRuntimeMs: 30 * 60_000,
       vmWarmStart: true,
+      vmPrefix: 'executor',
       firecracker: { bin: undefined, jailerBin: undefined, useJailer: true, jailerUid: 65534, jailerGid: 65534 },
     });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.runtimeConfig) && Object.isFrozen(config.runtimeConfig.limits));
@@ -78,6 +79,7 @@ describe('config', () => {
         EXECUTOR_NETWORK: 'none',
         EXECUTOR_OCI_RUNTIME: 'runc',
         EXECUTOR_VM_WARM_START: 'false',
+        EXECUTOR_VM_PREFIX: 'ci-executor',
         EXECUTOR_DOCKER_REGISTRY_MIRROR_URL: 'http://10.0.0.5:5000, https://mirror.example.com',
         EXECUTOR_DOCKER_AUTH_CONFIG: '{"auths":{"registry.example.com":{"auth":"aHVudGVyOmh1bnRlcjI="}}}',
         EXECUTOR_STATE_DIR: '/srv/state',
@@ -108,6 +110,8 @@ describe('config', () => {
     assert.equal(config.runtimeConfig.network, 'none');
     assert.equal(config.runtimeConfig.ociBinary, 'runc');
     assert.equal(config.runtimeConfig.vmWarmStart, false);
+    assert.equal(config.runtimeConfig.vmPrefix, 'ci-executor');
+    assert.throws(() => loadConfig({ ...BASE, EXECUTOR_VM_PREFIX: '../escape' }, fixed), /EXECUTOR_VM_PREFIX: use letters, digits and hyphens/);
     assert.equal(loadConfig(BASE, fixed).runtimeConfig.vmWarmStart, true, 'warm start is the default');
     assert.throws(() => loadConfig({ ...BASE, EXECUTOR_VM_WARM_START: 'sometimes' }, fixed), /EXECUTOR_VM_WARM_START: not a boolean/);
     assert.deepEqual(config.runtimeConfig.registryMirrorUrls, ['http://10.0.0.5:5000', 'https://mirror.example.com']);

@@ -154,6 +154,8 @@ export interface RuntimeConfig {
   maxJobRuntimeMs?: number | undefined;
   /** EXECUTOR_FIRECRACKER_BIN and the jailer settings; unset means PATH and the defaults. */
   firecracker?: FirecrackerSettings | undefined;
+  /** EXECUTOR_VM_PREFIX: VM directories are `<prefix>-<random>`, and the janitor reaps only its own prefix. @default executor */
+  vmPrefix?: string | undefined;
   /** EXECUTOR_VM_WARM_START: the qemu runtime restores each job's VM from a saved idle guest. @default true */
   vmWarmStart?: boolean | undefined;
 }

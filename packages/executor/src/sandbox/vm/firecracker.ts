@@ -87,7 +87,7 @@ export class FirecrackerRuntime implements Runtime {
 
   /** Kills and removes VMs whose executor died. */
   reapLeftovers(): Promise<string[]> {
-    return reapOrphanedVms(vmRunDir(this.config.stateDir));
+    return reapOrphanedVms(vmRunDir(this.config.stateDir), this.config.vmPrefix);
   }
 }
 

@@ -11,8 +11,16 @@ import { releaseVmmIdentity } from './vmm-identity.js';
  * namespaces and slot, which are removed once its QEMU is dead (a live QEMU would keep the
  * namespace alive), so a crashed executor leaves no tap, bridge, router or uplink veth behind.
  */
-/** Name prefix of every VM directory, so leftovers of a crashed executor can be found. */
-export const VM_DIR_PREFIX = 'sandfleet-vm-';
+/**
+ * EXECUTOR_VM_PREFIX's default: VM directories are `<prefix>-<random>`, so leftovers of a crashed
+ * executor are found by their prefix, and executors with different prefixes sharing a state
+ * directory leave each other's VMs alone.
+ */
+export const DEFAULT_VM_PREFIX = 'executor';
+/** The directory-name prefix for EXECUTOR_VM_PREFIX `prefix`. */
+export const vmDirPrefix = (prefix = DEFAULT_VM_PREFIX): string => `${prefix}-`;
+/** The directory-name prefix of the default EXECUTOR_VM_PREFIX. */
+export const VM_DIR_PREFIX = vmDirPrefix();
 export const OWNER_FILE = 'owner';
 export const QEMU_PID_FILE = 'qemu.pid';
 export const NETWORK_RECORD_FILE = 'network.json';
@@ -73,10 +81,10 @@ async function removeRecordedNetwork(file: string): Promise<void> {
 }
 
 /** Removes the VMs in `runDir` whose owner process is gone; returns their directories. */
-export async function reapOrphanedVms(runDir: string): Promise<string[]> {
+export async function reapOrphanedVms(runDir: string, prefix = DEFAULT_VM_PREFIX): Promise<string[]> {
   let names: string[];
   try {
-    names = fs.readdirSync(runDir).filter((n) => n.startsWith(VM_DIR_PREFIX));
+    names = fs.readdirSync(runDir).filter((n) => n.startsWith(vmDirPrefix(prefix)));
   } catch {
     return [];
   }

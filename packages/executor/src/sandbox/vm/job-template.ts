@@ -60,7 +60,7 @@ export class JobTemplates {
   private readonly saving = new Map<string, Promise<string>>();
   readonly dir: string;
 
-  constructor(private readonly runDir: string) {
+  constructor(private readonly runDir: string, private readonly vmPrefix?: string) {
     this.dir = path.join(path.dirname(runDir), 'vm-templates');
   }
 
@@ -121,6 +121,9 @@ export class JobTemplates {
   }
 
   private vmOptions(shape: TemplateShape): QemuVmOptions {
-    return { image: shape.image, runDir: this.runDir, accelerator: shape.accelerator, memoryMiB: shape.memoryMiB, cpus: shape.cpus, ...(shape.qemuBinary ? { qemuBinary: shape.qemuBinary } : {}), kernelArgs: [] };
+    return {
+      image: shape.image, runDir: this.runDir, accelerator: shape.accelerator, memoryMiB: shape.memoryMiB, cpus: shape.cpus, kernelArgs: [],
+      ...(shape.qemuBinary ? { qemuBinary: shape.qemuBinary } : {}), ...(this.vmPrefix ? { vmPrefix: this.vmPrefix } : {}),
+    };
   }
 }

@@ -72,13 +72,13 @@ export class QemuRuntime implements Runtime {
     const { image } = installed;
     const choice = await this.accelerator(image);
     const { config } = this.deps;
-    const templates = config.vmWarmStart === false ? undefined : (this.templates ??= new JobTemplates(this.runDir));
+    const templates = config.vmWarmStart === false ? undefined : (this.templates ??= new JobTemplates(this.runDir, config.vmPrefix));
     return new VmSandbox(this.deps, options, new QemuLauncher(image, choice, this.runDir, vmShape(config.limits), workspaceDiskBytes(config.limits), templates));
   }
 
   /** Kills and removes VMs whose executor died. */
   reapLeftovers(): Promise<string[]> {
-    return reapOrphanedVms(this.runDir);
+    return reapOrphanedVms(this.runDir, this.deps.config.vmPrefix);
   }
 
   private accelerator(image: GuestImage): Promise<AcceleratorChoice> {

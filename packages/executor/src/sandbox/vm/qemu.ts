@@ -7,7 +7,7 @@ import { SYSTEM_PATH } from '../shared/host.js';
 import { AgentClient, type OutputListener, type StepResult } from './agent-client.js';
 import type { GuestImage } from './guest-image.js';
 import { AGENT_PORT_NAME } from './guest-scripts.js';
-import { NETWORK_RECORD_FILE, OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from './janitor.js';
+import { DEFAULT_VM_PREFIX, NETWORK_RECORD_FILE, OWNER_FILE, processIdentity, QEMU_PID_FILE, vmDirPrefix } from './janitor.js';
 import type { VmNetwork } from './vm-network.js';
 import { releaseVmmIdentity, type VmmIdentity } from './vmm-identity.js';
 
@@ -45,6 +45,8 @@ export interface QemuVmOptions {
    * later (a migration to a path).
    */
   confine?: VmmIdentity;
+  /** EXECUTOR_VM_PREFIX, for the directory boot makes when not given one. @default DEFAULT_VM_PREFIX */
+  vmPrefix?: string;
   /** Words added to the guest kernel's command line (e.g. the agent channel's). */
   kernelArgs?: string[];
   /** Open a QMP socket (`qmp.sock`) in the VM's directory, which saveGuestState needs. */
@@ -155,9 +157,9 @@ function diskArgs(d: VmDisk, index: number): string[] {
  * A fresh 0700 VM directory under `runDir`, named with the janitor's prefix and recording its
  * owner, so what is put there (disks) is found and removed if this process dies.
  */
-export function createVmDir(runDir: string): string {
+export function createVmDir(runDir: string, prefix = DEFAULT_VM_PREFIX): string {
   fs.mkdirSync(runDir, { recursive: true });
-  const dir = fs.mkdtempSync(path.join(runDir, VM_DIR_PREFIX));
+  const dir = fs.mkdtempSync(path.join(runDir, vmDirPrefix(prefix)));
   fs.chmodSync(dir, 0o700);
   fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
   return dir;
@@ -230,7 +232,7 @@ export class QemuVm {
   }
 
   static async boot(o: QemuVmOptions): Promise<QemuVm> {
-    const dir = o.vmDir ?? createVmDir(o.runDir);
+    const dir = o.vmDir ?? createVmDir(o.runDir, o.vmPrefix);
     // The janitor reads this to remove the VM's network after a crash.
     if (o.network) fs.writeFileSync(path.join(dir, NETWORK_RECORD_FILE), `${JSON.stringify(o.network.record)}\n`, { mode: 0o600 });
     const started = Date.now();

@@ -137,7 +137,7 @@ export class VmSandbox implements Sandbox {
   private async bootVm(imageDisks: VmDisk[], signal: AbortSignal, progress: (line: string) => void): Promise<void> {
     const { config, uplink } = this.deps;
     const { launcher } = this;
-    this.vmDir = createVmDir(launcher.runDir);
+    this.vmDir = createVmDir(launcher.runDir, this.deps.config.vmPrefix);
     this.jobNetwork = await createJobNetwork(jobKey(this.options.jobId), config.network, uplink, config.stateDir);
     // Recorded at once: an executor killed while the disk is being made still leaves the janitor
     // a record of the network to remove.

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { SandfleetError } from '@sandfleet/protocol';
 import { capture } from '../../../process/run.js';
 import { SYSTEM_PATH } from '../../shared/host.js';
-import { OWNER_FILE, processIdentity, QEMU_PID_FILE, VM_DIR_PREFIX } from '../janitor.js';
+import { OWNER_FILE, processIdentity, QEMU_PID_FILE, vmDirPrefix } from '../janitor.js';
 import { FirecrackerApiClient } from './api-client.js';
 
 /**
@@ -39,6 +39,8 @@ export interface FirecrackerVmOptions {
   jailer?: JailerOptions | undefined;
   /** Parent of the VM's own directory. */
   runDir: string;
+  /** EXECUTOR_VM_PREFIX, for the directory made when not given one. */
+  vmPrefix?: string;
   /** Use this directory (made by createVmDir, e.g. holding the job's disks) instead of making one. */
   vmDir?: string;
   /** Run the VMM in this network namespace (nsenter, or the jailer's --netns), where its tap is. */
@@ -129,7 +131,7 @@ export class FirecrackerVm {
     let dir = o.vmDir;
     if (!dir) {
       fs.mkdirSync(o.runDir, { recursive: true });
-      dir = fs.mkdtempSync(path.join(o.runDir, VM_DIR_PREFIX));
+      dir = fs.mkdtempSync(path.join(o.runDir, vmDirPrefix(o.vmPrefix)));
       fs.chmodSync(dir, 0o700);
       fs.writeFileSync(path.join(dir, OWNER_FILE), `${processIdentity(process.pid)}\n`);
     }
