@@ -129,19 +129,25 @@ class QemuLauncher implements VmLauncher {
     const disks = slotDisks(workspace!, images, await templates.imagePlaceholder());
     const shape = { image: this.image, accelerator: this.choice.accelerator, ...this.shape, workspaceBytes: this.workspaceBytes, kernelArgs: r.network.kernelArgs };
     // A failed restore removes only QEMU's files from the job's directory: its disks stay for the cold boot.
-    return templates.restore(shape, { vmDir: r.vmDir, disks, network: r.network, signal: r.signal, bootTimeoutMs: this.bootTimeoutMs, confine: this.confinement(r) });
+    return templates.restore(shape, { vmDir: r.vmDir, disks, network: r.network, signal: r.signal, bootTimeoutMs: this.bootTimeoutMs, ...confined(this.confinement(r)) });
   }
 
   private coldBoot(r: VmBootRequest): Promise<QemuVm> {
     return QemuVm.boot({
       image: this.image, runDir: this.runDir, vmDir: r.vmDir, accelerator: this.choice.accelerator, ...this.shape,
-      disks: r.disks, signal: r.signal, network: r.network, bootTimeoutMs: this.bootTimeoutMs, confine: this.confinement(r),
+      disks: r.disks, signal: r.signal, network: r.network, bootTimeoutMs: this.bootTimeoutMs, ...confined(this.confinement(r)),
     });
   }
 
-  /** A job's QEMU runs as its own unprivileged id in an empty root, once its devices are open. */
-  private confinement(r: VmBootRequest): VmmIdentity {
+  /**
+   * A job's QEMU runs as its own unprivileged id, chrooted into its VM directory, once its devices
+   * are open. An executor that is not root starts an unprivileged QEMU already (and cannot switch ids).
+   */
+  private confinement(r: VmBootRequest): VmmIdentity | undefined {
+    if (process.getuid?.() !== 0) return undefined;
     releaseVmmIdentity(this.runDir, r.vmDir); // a cold boot after a failed restore claims afresh
     return claimVmmIdentity(this.runDir, r.vmDir);
   }
 }
+
+const confined = (identity: VmmIdentity | undefined): { confine?: VmmIdentity } => (identity ? { confine: identity } : {});
