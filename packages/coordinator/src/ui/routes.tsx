@@ -222,17 +222,24 @@ function coordinatorUrl(c: Context, deps: AppDeps): string {
   return deps.config.site.externalURL ? deps.config.externalUrl : new URL(c.req.url).origin;
 }
 
-/** A log event as an SSE message whose data carries rendered (escaped) HTML for log-stream.js. */
-async function toHtmlEvent(jobId: number, event: LogEvent): Promise<{ event: string; id?: string; data: string }> {
+/**
+ * A log event as an SSE message whose data carries rendered (escaped) HTML for log-stream.js. The
+ * cursor is also in the data: a browser gives an event without an `id:` field the last id it saw
+ * (the spec's last-event-ID buffer), so log-stream.js cannot tell an id-less step announcement
+ * from a repeat by `lastEventId`, and would drop it, and with it the step's output.
+ */
+export async function toHtmlEvent(jobId: number, event: LogEvent): Promise<{ event: string; id?: string; data: string }> {
   const id = 'id' in event && event.id !== undefined ? { id: String(event.id) } : {};
+  const cursor = 'id' in event && event.id !== undefined ? { cursor: event.id } : {};
   switch (event.event) {
     case 'entry':
-      return { event: 'entry', ...id, data: JSON.stringify({ html: await (<EntryBlock jobId={jobId} rendered={{ entry: event.data, out: '', shownBytes: 0, totalBytes: 0 }} />).toString() }) };
+      return { event: 'entry', ...id, data: JSON.stringify({ ...cursor, html: await (<EntryBlock jobId={jobId} rendered={{ entry: event.data, out: '', shownBytes: 0, totalBytes: 0 }} />).toString() }) };
     case 'output':
       return {
         event: 'output',
         ...id,
         data: JSON.stringify({
+          ...cursor,
           entry: entryId(event.data.attempt, event.data.entryIdx),
           replaces: event.data.replaces,
           bytes: Buffer.byteLength(event.data.out),

@@ -1,5 +1,6 @@
 // Follows a job's log over Server-Sent Events. The server sends rendered, escaped HTML fragments;
-// event ids are the log cursor. An event at or below the last id already shown is skipped, and a
+// event ids (repeated as `cursor` in the data) are the log cursor. An event at or below the last
+// cursor already shown is skipped, and a
 // reconnect resumes after that id (the browser's Last-Event-ID, or ?after= when reopened here), so
 // neither a dropped connection nor a reload shows a line twice or loses one.
 //
@@ -59,25 +60,27 @@
   let cursor = Number(log.dataset.cursor || 0);
   let source;
 
-  function fresh(event) {
-    if (!event.lastEventId) return true;
-    const id = Number(event.lastEventId);
-    if (id <= cursor) return false;
-    cursor = id;
+  // The cursor comes in the data, not from event.lastEventId: an event without an id (a step
+  // announced right before its first output) carries the previous event's id there, and would look
+  // like a repeat.
+  function fresh(data) {
+    if (data.cursor === undefined) return true;
+    if (data.cursor <= cursor) return false;
+    cursor = data.cursor;
     log.dataset.cursor = String(cursor);
     return true;
   }
   function onEntry(event) {
-    if (!fresh(event)) return;
     const data = JSON.parse(event.data);
+    if (!fresh(data)) return;
     const block = fragment(data.html);
     const existing = document.getElementById(block.id);
     if (existing) existing.querySelector('.entry-head').replaceWith(block.querySelector('.entry-head'));
     else entries.append(block);
   }
   function onOutput(event) {
-    if (!fresh(event)) return;
     const data = JSON.parse(event.data);
+    if (!fresh(data)) return;
     const out = document.getElementById('out-' + data.entry);
     if (!out) return;
     if (data.replaces) {
