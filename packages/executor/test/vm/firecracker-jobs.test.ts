@@ -9,15 +9,15 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildTestImages, createGitRepository, makeTempDir, removeTempDir, startRegistry, waitFor, type TestRegistry } from '@sandfleet/test-helpers';
-import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
+import { createGitRepository, makeTempDir, removeTempDir, waitFor, type TestRegistry } from '@sandfleet/test-helpers';
+import { ACCESS_TOKEN, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { FAKE_FIRECRACKER_QEMU_BIN, FAKE_JAILER_BIN } from '@sandfleet/test-helpers/fake-firecracker';
 import { Agent, CoordinatorClient, connectionOptions, createLogger, loadConfig } from '../../src/index.js';
 import type { Runtime } from '../../src/sandbox/runtime.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import { firecrackerLauncher } from '../../src/sandbox/vm/firecracker.js';
 import { VmSandbox } from '../../src/sandbox/vm/vm-sandbox.js';
-import { cachedGuestImage, logsOf, stepOut, submitJob, vmDirsIn } from './fixtures.js';
+import { assertTwoStepJobRanInVm, cachedGuestImage, startVmJobServices, vmJobExecutorEnv, logsOf, submitJob, twoStepJob, vmDirsIn } from './fixtures.js';
 
 
 const asRoot = process.getuid?.() === 0;
@@ -39,12 +39,7 @@ describe('the firecracker runtime through a real coordinator (Firecracker stand-
     stateDir = makeTempDir('sandfleet-fc-jobs-');
     runDir = path.join(stateDir, 'vm-run');
     const image = await cachedGuestImage();
-    registry = await startRegistry();
-    await registry.push('test/busybox', '1', (await buildTestImages()).busybox);
-    imageRef = `${registry.host}/test/busybox:1`;
-    coordinator = await startCoordinatorProcess('pglite');
-    const registered = await coordinator.api('POST', '/api/repositories', { name: 'github.com/sandfleet/fc', source: repo.path });
-    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    ({ registry, imageRef, coordinator } = await startVmJobServices({ name: 'github.com/sandfleet/fc', source: repo.path }));
 
     const config = loadConfig({
       EXECUTOR_FRONTEND_URL: coordinator.url,
@@ -52,14 +47,8 @@ describe('the firecracker runtime through a real coordinator (Firecracker stand-
       EXECUTOR_QUEUE_NAME: 'batches',
       EXECUTOR_RUNTIME: 'firecracker',
       EXECUTOR_FIRECRACKER_BIN: FAKE_FIRECRACKER_QEMU_BIN,
-      EXECUTOR_STATE_DIR: stateDir,
       EXECUTOR_WORKSPACE_DIR: stateDir,
-      EXECUTOR_NETWORK: 'none',
-      EXECUTOR_ALLOWED_PRIVATE_REGISTRIES: registry.host,
-      EXECUTOR_JOB_NUM_CPUS: '1',
-      EXECUTOR_JOB_MEMORY: '256M',
-      EXECUTOR_FIRECRACKER_DISK_SPACE: '512M',
-      EXECUTOR_QUEUE_POLL_INTERVAL: '200ms',
+      ...vmJobExecutorEnv(stateDir, registry.host),
     });
     const deps = makeRuntimeDeps(config.runtimeConfig);
     // The jailer stand-in needs root (it chowns the chroot); then the VMM runs jailed, as in production.
@@ -87,25 +76,10 @@ describe('the firecracker runtime through a real coordinator (Firecracker stand-
 
   it(`runs a two-step job with a clone and a secret to completed, disks found by order, agent over vsock${asRoot ? ', jailed' : ''}`, async () => {
     const secret = 'fc-secret-value-7781';
-    const id = await submit({
-      repositoryName: 'github.com/sandfleet/fc',
-      commit: repo.commit,
-      redactedValues: { [secret]: '[SECRET]' },
-      dockerSteps: [
-        { key: 'first', image: imageRef, env: [`SECRET=${secret}`], commands: ['cat README.md', 'cat /opt/stuff/new', 'echo "as $(id -u) in $(pwd)"', 'echo "token=$SECRET"', 'echo one > marker', 'uname -r'] },
-        { key: 'second', image: imageRef, commands: ['cat marker', 'cat /proc/cmdline'] },
-      ],
-    });
+    const id = await submit(twoStepJob({ repositoryName: 'github.com/sandfleet/fc', commit: repo.commit, image: imageRef, secret, secondCommands: ['cat /proc/cmdline'] }));
     const job = await waitForJobState(coordinator, id, ['completed', 'failed', 'errored'], 240_000);
     assert.equal(job.state, 'completed', `${JSON.stringify(job, null, 2)}\n${logLines.slice(-20).join('')}`);
-    const first = stepOut(job, 'step.docker.first');
-    assert.match(first, /stdout: cloned into the firecracker workspace/);
-    assert.match(first, /stdout: from layer 2/, 'the step sees the image root');
-    assert.match(first, /stdout: as 1000 in \/data/);
-    assert.match(first, /stdout: token=\[SECRET\]/);
-    assert.match(first, /stdout: \d+\.\d+\.\d+-\d+-cloud-amd64/, 'the guest kernel, not the host');
-    const second = stepOut(job, 'step.docker.second');
-    assert.match(second, /stdout: one/, 'the workspace carries over between steps');
+    const second = assertTwoStepJobRanInVm(job, /stdout: cloned into the firecracker workspace/);
     assert.match(second, /sandfleet\.agent=vsock/, 'the guest was told to serve its agent on vsock');
     const boot = /microVM up in \d+ ms \(booted\): firecracker[^"\\]*/.exec(JSON.stringify(logsOf(job)))?.[0];
     assert.ok(boot, 'the boot log line');

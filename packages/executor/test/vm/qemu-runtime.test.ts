@@ -8,15 +8,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildTestImages, createGitRepository, isAlive, makeTempDir, removeTempDir, startExecutorProcess, startRegistry, waitFor, type ExecutorProcess, type TestRegistry } from '@sandfleet/test-helpers';
-import { ACCESS_TOKEN, startCoordinatorProcess, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
+import { createGitRepository, isAlive, makeTempDir, removeTempDir, startExecutorProcess, waitFor, type ExecutorProcess, type TestRegistry } from '@sandfleet/test-helpers';
+import { ACCESS_TOKEN, waitForJobState, type CoordinatorProcess } from '@sandfleet/test-helpers/coordinator';
 import { NETWORK_RECORD_FILE, QEMU_PID_FILE } from '../../src/sandbox/vm/janitor.js';
 import { QemuRuntime, vmShape } from '../../src/sandbox/vm/qemu-runtime.js';
 import { VMM_ID_BASE, VMM_ID_SLOTS } from '../../src/sandbox/vm/vmm-identity.js';
 import { selectRuntime } from '../../src/sandbox/select.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig } from '../../src/sandbox/runtime.js';
-import { cachedGuestImage, logsOf, stepOut, submitJob, vmDirsIn } from './fixtures.js';
+import { assertTwoStepJobRanInVm, cachedGuestImage, startVmJobServices, vmJobExecutorEnv, logsOf, stepOut, submitJob, twoStepJob, vmDirsIn } from './fixtures.js';
 
 
 describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, () => {
@@ -30,13 +30,7 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
 
   const executorEnv = (extra: Record<string, string> = {}) => ({
     EXECUTOR_RUNTIME: 'qemu',
-    EXECUTOR_STATE_DIR: stateDir,
-    EXECUTOR_NETWORK: 'none',
-    EXECUTOR_ALLOWED_PRIVATE_REGISTRIES: registry.host,
-    EXECUTOR_JOB_NUM_CPUS: '1',
-    EXECUTOR_JOB_MEMORY: '256M',
-    EXECUTOR_FIRECRACKER_DISK_SPACE: '512M',
-    EXECUTOR_QUEUE_POLL_INTERVAL: '200ms',
+    ...vmJobExecutorEnv(stateDir, registry.host),
     EXECUTOR_CLEANUP_TASK_INTERVAL: '2s',
     ...extra,
   });
@@ -63,12 +57,7 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
     fs.symlinkSync(image.dir, path.join(stateDir, 'vm-images', image.inputDigest));
     fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${image.inputDigest}\n`);
-    registry = await startRegistry();
-    await registry.push('test/busybox', '1', (await buildTestImages()).busybox);
-    imageRef = `${registry.host}/test/busybox:1`;
-    coordinator = await startCoordinatorProcess('pglite');
-    const registered = await coordinator.api('POST', '/api/repositories', { name: 'github.com/sandfleet/vm', source: repo.path });
-    assert.equal(registered.status, 201, JSON.stringify(registered.body));
+    ({ registry, imageRef, coordinator } = await startVmJobServices({ name: 'github.com/sandfleet/vm', source: repo.path }));
     executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, executorEnv());
   });
 
@@ -106,25 +95,13 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
 
   it('runs a two-step job with a clone and a secret to completed, in the image root, with the output redacted', async () => {
     const secret = 'vm-secret-value-0451';
-    const id = await submit({
-      repositoryName: 'github.com/sandfleet/vm',
-      commit: repo.commit,
-      redactedValues: { [secret]: '[SECRET]' },
-      dockerSteps: [
-        { key: 'first', image: imageRef, env: [`SECRET=${secret}`], commands: ['cat README.md', 'cat /opt/stuff/new', 'echo "as $(id -u) in $(pwd)"', 'echo "token=$SECRET"', 'echo one > marker', 'uname -r'] },
-        { key: 'second', image: imageRef, commands: ['cat marker', 'echo "env: ${SECRET:-unset} ${IMAGE_VAR}"', 'ls /etc/removed 2>&1 || true', 'test -e /dev/vda && echo "sees disks" || echo "no raw disks"'] },
-      ],
-    });
+    const id = await submit(twoStepJob({
+      repositoryName: 'github.com/sandfleet/vm', commit: repo.commit, image: imageRef, secret,
+      secondCommands: ['echo "env: ${SECRET:-unset} ${IMAGE_VAR}"', 'ls /etc/removed 2>&1 || true', 'test -e /dev/vda && echo "sees disks" || echo "no raw disks"'],
+    }));
     const job = await waitForJobState(coordinator, id, ['completed', 'failed', 'errored'], 180_000);
     assert.equal(job.state, 'completed', `${JSON.stringify(job, null, 2)}\n${executor!.output().slice(-3000)}`);
-    const first = stepOut(job, 'step.docker.first');
-    assert.match(first, /stdout: cloned into the VM workspace/);
-    assert.match(first, /stdout: from layer 2/, 'the step sees the image root (layer 2 of the test image)');
-    assert.match(first, /stdout: as 1000 in \/data/, 'the image user, in the workspace');
-    assert.match(first, /stdout: token=\[SECRET\]/);
-    assert.match(first, /stdout: \d+\.\d+\.\d+-\d+-cloud-amd64/, 'the guest kernel, not the host');
-    const second = stepOut(job, 'step.docker.second');
-    assert.match(second, /stdout: one/, 'the workspace carries over between steps');
+    const second = assertTwoStepJobRanInVm(job, /stdout: cloned into the VM workspace/);
     assert.match(second, /stdout: env: unset from-image/);
     assert.match(second, /No such file/, 'whiteouts of the image hold');
     assert.match(second, /stdout: no raw disks/);
