@@ -5,6 +5,7 @@ import { SandfleetError } from '@sandfleet/protocol';
 import type { NetworkPolicy } from './policy.js';
 import { inNetns, must, tryRun } from './commands.js';
 import { routerRuleset } from './firewall.js';
+import { claimSlotFile } from '../process/slot-claims.js';
 import { MAX_SLOTS, type Uplink } from './uplink.js';
 
 /**
@@ -148,18 +149,9 @@ export async function createJobNetwork(key: string, policy: NetworkPolicy, uplin
   }
 }
 
-/** Claims a free uplink slot by creating its file exclusively (safe across executor processes). */
+/** Claims a free uplink slot (safe across executor processes), from a random start. */
 async function claimSlot(dir: string, key: string): Promise<number> {
-  await fs.mkdir(dir, { recursive: true });
-  const start = randomBytes(2).readUInt16BE(0) % MAX_SLOTS;
-  for (let i = 0; i < MAX_SLOTS; i++) {
-    const slot = (start + i) % MAX_SLOTS;
-    try {
-      await fs.writeFile(path.join(dir, String(slot)), key, { flag: 'wx' });
-      return slot;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
-  throw new Error('no free network slot for the job');
+  const slot = claimSlotFile(dir, key, MAX_SLOTS, randomBytes(2).readUInt16BE(0) % MAX_SLOTS);
+  if (slot === undefined) throw new Error('no free network slot for the job');
+  return slot;
 }

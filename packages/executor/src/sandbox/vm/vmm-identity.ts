@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SandfleetError } from '@sandfleet/protocol';
+import { claimSlotFile } from '../../process/slot-claims.js';
 
 /**
  * The unprivileged identity a job's QEMU drops to once it has opened its devices (`-runas`), and
@@ -29,20 +30,8 @@ export interface VmmIdentity {
 /** Claims the lowest free id for the VM in `vmDir`. */
 export function claimVmmIdentity(runDir: string, vmDir: string): VmmIdentity {
   const claims = path.join(runDir, CLAIMS_DIR);
-  fs.mkdirSync(claims, { recursive: true, mode: 0o700 });
-  for (let n = 0; n < VMM_ID_SLOTS; n++) {
-    let fd: number;
-    try {
-      fd = fs.openSync(path.join(claims, String(n)), 'wx', 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw err;
-    }
-    try {
-      fs.writeSync(fd, vmDir);
-    } finally {
-      fs.closeSync(fd);
-    }
+  const n = claimSlotFile(claims, vmDir, VMM_ID_SLOTS);
+  if (n !== undefined) {
     fs.writeFileSync(path.join(vmDir, VMM_ID_FILE), `${n}\n`, { mode: 0o600 });
     return { uid: VMM_ID_BASE + n, gid: VMM_ID_BASE + n };
   }
