@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { chooseAccelerator } from '../sandbox/vm/accelerator.js';
 import { findFirecrackerBinaries } from '../sandbox/vm/firecracker/binaries.js';
 import { FirecrackerJobVm } from '../sandbox/vm/firecracker/job-vm.js';
+import { jailerOptions } from '../sandbox/vm/firecracker.js';
 import { guestImagesDir, installedGuestImage, type GuestImage } from '../sandbox/vm/guest-image.js';
 import { vmRunDir } from '../sandbox/vm/install.js';
 import { describeKvm, kvmFacts, kvmUnusableReason } from '../sandbox/vm/kvm-host.js';
@@ -92,7 +93,7 @@ async function testFirecracker(
   try {
     vm = await FirecrackerJobVm.start({
       firecracker: binaries.firecracker,
-      jailer: binaries.jailer ? { binary: binaries.jailer, uid: settings?.jailerUid ?? 65534, gid: settings?.jailerGid ?? 65534 } : undefined,
+      jailer: jailerOptions(binaries, settings),
       runDir, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
       vcpus: 1, memoryMiB: 256, workspaceBytes: Math.min(diskBytes, 256 << 20), bootTimeoutMs: o.bootTimeoutMs ?? 120_000,
     });

@@ -1,10 +1,11 @@
 import os from 'node:os';
 import { SandfleetError } from '@sandfleet/protocol';
-import { RuntimeUnavailableError, type Availability, type JobLimits, type Runtime, type RuntimeConfig, type Sandbox, type SandboxOptions } from '../runtime.js';
+import { RuntimeUnavailableError, type Availability, type FirecrackerSettings, type JobLimits, type Runtime, type RuntimeConfig, type Sandbox, type SandboxOptions } from '../runtime.js';
 import type { RuntimeDeps } from '../shared/host.js';
 import { acceleratorOnce } from './accelerator.js';
 import { findFirecrackerBinaries, type FirecrackerBinaries } from './firecracker/binaries.js';
 import { FirecrackerJobVm } from './firecracker/job-vm.js';
+import type { JailerOptions } from './firecracker/vm.js';
 import { guestImagesDir, installedGuestImage, type GuestImage } from './guest-image.js';
 import { vmRunDir } from './install.js';
 import { reapOrphanedVms } from './janitor.js';
@@ -17,6 +18,8 @@ export interface FirecrackerFacts {
   kvmProblem: string | undefined;
   /** What proved KVM, e.g. "a KVM test guest booted in 900 ms". */
   kvmProof?: string;
+  /** The installed guest image the KVM test boot used. */
+  image?: GuestImage;
 }
 
 /** The decision, apart from how the facts are gathered: binary, then KVM. */
@@ -69,7 +72,7 @@ export class FirecrackerRuntime implements Runtime {
     const installed = installedGuestImage(guestImagesDir(this.config.stateDir));
     if ('missing' in installed) return { binaries, kvmProblem: `a KVM test boot needs the guest image: ${installed.missing}` };
     const choice = await acceleratorOnce({ image: installed.image, runDir: vmRunDir(this.config.stateDir) });
-    return choice.accelerator === 'kvm' ? { binaries, kvmProblem: undefined, kvmProof: choice.reason } : { binaries, kvmProblem: choice.reason };
+    return choice.accelerator === 'kvm' ? { binaries, kvmProblem: undefined, kvmProof: choice.reason, image: installed.image } : { binaries, kvmProblem: choice.reason };
   }
 
   async probe(): Promise<Availability> {
@@ -79,16 +82,20 @@ export class FirecrackerRuntime implements Runtime {
   async prepare(options: SandboxOptions): Promise<Sandbox> {
     const facts = await this.facts();
     const availability = firecrackerAvailability(facts);
-    if (!availability.available) throw new RuntimeUnavailableError(this.name, availability.reason);
-    const installed = installedGuestImage(guestImagesDir(this.config.stateDir));
-    if ('missing' in installed) throw new RuntimeUnavailableError(this.name, installed.missing);
-    return new VmSandbox(this.deps, options, firecrackerLauncher(this.config, facts.binaries, installed.image, vmRunDir(this.config.stateDir)));
+    // Available means a KVM test boot of the installed guest image worked.
+    if (!availability.available || !facts.image) throw new RuntimeUnavailableError(this.name, availability.reason);
+    return new VmSandbox(this.deps, options, firecrackerLauncher(this.config, facts.binaries, facts.image, vmRunDir(this.config.stateDir)));
   }
 
   /** Kills and removes VMs whose executor died. */
   reapLeftovers(): Promise<string[]> {
     return reapOrphanedVms(vmRunDir(this.config.stateDir), this.config.vmPrefix);
   }
+}
+
+/** How the jailer runs Firecracker (EXECUTOR_FIRECRACKER_JAILER_UID/_GID), when it was found and is to be used. */
+export function jailerOptions(binaries: FirecrackerBinaries, settings: FirecrackerSettings | undefined): JailerOptions | undefined {
+  return binaries.jailer ? { binary: binaries.jailer, uid: settings?.jailerUid ?? 65534, gid: settings?.jailerGid ?? 65534 } : undefined;
 }
 
 /**
@@ -98,8 +105,7 @@ export class FirecrackerRuntime implements Runtime {
  */
 export function firecrackerLauncher(config: RuntimeConfig, binaries: FirecrackerBinaries, image: GuestImage, runDir: string, bootTimeoutMs = BOOT_TIMEOUT_MS): VmLauncher {
   const machine = machineForLimits(config.limits);
-  const settings = config.firecracker;
-  const jailer = binaries.jailer ? { binary: binaries.jailer, uid: settings?.jailerUid ?? 65534, gid: settings?.jailerGid ?? 65534 } : undefined;
+  const jailer = jailerOptions(binaries, config.firecracker);
   const firecracker = binaries.firecracker;
   if (!firecracker) throw new RuntimeUnavailableError('firecracker', binaries.notes.join('; '));
   return {
