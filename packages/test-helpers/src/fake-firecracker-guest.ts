@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+// The guest's side of the bridge is the executor's guest image: the same names, not copies.
+import { AGENT_PORT_NAME, VSOCK_LOOPBACK_BRIDGE_ARG } from '../../executor/src/sandbox/vm/guest-scripts.js';
 
 /**
  * The guest of the fake Firecracker started as FAKE_FIRECRACKER_QEMU_BIN: at InstanceStart it boots what the
@@ -21,8 +23,6 @@ export interface ConfiguredVm {
   interfaces: { host_dev_name: string; guest_mac?: string }[];
 }
 
-const BRIDGE_ARG = 'sandfleet.vsock_loopback_bridge=1';
-const AGENT_PORT_NAME = 'sandfleet.agent';
 
 function tscKhz(): number {
   const mhz = /^cpu MHz\s*:\s*([\d.]+)/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
@@ -34,7 +34,7 @@ export class QemuBackedGuest {
   private spliced = false;
 
   constructor(vm: ConfiguredVm, private readonly bridgeSocket: string, resolve: (p: string) => string, onExit: () => void) {
-    const cmdline = `${vm.bootSource.boot_args ?? ''} tsc_early_khz=${tscKhz()} ${BRIDGE_ARG}`.trim();
+    const cmdline = `${vm.bootSource.boot_args ?? ''} tsc_early_khz=${tscKhz()} ${VSOCK_LOOPBACK_BRIDGE_ARG}`.trim();
     const args = [
       '--pdeathsig', 'KILL', 'qemu-system-x86_64',
       '-M', 'microvm', '-accel', 'tcg', '-cpu', 'max',
