@@ -21,6 +21,15 @@ export async function cachedGuestImage(): Promise<GuestImage & { cached: boolean
   return buildGuestImage(await guestPackages(), VM_IMAGE_CACHE);
 }
 
+/** Installs the cached guest image in `stateDir` as `executor install vm-image` leaves it. */
+export async function installCachedGuestImage(stateDir: string): Promise<GuestImage> {
+  const image = await cachedGuestImage();
+  fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
+  fs.symlinkSync(image.dir, path.join(stateDir, 'vm-images', image.inputDigest));
+  fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${image.inputDigest}\n`);
+  return image;
+}
+
 export interface LogEntry { key: string; out?: string; exitCode?: number }
 type JobBody = { executionLogs?: LogEntry[] };
 

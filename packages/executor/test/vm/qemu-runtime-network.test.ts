@@ -23,7 +23,7 @@ import { vmRunDir } from '../../src/sandbox/vm/install.js';
 import { QemuRuntime } from '../../src/sandbox/vm/qemu-runtime.js';
 import { VmSandbox } from '../../src/sandbox/vm/vm-sandbox.js';
 import { assertAllBlocked, BLOCKED, blockedProbeScript, OUTSIDE, startUpstream, tcp, type TestUpstream } from '../sandbox/upstream.js';
-import { cachedGuestImage } from './fixtures.js';
+import { installCachedGuestImage } from './fixtures.js';
 
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 
@@ -44,10 +44,7 @@ describe('the qemu runtime with EXECUTOR_NETWORK=public (upstream is a test name
   before(async () => {
     stateDir = makeTempDir('sandfleet-qemu-net-');
     let testImages;
-    [image, testImages] = await Promise.all([cachedGuestImage(), buildTestImages()]);
-    fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
-    fs.symlinkSync(image.dir, path.join(stateDir, 'vm-images', image.inputDigest));
-    fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${image.inputDigest}\n`);
+    [image, testImages] = await Promise.all([installCachedGuestImage(stateDir), buildTestImages()]);
     [upstream, registry, coordinator] = await Promise.all([startUpstream(), startRegistry(), startCoordinatorServer('pglite')]);
     // Image root: it may open the raw socket ping needs, so ICMP is probed too.
     await registry.push('test/busybox-root', '1', testImages.busyboxRoot);

@@ -16,7 +16,7 @@ import { VMM_ID_BASE, VMM_ID_SLOTS } from '../../src/sandbox/vm/vmm-identity.js'
 import { selectRuntime } from '../../src/sandbox/select.js';
 import { makeRuntimeDeps } from '../../src/sandbox/shared/host.js';
 import type { RuntimeConfig } from '../../src/sandbox/runtime.js';
-import { assertTwoStepJobRanInVm, cachedGuestImage, startVmJobServices, vmJobExecutorEnv, logsOf, stepOut, submitJob, twoStepJob, vmDirsIn } from './fixtures.js';
+import { assertTwoStepJobRanInVm, installCachedGuestImage, startVmJobServices, vmJobExecutorEnv, logsOf, stepOut, submitJob, twoStepJob, vmDirsIn } from './fixtures.js';
 
 
 describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, () => {
@@ -53,10 +53,7 @@ describe('the qemu runtime through a real coordinator', { timeout: 420_000 }, ()
     stateDir = makeTempDir('sandfleet-qemu-state-');
     runDir = path.join(stateDir, 'vm-run');
     // The guest image as `executor install vm-image` leaves it, built once into the test cache.
-    const image = await cachedGuestImage();
-    fs.mkdirSync(path.join(stateDir, 'vm-images'), { recursive: true });
-    fs.symlinkSync(image.dir, path.join(stateDir, 'vm-images', image.inputDigest));
-    fs.writeFileSync(path.join(stateDir, 'vm-images', 'current'), `${image.inputDigest}\n`);
+    await installCachedGuestImage(stateDir);
     ({ registry, imageRef, coordinator } = await startVmJobServices({ name: 'github.com/sandfleet/vm', source: repo.path }));
     executor = startExecutorProcess(coordinator.url, ACCESS_TOKEN, executorEnv());
   });
