@@ -8,7 +8,7 @@ import path from 'node:path';
  * `count` are taken.
  */
 export function claimSlotFile(dir: string, owner: string, count: number, first = 0): number | undefined {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(dir, { recursive: true });
   for (let i = 0; i < count; i++) {
     const slot = (first + i) % count;
     try {
